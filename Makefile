@@ -1,0 +1,33 @@
+# htools-py developer targets.
+PYTHON ?= python3
+VENV   := .venv
+PYX    := $(wildcard htools/*.pyx)
+PXD    := $(wildcard htools/*.pxd)
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test clean
+
+venv: $(STAMP)
+
+# (Re)install when the packaging or a Cython source changes.  The editable
+# install builds the extension(s) in place (htools/*.so).
+$(STAMP): pyproject.toml setup.py $(PYX) $(PXD)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --upgrade pip
+	$(VENV)/bin/python -m pip install -e '.[test]'
+	touch $@
+
+demo: venv
+	@if [ -f examples/cluster.data ]; then \
+	  $(VENV)/bin/hinfo -v -p -t examples/cluster.data; \
+	else \
+	  echo "examples/cluster.data not found: nothing to demo yet"; \
+	fi
+
+test: venv
+	$(VENV)/bin/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis .benchmarks
+	rm -f $(PYX:.pyx=.c) $(PYX:.pyx=.html) htools/*.so
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

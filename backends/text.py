@@ -1,0 +1,348 @@
+"""Ganeti's htools text format: ``load`` and ``save``.
+
+The file has blank-line separated sections: groups, nodes, instances, cluster
+tags and (optionally) instance policies; columns are ``|``-separated and
+lists ``,``-separated.  Short rows get htools' defaults.  ``save`` writes the
+same bytes the reference writes with ``-S``.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from htools.errors import HtoolsError
+from htools.hsfmt import fmt_f, show_double
+from htools.hsread import read_float, read_int
+from htools.loader import LoadError
+from htools.model import ClusterData, Disk, Group, Instance, Node
+from htools.types import (
+    DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, InstanceStatus,
+    IPolicy, ISpec, MinMaxISpecs,
+)
+
+
+def sep_split(sep, seq) -> list:
+    """htools' ``sepSplit``: split on a separator, [] for empty input."""
+    out = []
+    rest = list(seq) if not isinstance(seq, str) else seq
+    while True:
+        if not rest:
+            return out
+        try:
+            pos = rest.index(sep)
+        except ValueError:
+            out.append(rest)
+            return out
+        out.append(rest[:pos])
+        rest = rest[pos + 1:]
+        if not rest:
+            out.append(rest[:0])
+            return out
+
+
+def comma_split(s: str) -> List[str]:
+    return sep_split(",", s)
+
+
+def hs_lines(text: str) -> List[str]:
+    if not text:
+        return []
+    parts = text.split("\n")
+    if parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def _show_fields(fields: Sequence[str]) -> str:
+    from htools.loader import hs_show_str
+    return "[" + ",".join(hs_show_str(f) for f in fields) + "]"
+
+
+def _enum(cls, kind: str, raw: str):
+    try:
+        return cls.from_raw(raw)
+    except ValueError:
+        raise LoadError('Invalid string value for type %s: "%s"' % (kind, raw)) from None
+
+
+# ---------------------------------------------------------------- loading
+
+def _load_group(fields: List[str]) -> Tuple[str, Group]:
+    if len(fields) == 4:
+        fields = fields + [""]
+    if len(fields) < 5:
+        raise LoadError("Invalid/incomplete group data: '%s'" % _show_fields(fields))
+    name, gid, apol, tags, nets = fields[:5]
+    policy = _enum(AllocPolicy, "AllocPolicy", apol)
+    return gid, Group(name=name, uuid=gid, alloc_policy=policy,
+                      networks=comma_split(nets), ipolicy=DEFAULT_IPOLICY,
+                      tags=comma_split(tags))
+
+
+_NODE_DEFAULTS = ["1", "", "N", "0", "1", "1.0"]
+
+
+def _load_node(ktg: Dict[str, int], fields: List[str]) -> Tuple[str, Node]:
+    if 9 <= len(fields) < 15:
+        fields = fields + _NODE_DEFAULTS[len(fields) - 9:]
+    if len(fields) < 15:
+        raise LoadError("Invalid/incomplete node data: '%s'" % _show_fields(fields))
+    (name, tm, nm, fm, td, fd, tc, fo, gu, spindles, tags, excl,
+     free_sp, nos_cpu, cpu_speed) = fields[:15]
+    if gu not in ktg:
+        raise LoadError("Unknown group '%s' for node %s" % (gu, name))
+    gdx = ktg[gu]
+    if "?" in (tm, nm, fm, td, fd, tc):
+        node = Node(name, 0.0, 0, 0, 0.0, 0, 0.0, 0, True, 0, 0, gdx, False)
+        return name, node
+    vtags = comma_split(tags)
+    vtm = read_float(name, tm)
+    vnm = read_int(name, nm)
+    vfm = read_int(name, fm)
+    vtd = read_float(name, td)
+    vfd = read_int(name, fd)
+    vtc = read_float(name, tc)
+    vnc = read_int(name, nos_cpu)
+    vsp = read_int(name, spindles)
+    vspeed = read_float(name, cpu_speed)
+    vfsp = read_int(name, free_sp)
+    if excl == "Y":
+        vexcl = True
+    elif excl == "N":
+        vexcl = False
+    else:
+        raise LoadError("Invalid exclusive_storage value for node '%s': %s"
+                        % (name, excl))
+    node = Node(name, vtm, vnm, vfm, vtd, vfd, vtc, vnc, fo == "Y", vsp, vfsp,
+                gdx, vexcl)
+    node.t_cpu_speed = vspeed
+    node.tags = vtags
+    node.is_master = fo == "M"
+    return name, node
+
+
+_INST_DEFAULTS = ["1", "-", "N"]
+
+
+def _load_inst(ktn: Dict[str, int], fields: List[str]) -> Tuple[str, Instance]:
+    if 10 <= len(fields) < 13:
+        fields = fields + _INST_DEFAULTS[len(fields) - 10:]
+    if len(fields) < 13:
+        raise LoadError("Invalid/incomplete instance data: '%s'"
+                        % _show_fields(fields))
+    (name, mem, dsk, vcpus, status, auto_bal, pnode, snode, dt, tags, su,
+     spindles, forth) = fields[:13]
+    if pnode not in ktn:
+        raise LoadError("Unknown node '%s' for instance %s" % (pnode, name))
+    pidx = ktn[pnode]
+    if snode == "":
+        sidx = NO_SECONDARY
+    elif snode in ktn:
+        sidx = ktn[snode]
+    else:
+        raise LoadError("Unknown node '%s' for instance %s" % (snode, name))
+    vmem = read_int(name, mem)
+    dsize = read_int(name, dsk)
+    vvcpus = read_int(name, vcpus)
+    vstatus = _enum(InstanceStatus, "InstanceStatus", status)
+    if auto_bal == "Y":
+        abal = True
+    elif auto_bal == "N":
+        abal = False
+    else:
+        raise LoadError("Invalid auto_balance value '%s' for instance %s"
+                        % (auto_bal, name))
+    try:
+        template = DiskTemplate.from_raw(dt)
+    except ValueError:
+        raise LoadError('Instance %s: Invalid string value for type '
+                        'DiskTemplate: "%s"' % (name, dt)) from None
+    spindle_use = read_int(name, su)
+    vspindles = None if spindles == "-" else read_int(name, spindles)
+    if forth == "Y":
+        vforth = True
+    elif forth == "N":
+        vforth = False
+    else:
+        raise LoadError("Invalid forthcoming value '%s' for instance %s"
+                        % (forth, name))
+    inst = Instance(name=name, mem=vmem, dsk=dsize,
+                    disks=[Disk(dsize, vspindles)], vcpus=vvcpus,
+                    run_st=vstatus, tags=comma_split(tags), auto_balance=abal,
+                    pnode=pidx, snode=sidx, disk_template=template,
+                    spindle_use=spindle_use, nics=[], forthcoming=vforth)
+    if inst.has_secondary and sidx == pidx:
+        raise LoadError("Instance %s has same primary and secondary node - %s"
+                        % (name, pnode))
+    return name, inst
+
+
+def _load_ispec(owner: str, fields: List[str]) -> ISpec:
+    if len(fields) < 6:
+        raise LoadError("Invalid ispec data for %s: %s"
+                        % (owner, _show_fields(fields)))
+    m, c, ds, dc, nc, su = fields[:6]
+    return ISpec(read_int(owner + "/memsize", m), read_int(owner + "/cpucount", c),
+                 read_int(owner + "/disksize", ds), read_int(owner + "/diskcount", dc),
+                 read_int(owner + "/niccount", nc), read_int(owner + "/spindleuse", su))
+
+
+def _load_ipolicy(fields: List[str]) -> Tuple[str, IPolicy]:
+    if len(fields) < 6:
+        raise LoadError("Invalid ipolicy data: '%s'" % _show_fields(fields))
+    owner, std, minmax, dts, vcpu, spindle = fields[:6]
+    xstd = _load_ispec(owner + "/stdspec", comma_split(std))
+    specs = sep_split(";", minmax)
+    if len(specs) % 2:
+        raise LoadError("Odd number of min/max specs for %s" % owner)
+    pairs = []
+    for k in range(0, len(specs), 2):
+        pairs.append(MinMaxISpecs(
+            _load_ispec(owner + "/minspec", comma_split(specs[k])),
+            _load_ispec(owner + "/maxspec", comma_split(specs[k + 1]))))
+    templates = tuple(_enum(DiskTemplate, "DiskTemplate", t)
+                      for t in comma_split(dts))
+    return owner, IPolicy(minmax=tuple(pairs), std=xstd,
+                          disk_templates=templates,
+                          vcpu_ratio=read_float(owner + "/vcpu_ratio", vcpu),
+                          spindle_ratio=read_float(owner + "/spindle_ratio", spindle))
+
+
+def parse_data(text: str) -> ClusterData:
+    """Parse the text format into raw (not yet merged) cluster data."""
+    sections = sep_split("", hs_lines(text))
+    if len(sections) < 4:
+        raise LoadError("Invalid format of the input file: %d sections "
+                        "instead of 4 or more" % len(sections))
+    glines, nlines, ilines, ctags = sections[:4]
+    pollines = sections[4] if len(sections) > 4 else []
+    groups: List[Group] = []
+    ktg: Dict[str, int] = {}
+    for line in glines:
+        key, grp = _load_group(sep_split("|", line))
+        grp.idx = len(groups)
+        ktg[key] = grp.idx
+        groups.append(grp)
+    nodes: List[Node] = []
+    ktn: Dict[str, int] = {}
+    for line in nlines:
+        key, node = _load_node(ktg, sep_split("|", line))
+        node.idx = len(nodes)
+        ktn[key] = node.idx
+        nodes.append(node)
+    insts: List[Instance] = []
+    for line in ilines:
+        _, inst = _load_inst(ktn, sep_split("|", line))
+        inst.idx = len(insts)
+        insts.append(inst)
+    cpol = DEFAULT_IPOLICY
+    for line in pollines:
+        owner, pol = _load_ipolicy(sep_split("|", line))
+        if owner == "":
+            cpol = pol
+        else:
+            matches = [g for g in groups if owner in g.all_names()]
+            if len(matches) != 1:
+                raise LoadError("Wrong number of elems found with name %s" % owner)
+            matches[0].ipolicy = pol
+    return ClusterData(groups=groups, nodes=nodes, instances=insts,
+                       tags=list(ctags), ipolicy=cpol)
+
+
+def load(path: str) -> ClusterData:
+    """Read and parse a text-format file (raw data, see ``parse_data``)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as err:
+        raise LoadError(_io_error_text(path, err)) from None
+    return parse_data(raw.decode("utf-8", errors="surrogateescape"))
+
+
+def _io_error_text(path: str, err: OSError) -> str:
+    import errno
+    reason = {
+        errno.ENOENT: "does not exist",
+        errno.EACCES: "permission denied",
+        errno.EISDIR: "inappropriate type",
+    }.get(err.errno or 0, "failed")
+    return "%s: openFile: %s (%s)" % (path, reason, err.strerror)
+
+
+# ---------------------------------------------------------------- saving
+
+def serialize_ispec(s: ISpec) -> str:
+    return ",".join(str(v) for v in (s.memory_size, s.cpu_count, s.disk_size,
+                                     s.disk_count, s.nic_count, s.spindle_use))
+
+
+def serialize_ipolicy(owner: str, pol: IPolicy) -> str:
+    minmax = ";".join(serialize_ispec(mm.min_spec) + ";" + serialize_ispec(mm.max_spec)
+                      for mm in pol.minmax)
+    return "|".join([owner, serialize_ispec(pol.std), minmax,
+                     ",".join(dt.value for dt in pol.disk_templates),
+                     show_double(pol.vcpu_ratio), show_double(pol.spindle_ratio)])
+
+
+def serialize_node(groups: Sequence[Group], node: Node) -> str:
+    role = "Y" if node.offline else ("M" if node.is_master else "N")
+    return "%s|%s|%d|%d|%s|%d|%s|%s|%s|%d|%s|%s|%d|%d|%s" % (
+        node.name, fmt_f(node.t_mem, 0), node.n_mem, node.f_mem,
+        fmt_f(node.t_dsk, 0), node.f_dsk, fmt_f(node.t_cpu, 0), role,
+        groups[node.group].uuid, node.t_spindles, ",".join(node.tags),
+        "Y" if node.excl_storage else "N", node.f_spindles, node.n_cpu,
+        fmt_f(node.t_cpu_speed))
+
+
+def serialize_instance(nodes: Sequence[Node], inst: Instance) -> str:
+    snode = "" if inst.snode == NO_SECONDARY else nodes[inst.snode].name
+    sp = inst.total_spindles()
+    return "%s|%d|%d|%d|%s|%s|%s|%s|%s|%s|%d|%s|%s" % (
+        inst.name, inst.mem, inst.dsk, inst.vcpus, inst.run_st.value,
+        "Y" if inst.auto_balance else "N", nodes[inst.pnode].name, snode,
+        inst.disk_template.value, ",".join(inst.tags), inst.spindle_use,
+        "-" if sp is None else str(sp), "Y" if inst.forthcoming else "N")
+
+
+def _unlines(lines: Sequence[str]) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def serialize_cluster(cdata: ClusterData) -> str:
+    gdata = _unlines(["%s|%s|%s|%s|%s" % (g.name, g.uuid, g.alloc_policy.value,
+                                          ",".join(g.tags), ",".join(g.networks))
+                      for g in cdata.groups])
+    ndata = _unlines([serialize_node(cdata.groups, n) for n in cdata.nodes])
+    idata = _unlines([serialize_instance(cdata.nodes, i) for i in cdata.instances])
+    pdata = _unlines([serialize_ipolicy("", cdata.ipolicy)]
+                     + [serialize_ipolicy(g.name, g.ipolicy) for g in cdata.groups])
+    return "\n".join([gdata, ndata, idata, _unlines(cdata.tags), pdata])
+
+
+def save(cdata: ClusterData, path: str) -> None:
+    """Write ``cdata`` atomically (temporary file, then rename)."""
+    import os
+    import tempfile
+    data = serialize_cluster(cdata).encode("utf-8", errors="surrogateescape")
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".htools-", dir=directory)
+    except OSError as err:
+        raise HtoolsError(_io_error_text(path, err).replace("openFile", "openFile")) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise HtoolsError(_io_error_text(path, err)) from None
+
+
+def _umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,1 @@
+"""Command-line layer of htools-py (option parsing and program entry points)."""

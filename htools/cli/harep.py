@@ -1,0 +1,10 @@
+"""harep: placeholder until the program is implemented."""
+import sys
+
+from htools.cli.options import Options
+
+
+def run(opts: Options, args: list) -> int:
+    """Entry point called by :mod:`htools.cli.main` after option parsing."""
+    sys.stderr.write("Error: harep is not implemented yet\n")
+    return 1

@@ -1,0 +1,226 @@
+"""hbal: cluster balancer."""
+from __future__ import annotations
+
+import sys
+from typing import Dict, List
+
+from htools.errors import HtoolsError
+
+
+def _select_group(opts, groups, nodes, insts):
+    from htools.cluster_info import split_cluster
+    ngroups = split_cluster(nodes, insts)
+    if len(ngroups) > 1 and opts.group is None:
+        sys.stdout.flush()
+        sys.stderr.write("Found multiple node groups:\n")
+        for gdx, _, _ in ngroups:
+            sys.stderr.write("  " + groups[gdx].name + "\n")
+        raise HtoolsError("Aborting.")
+    if opts.group is None:
+        if not ngroups:
+            raise HtoolsError("No groups found by splitCluster?!")
+        gdx, gnodes, ginsts = ngroups[0]
+        return groups[gdx].name, gnodes, ginsts
+    matches = [g for g in groups if opts.group in g.all_names()]
+    if len(matches) != 1:
+        sys.stdout.flush()
+        sys.stderr.write("Node group %s not found. Node group list is:\n" % opts.group)
+        for g in groups:
+            sys.stderr.write("  " + g.name + "\n")
+        raise HtoolsError("Aborting.")
+    grp = matches[0]
+    for gdx, gnodes, ginsts in ngroups:
+        if gdx == grp.idx:
+            return grp.name, gnodes, ginsts
+    return grp.name, [], []
+
+
+def _fmt_g(x: float) -> str:
+    """printf("%.6g") as htools prints it."""
+    from htools.hsfmt import fmt_g
+    return fmt_g(x, 6)
+
+
+def run(opts, args) -> int:
+    if args:
+        raise HtoolsError("This program doesn't take any arguments.")
+    from htools import balance, extloader, report, scorer
+    from htools.cluster_info import compute_bad_items, find_split_instances
+    from htools.hsfmt import fmt_f
+    from htools.hsshow import show_ipolicy
+    from htools.loader import common_suffix
+    from htools.moves import compute_moves
+
+    out = sys.stdout
+    verbose = opts.verbose
+    force = opts.ignore_soft_errors
+    cdata = extloader.load_external_data(opts)
+    if verbose > 1:
+        out.write("Loaded cluster tags: " + ",".join(cdata.tags) + "\n")
+        out.write("Loaded cluster ipolicy: " + show_ipolicy(cdata.ipolicy) + "\n")
+    nodes = extloader.set_node_status(opts, cdata.nodes)
+    insts = cdata.instances
+    # checkCluster
+    if not insts:
+        out.write("Cluster is empty, exiting.\n")
+        return 0
+    split = find_split_instances(nodes, insts)
+    if split and verbose > 1:
+        out.flush()
+        sys.stderr.write("Found instances belonging to multiple node groups:\n")
+        for inst in split:
+            sys.stderr.write("  " + inst.name + "\n")
+        sys.stderr.write("These instances will not be moved.\n")
+    out.write("Loaded %d nodes, %d instances\n" % (len(nodes), len(insts)))
+    csf = common_suffix(cdata)
+    if csf and verbose > 1:
+        out.write("Note: Stripping common suffix of '%s' from names\n" % csf)
+    out.flush()
+    extloader.maybe_save(opts.save_cluster, "original", "before balancing", cdata)
+    gname, gnodes, ginsts = _select_group(opts, cdata.groups, nodes, insts)
+    # checkGroup
+    out.write("Group size %d nodes, %d instances\n" % (len(gnodes), len(ginsts)))
+    out.write("Selected node group: %s\n" % gname)
+    by_idx = {i.idx: i for i in ginsts}
+    bad_nodes, bad_insts = compute_bad_items(gnodes, by_idx)
+    if verbose >= 1:
+        out.write("Initial check done: %d bad nodes, %d bad instances.\n"
+                  % (len(bad_nodes), len(bad_insts)))
+    bad_names = {n.name for n in bad_nodes}
+    other = [n for n in gnodes if n.name not in bad_names]
+    policy_bad = [n for n in other if n.policy_health() is not None]
+    if bad_nodes:
+        out.write("Cluster is not N+1 happy, continuing but no guarantee "
+                  "that the cluster will end N+1 happy.\n")
+    if policy_bad:
+        out.write("The cluster contains %d policy-violating nodes.\n" % len(policy_bad))
+        out.write("Continuing, ignoring soft errors.\n" if force else
+                  "Continuing, but the set of moves might be too restricted; "
+                  "consider using the --ignore-soft-errors option.\n")
+    out.flush()
+    report.maybe_print_insts(opts.print_instances, "Initial", nodes, ginsts)
+    report.maybe_print_nodes(opts.print_nodes, "Initial cluster", gnodes)
+    ini_cv = scorer.comp_cv(gnodes)
+    opt_cv = scorer.optimal_cv_score(gnodes)
+    if verbose > 2:
+        out.write("Initial coefficients: overall %s\n%s"
+                  % (fmt_f(ini_cv, 8), scorer.print_stats("  ", gnodes)))
+    else:
+        out.write("Initial score: %s\n" % fmt_f(ini_cv, 8))
+    min_cv = opts.min_score
+    if ini_cv - opt_cv < min_cv:
+        out.write("Cluster is already well balanced (initial score %s,\n"
+                  "optimum score due to N+1 reservations %s,\n"
+                  "minimum score %s).\nNothing to do, exiting\n"
+                  % (_fmt_g(ini_cv), _fmt_g(opt_cv), _fmt_g(min_cv)))
+        return 0
+    out.write("Trying to minimize the CV...\n")
+    out.flush()
+    imlen = max(len(i.alias) for i in ginsts) if ginsts else 0
+    nmlen = max(len(n.alias) for n in gnodes) if gnodes else 0
+    algo = balance.AlgorithmOptions.from_cli(opts)
+    node_map: Dict[int, object] = {n.idx: n for n in gnodes}
+    tbl = balance.Table(node_map, dict(by_idx), ini_cv, [])
+    sc = balance.make_scorer(node_map)
+    cmd_strs: List[balance.MoveJob] = []
+    progress = balance.Progress.create()
+    min_score = opt_cv + min_cv
+    progress.update(0, ini_cv)
+    while balance.do_next_balance(tbl, opts.max_length, min_score):
+        new_tbl = balance.try_balance(algo, tbl, sc)
+        if new_tbl is None:
+            break
+        plc = new_tbl.plc[-1]
+        inst = tbl.insts[plc.idx]
+        inam = inst.alias
+        npri = tbl.nodes[plc.pnode].alias
+        nsec = tbl.nodes[plc.snode].alias if plc.snode in tbl.nodes else ""
+        opri = tbl.nodes[inst.pnode].alias
+        ostr = opri if inst.snode < 0 else opri + ":" + tbl.nodes[inst.snode].alias
+        nstr = npri if plc.snode < 0 else npri + ":" + nsec
+        code, cmds = compute_moves(inst, inam, plc.move, npri, nsec)
+        pmlen = 2 * nmlen + 1
+        progress.clear()
+        out.write("  %3d. %-*s %-*s => %-*s %s a=%s\n"
+                  % (len(new_tbl.plc), imlen, inam, pmlen, ostr, pmlen, nstr,
+                     fmt_f(plc.score, 8, 12), code))
+        out.flush()
+        progress.update(len(new_tbl.plc), plc.score)
+        cmd_strs.insert(0, balance.MoveJob(balance.involved_nodes(inst, plc),
+                                           plc.idx, plc.move, cmds))
+        tbl = new_tbl
+    progress.clear()
+    fin_nodes = [tbl.nodes[i] for i in sorted(tbl.nodes)]
+    if not tbl.plc:
+        out.write("No solution found\n")
+    elif verbose > 2:
+        out.write("Final coefficients:   overall %s\n%s"
+                  % (fmt_f(tbl.score, 8), scorer.print_stats("  ", fin_nodes)))
+    else:
+        out.write("Cluster score improved from %s to %s\n"
+                  % (fmt_f(ini_cv, 8), fmt_f(tbl.score, 8)))
+    if verbose >= 1:
+        out.write("Solution length=%d\n" % len(tbl.plc))
+    jobsets = balance.split_jobs(cmd_strs)
+    if opts.first_job_group:
+        jobsets = jobsets[:1]
+    _save_commands("First set of jobs:" if opts.first_job_group else
+                   "Commands to run to reach the above solution:",
+                   opts.print_commands, balance.format_cmds(jobsets))
+    if opts.save_cluster:
+        from htools.model import ClusterData
+        fin = ClusterData(groups=cdata.groups, nodes=fin_nodes,
+                          instances=[tbl.insts[i] for i in sorted(tbl.insts)],
+                          tags=cdata.tags, ipolicy=cdata.ipolicy)
+        out.flush()
+        extloader.maybe_save(opts.save_cluster, "balanced", "after balancing", fin)
+    fin_insts = [tbl.insts[i] for i in sorted(tbl.insts)]
+    out.flush()
+    report.maybe_print_insts(opts.print_instances, "Final", _all_nodes(nodes, tbl), fin_insts)
+    report.maybe_print_nodes(opts.print_nodes, "Final cluster", fin_nodes)
+    if verbose > 3:
+        ini_fm, ini_fd = balance.total_free(gnodes)
+        fin_fm, fin_fd = balance.total_free(fin_nodes)
+        out.write("Original: mem=%d disk=%d\n" % (ini_fm, ini_fd))
+        out.write("Final:    mem=%d disk=%d\n" % (fin_fm, fin_fd))
+    if opts.exec_jobs and tbl.plc:
+        if opts.luxi is None:
+            raise HtoolsError("hbal: Execution of commands possible only on LUXI")
+        from cluster import execute
+        return execute.run_jobsets(opts, tbl, jobsets)
+    return 0
+
+
+def _all_nodes(nodes, tbl):
+    return [tbl.nodes.get(n.idx, n) for n in nodes]
+
+
+_SH_TEMPLATE = ("#!/bin/sh\n\n"
+                "# Auto-generated script for executing cluster rebalancing\n\n"
+                "# To stop, touch the file /tmp/stop-htools\n\n"
+                "set -e\n\n"
+                "check() {\n"
+                "  if [ -f /tmp/stop-htools ]; then\n"
+                "    echo 'Stop requested, exiting'\n"
+                "    exit 0\n"
+                "  fi\n"
+                "}\n\n")
+
+
+def _save_commands(msg: str, dest, cmds: str) -> None:
+    if dest is None:
+        return
+    out = sys.stdout
+    if dest == "-":
+        out.write("\n" + msg + "\n")
+        lines = cmds.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        out.write("".join("  " + line + "\n" for line in lines if line != "  check"))
+        return
+    try:
+        with open(dest, "w") as fh:
+            fh.write(_SH_TEMPLATE + cmds)
+    except OSError as err:
+        raise HtoolsError("%s: openFile: %s" % (dest, err.strerror)) from None
+    out.write("The commands have been written to file '%s'\n" % dest)

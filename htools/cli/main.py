@@ -1,0 +1,219 @@
+"""Entry points of the nine htools programs.
+
+Each program is one :class:`HtoolsCommand` (a ``click.Command``) whose
+argument parsing and help are replaced by the GetOpt-compatible layer of
+:mod:`htools.cli.options`, so that every byte of help, version and error
+output matches the reference.  After parsing, the positional arguments are
+checked the way the reference's ``main`` functions do first thing, then
+``htools.cli.<prog>.run(opts, args)`` is imported lazily and called; its
+return value (int, None = 0) is the exit status.
+
+Error convention: :class:`htools.errors.HtoolsError` raised below ``run()``
+prints ``Error: <message>`` on stderr and exits with its status;
+``KeyboardInterrupt`` exits 1 without a traceback; a closed stdout pipe
+(``BrokenPipeError``) exits 1 quietly.
+
+Start-up cost matters: only click and the option table are imported here.
+"""
+import functools
+import importlib
+import os
+import sys
+from typing import List, Optional, Sequence
+
+import click
+
+from htools.cli.options import (PROGRAMS, CommandLineExit, Options,
+                                parse_cmdline, usage_help)
+from htools.errors import HtoolsError
+
+__all__ = ["HtoolsCommand", "COMMANDS", "run_tool", "check_args",
+           "multi_main", "hail", "harep", "hbal", "hcheck", "hinfo",
+           "hroller", "hscan", "hspace", "hsqueeze"]
+
+
+def check_args(prog: str, args: Sequence[str]) -> None:
+    """The positional-argument checks each reference program starts with."""
+    if prog == "hscan":
+        return
+    if prog == "hail":
+        if not args:
+            raise HtoolsError("This program needs an input file.")
+        if len(args) > 1:
+            raise HtoolsError("Only one argument is accepted (the input file)")
+        return
+    if args:
+        if prog == "harep":
+            raise HtoolsError("this program doesn't take any arguments.")
+        raise HtoolsError("This program doesn't take any arguments.")
+
+
+def run_tool(prog: str, opts: Options, args: List[str]) -> int:
+    """Check ``args`` and run ``htools.cli.<prog>.run(opts, args)``."""
+    check_args(prog, args)
+    modname = "htools.cli." + prog
+    try:
+        module = importlib.import_module(modname)
+    except ModuleNotFoundError as e:
+        if e.name != modname:
+            raise
+        raise HtoolsError("%s is not implemented yet" % prog) from None
+    rv = module.run(opts, args)
+    return 0 if rv is None else int(rv)
+
+
+def _write(stream, text: str) -> None:
+    stream.write(text)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE on stdout: point fd 1 at /dev/null so exit is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _execute(command: "HtoolsCommand", args: List[str], **extra) -> int:
+    """Parse, run and map every outcome to an exit status."""
+    try:
+        try:
+            with command.make_context(command.name, args, **extra) as ctx:
+                status = command.invoke(ctx)
+        except CommandLineExit as e:
+            _write(sys.stdout if e.to_stdout else sys.stderr, e.text)
+            status = e.status
+        except HtoolsError as e:
+            _write(sys.stderr, "Error: %s\n" % e.message)
+            status = e.status
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        status = 1
+    except BrokenPipeError:
+        _silence_stdout()
+        status = 1
+    return status
+
+
+class HtoolsCommand(click.Command):
+    """A click command whose parsing/help follow Haskell GetOpt exactly."""
+
+    def __init__(self, prog: str):
+        super().__init__(
+            prog,
+            callback=functools.partial(run_tool, prog),
+            help=PROGRAMS[prog].description,
+            add_help_option=False,
+        )
+
+    # --- click hooks -----------------------------------------------------
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        opts, rest = parse_cmdline(self.name, args)
+        ctx.params["opts"] = opts
+        ctx.params["args"] = rest
+        ctx.args = []
+        return []
+
+    def get_usage(self, ctx: click.Context) -> str:
+        return "Usage: %s [OPTION...]" % self.name
+
+    def get_help(self, ctx: click.Context) -> str:
+        return usage_help(self.name).rstrip("\n")
+
+    def format_help(self, ctx, formatter) -> None:  # pragma: no cover
+        formatter.write(usage_help(self.name))
+
+    def main(self, args: Optional[Sequence[str]] = None,
+             prog_name: Optional[str] = None, complete_var=None,
+             standalone_mode: bool = True, **extra):
+        """Run the program; exits (or returns the status if not standalone)."""
+        if args is None:
+            args = sys.argv[1:]
+        status = _execute(self, list(args), **extra)
+        if not standalone_mode:
+            return status
+        sys.exit(status)
+
+
+#: One click command per program.
+COMMANDS = {prog: HtoolsCommand(prog) for prog in PROGRAMS}
+
+
+def _entry(prog: str):
+    def entry() -> None:
+        COMMANDS[prog].main()
+    entry.__name__ = prog
+    entry.__doc__ = "Console entry point of %s." % prog
+    return entry
+
+
+hail = _entry("hail")
+harep = _entry("harep")
+hbal = _entry("hbal")
+hcheck = _entry("hcheck")
+hinfo = _entry("hinfo")
+hroller = _entry("hroller")
+hscan = _entry("hscan")
+hspace = _entry("hspace")
+hsqueeze = _entry("hsqueeze")
+
+
+# ---------------------------------------------------------------- multi-call
+
+def _wrap(max_width: int, text: str) -> List[str]:
+    """Ganeti's ``Utils.wrap``."""
+    out = []
+    while True:
+        if len(text) <= max_width:
+            out.append(text)
+            break
+        line, rest = text[:max_width], text[max_width:]
+        cut = len(line)
+        while cut > 0 and not line[cut - 1].isspace():
+            cut -= 1
+        rev_line_empty = cut == 0
+        rev_extra_empty = cut == len(line)
+        if rev_line_empty or rev_extra_empty or rest[:1].isspace():
+            out.append(line)
+            text = rest
+        else:
+            out.append(line[:cut])
+            text = line[cut:] + rest
+    return [t for t in (s.strip() for s in out) if t]
+
+
+def format_commands() -> List[str]:
+    """Ganeti's ``formatCommands`` over the htools personalities."""
+    names = sorted(PROGRAMS)
+    mlen = min(60, max(len(n) for n in names))
+    width = 79 - 3 - mlen
+    rows = []
+    for name in names:
+        cmd, sep = name, "-"
+        for d in _wrap(width, PROGRAMS[name].description):
+            rows.append(" %s %s %s" % (cmd.ljust(mlen), sep, d))
+            cmd, sep = "", " "
+    return rows
+
+
+def multi_main(argv: Optional[Sequence[str]] = None) -> None:
+    """The reference's single ``htools`` binary: role from ``$HTOOLS`` or
+    the program name (lower-cased)."""
+    if argv is None:
+        argv = sys.argv
+    name = os.environ.get("HTOOLS")
+    if name is None:
+        name = os.path.basename(argv[0]) if argv else ""
+    name = name.lower()
+    if name not in COMMANDS:
+        sys.stderr.write("Unrecognised personality '%s'.\n" % name)
+        sys.stderr.write("This program must be installed under one of the "
+                         "following names:\n")
+        sys.stderr.write("".join(r + "\n" for r in format_commands()) + "\n")
+        sys.stderr.write("Error: Please either rename/symlink the program or "
+                         "set\nthe environment variable HTOOLS to the desired "
+                         "role.\n")
+        sys.exit(1)
+    COMMANDS[name].main(list(argv[1:]))

@@ -1,0 +1,1 @@
+"""Cluster simulation helpers (random cluster generator)."""
