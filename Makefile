@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml setup.py $(PYX) $(PXD)
 
 demo: venv
 	@if [ -f examples/cluster.data ]; then \
-	  $(VENV)/bin/hinfo -v -p -t examples/cluster.data; \
+	  $(VENV)/bin/hinfo -t examples/cluster.data && \
+	  $(VENV)/bin/hbal -t examples/cluster.data -C; \
 	else \
 	  echo "examples/cluster.data not found: nothing to demo yet"; \
 	fi
