@@ -22,3 +22,7 @@ class HtoolsError(Exception):
 def error_text(message: str) -> str:
     """The text printed on stderr for a fatal error (with final newline)."""
     return "Error: %s\n" % message
+
+
+class UncaughtIOError(HtoolsError):
+    """An I/O failure htools does not catch: printed as ``<prog>: <message>``."""

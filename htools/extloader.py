@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import List, Sequence, Tuple
 
-from htools.errors import HtoolsError
+from htools.errors import HtoolsError, UncaughtIOError
 from htools.hsread import read_float
 from htools.loader import clear_dynu, merge_data, update_missing
 from htools.model import ClusterData, Node
@@ -33,7 +33,7 @@ def _read_util_file(path: str) -> List[Tuple[str, DynUtil]]:
         with open(path, "rb") as fh:
             text = fh.read().decode("utf-8", errors="surrogateescape")
     except OSError as err:
-        raise HtoolsError(_io_error_text(path, err)) from None
+        raise UncaughtIOError(_io_error_text(path, err)) from None
     try:
         return [parse_utilisation(line) for line in hs_lines(text)]
     except HtoolsError as err:
@@ -89,7 +89,9 @@ def load_external_data(opts) -> ClusterData:
         raise HtoolsError("failed to load data, aborting: " + err.message) from None
     if getattr(opts, "mond", False):
         from htools import mond
-        mond.apply(cdata, opts)
+        all_ok = mond.apply(cdata, opts)
+        if getattr(opts, "mond_exit_missing", False) and not all_ok:
+            raise HtoolsError("Not all required data available")
     msgs = update_missing(cdata, getattr(opts, "static_kvm_node_memory", 4096))
     if getattr(opts, "verbose", 1) != 0:
         show_warnings(msgs)

@@ -25,7 +25,7 @@ import click
 
 from htools.cli.options import (PROGRAMS, CommandLineExit, Options,
                                 parse_cmdline, usage_help)
-from htools.errors import HtoolsError
+from htools.errors import HtoolsError, UncaughtIOError
 
 __all__ = ["HtoolsCommand", "COMMANDS", "run_tool", "check_args",
            "multi_main", "hail", "harep", "hbal", "hcheck", "hinfo",
@@ -85,7 +85,12 @@ def _execute(command: "HtoolsCommand", args: List[str], **extra) -> int:
         except CommandLineExit as e:
             _write(sys.stdout if e.to_stdout else sys.stderr, e.text)
             status = e.status
+        except UncaughtIOError as e:
+            sys.stdout.flush()
+            _write(sys.stderr, "%s: %s\n" % (command.name, e.message))
+            status = e.status
         except HtoolsError as e:
+            sys.stdout.flush()
             _write(sys.stderr, "Error: %s\n" % e.message)
             status = e.status
         sys.stdout.flush()
