@@ -40,6 +40,16 @@ def _read_util_file(path: str) -> List[Tuple[str, DynUtil]]:
         raise HtoolsError("can't parse utilisation data: " + err.message) from None
 
 
+def _backend(name: str, what: str):
+    import importlib
+    try:
+        return importlib.import_module("backends." + name)
+    except ModuleNotFoundError as err:
+        if err.name != "backends." + name:
+            raise
+        raise HtoolsError("%s is not implemented yet" % what, status=2) from None
+
+
 def load_raw(opts) -> ClusterData:
     """Raw data from the selected backend (errors are htools' messages)."""
     master = getattr(opts, "master", "") or ""
@@ -48,11 +58,9 @@ def load_raw(opts) -> ClusterData:
     node_sim = getattr(opts, "node_sim", None) or []
     ialloc_src = getattr(opts, "ialloc_src", None)
     if master:
-        from backends import rapi
-        return rapi.load(master)
+        return _backend("rapi", "the RAPI backend (-m)").load(master)
     if luxi is not None:
-        from backends import luxi as luxi_backend
-        return luxi_backend.load(luxi)
+        return _backend("luxi", "the Luxi backend (-L)").load(luxi)
     if node_sim:
         from backends import simu
         return simu.load(node_sim)
