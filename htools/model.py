@@ -348,11 +348,11 @@ class Node:
 
     @property
     def p_cpu_eff(self) -> float:
-        return self.p_cpu / self.t_cpu_speed
+        return _fdiv(self.p_cpu, self.t_cpu_speed)
 
     @property
     def p_cpu_eff_forth(self) -> float:
-        return self.p_cpu_forth / self.t_cpu_speed
+        return _fdiv(self.p_cpu_forth, self.t_cpu_speed)
 
     def recorded_free_mem(self) -> int:
         return int(self.t_mem) - self.n_mem - self.i_mem
