@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError
-from htools.model import ClusterData, Instance, Node
+from htools.model import ClusterData, Instance, Node, hs_truncate
 from htools.types import NO_SECONDARY, DynUtil, Hypervisor, zero_util
 
 EX_TAGS_PREFIX = "htools:iextags:"
@@ -224,25 +224,9 @@ def clear_dynu(cdata: ClusterData) -> None:
 
 
 def hs_show_str(s: str) -> str:
-    """Haskell's ``show`` of a String (enough for names and messages)."""
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 32 or ord(ch) == 127:
-            out.append("\\%d" % ord(ch))
-        elif ord(ch) > 127:
-            out.append("\\%d" % ord(ch))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """Haskell's ``show`` of a String."""
+    from htools.cli.options import _hs_show_string
+    return _hs_show_string(s)
 
 
 def hs_show_list(items: Sequence[str]) -> str:
@@ -272,7 +256,7 @@ def update_missing(cdata: ClusterData, static_node_mem: int) -> List[str]:
             float("nan") if node.unallocated_mem() == 0 else
             (float("inf") if node.unallocated_mem() > 0 else float("-inf")))
         delta_mem = node.x_mem
-        delta_dsk = int(node.t_dsk) - node.f_dsk - node_idsk(node, insts)
+        delta_dsk = hs_truncate(node.t_dsk) - node.f_dsk - node_idsk(node, insts)
         if delta_mem > 512 or delta_dsk > 1024:
             msgs.append("node %s is missing %d MB ram and %d GB disk"
                         % (node.name, delta_mem, delta_dsk // 1024))

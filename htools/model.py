@@ -355,7 +355,7 @@ class Node:
         return _fdiv(self.p_cpu_forth, self.t_cpu_speed)
 
     def recorded_free_mem(self) -> int:
-        return int(self.t_mem) - self.n_mem - self.i_mem
+        return hs_truncate(self.t_mem) - self.n_mem - self.i_mem
 
     def missing_mem(self) -> int:
         return self.recorded_free_mem() - self.f_mem
@@ -373,7 +373,7 @@ class Node:
         return self.hi_cpu - self.u_cpu if self.hi_cpu >= self.u_cpu else 0
 
     def i_dsk(self) -> int:
-        return int(self.t_dsk) - self.f_dsk
+        return hs_truncate(self.t_dsk) - self.f_dsk
 
     def conflicting_primaries(self) -> int:
         return sum(self.p_tags.values()) - len(self.p_tags)
@@ -503,7 +503,7 @@ class Node:
         i_mem = self.i_mem
         if inst.uses_memory:
             i_mem = i_mem + inst.mem if add else i_mem - inst.mem
-        free = int(self.t_mem) - self.n_mem - i_mem - max(0, self.x_mem)
+        free = hs_truncate(self.t_mem) - self.n_mem - i_mem - max(0, self.x_mem)
         return i_mem, free
 
     def remove_pri(self, inst: Instance) -> "Node":
@@ -745,6 +745,16 @@ class Node:
         n.inst_spindles = new_isp
         n.f_spindles = new_sp
         return with_forth(n)
+
+
+_INT_MIN = -(2 ** 63)
+
+
+def hs_truncate(x: float) -> int:
+    """Haskell's ``truncate :: Double -> Int`` (x86: out of range -> minBound)."""
+    if x != x or x in (math.inf, -math.inf) or not -2.0 ** 63 <= x < 2.0 ** 63:
+        return _INT_MIN
+    return int(x)
 
 
 def _fdiv(a: float, b: float) -> float:
