@@ -293,7 +293,8 @@ def serialize_node(groups: Sequence[Group], node: Node) -> str:
         fmt_f(node.t_cpu_speed))
 
 
-def serialize_instance(nodes: Sequence[Node], inst: Instance) -> str:
+def serialize_instance(nodes: Dict[int, Node], inst: Instance) -> str:
+    """One instance row; ``nodes`` maps node indices to nodes."""
     snode = "" if inst.snode == NO_SECONDARY else nodes[inst.snode].name
     sp = inst.total_spindles()
     return "%s|%d|%d|%d|%s|%s|%s|%s|%s|%s|%d|%s|%s" % (
@@ -312,7 +313,8 @@ def serialize_cluster(cdata: ClusterData) -> str:
                                           ",".join(g.tags), ",".join(g.networks))
                       for g in cdata.groups])
     ndata = _unlines([serialize_node(cdata.groups, n) for n in cdata.nodes])
-    idata = _unlines([serialize_instance(cdata.nodes, i) for i in cdata.instances])
+    by_idx = {n.idx: n for n in cdata.nodes}
+    idata = _unlines([serialize_instance(by_idx, i) for i in cdata.instances])
     pdata = _unlines([serialize_ipolicy("", cdata.ipolicy)]
                      + [serialize_ipolicy(g.name, g.ipolicy) for g in cdata.groups])
     return "\n".join([gdata, ndata, idata, _unlines(cdata.tags), pdata])
