@@ -583,6 +583,13 @@ _OPTS = [
     _mk("no-capacity-checks", "", "no-capacity-checks", NO_ARG, None,
         "disable capacity checks (like global N+1 redundancy)", "none",
         _setter("capacity", False)),
+    # hroller extensions (not in the reference; appended to hroller's list)
+    _mk("rebalance-after", "", "rebalance-after", NO_ARG, None,
+        "also print the hbal plan for after the maintenance", "none",
+        _setter("rebalance_after", True)),
+    _mk("json", "", "json", NO_ARG, None,
+        "print groups, moves and plan as JSON", "none",
+        _setter("json", True)),
     # generic options (Ganeti.Common)
     _mk("version", "V", "version", NO_ARG, None,
         "show the version of the program", "none", _setter("show_ver", True)),
@@ -673,7 +680,7 @@ PROGRAMS: Dict[str, ProgramSpec] = {
         "offline-maintenance", "verbose", "quiet", "no-headers", "node-tags",
         "save", "group", "print-moves", "full-evacuation",
         "skip-non-redundant", "ignore-non-redundant", "force", "one-step-only",
-        "static-kvm-node-memory",
+        "static-kvm-node-memory", "rebalance-after", "json",
     ), (),
         "cluster rolling maintenance helper; it helps scheduling node reboots "
         "in a manner that doesn't conflict with the instances' topology"),
