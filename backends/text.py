@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from htools.errors import HtoolsError
+from htools.errors import HtoolsError, UncaughtIOError
 from htools.hsfmt import fmt_f, show_double
 from htools.hsread import read_float, read_int
 from htools.loader import LoadError
@@ -329,7 +329,7 @@ def save(cdata: ClusterData, path: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".htools-", dir=directory)
     except OSError as err:
-        raise HtoolsError(_io_error_text(path, err).replace("openFile", "openFile")) from None
+        raise UncaughtIOError(_io_error_text(path, err)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -340,7 +340,7 @@ def save(cdata: ClusterData, path: str) -> None:
             os.unlink(tmp)
         except OSError:
             pass
-        raise HtoolsError(_io_error_text(path, err)) from None
+        raise UncaughtIOError(_io_error_text(path, err)) from None
 
 
 def _umask() -> int:

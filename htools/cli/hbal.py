@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Dict, List
 
+from htools.commands import save_commands
 from htools.errors import HtoolsError
 
 
@@ -164,7 +165,7 @@ def run(opts, args) -> int:
     jobsets = balance.split_jobs(cmd_strs)
     if opts.first_job_group:
         jobsets = jobsets[:1]
-    _save_commands("First set of jobs:" if opts.first_job_group else
+    save_commands("First set of jobs:" if opts.first_job_group else
                    "Commands to run to reach the above solution:",
                    opts.print_commands, balance.format_cmds(jobsets))
     if opts.save_cluster:
@@ -201,34 +202,3 @@ def run(opts, args) -> int:
 
 def _all_nodes(nodes, tbl):
     return [tbl.nodes.get(n.idx, n) for n in nodes]
-
-
-_SH_TEMPLATE = ("#!/bin/sh\n\n"
-                "# Auto-generated script for executing cluster rebalancing\n\n"
-                "# To stop, touch the file /tmp/stop-htools\n\n"
-                "set -e\n\n"
-                "check() {\n"
-                "  if [ -f /tmp/stop-htools ]; then\n"
-                "    echo 'Stop requested, exiting'\n"
-                "    exit 0\n"
-                "  fi\n"
-                "}\n\n")
-
-
-def _save_commands(msg: str, dest, cmds: str) -> None:
-    if dest is None:
-        return
-    out = sys.stdout
-    if dest == "-":
-        out.write("\n" + msg + "\n")
-        lines = cmds.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        out.write("".join("  " + line + "\n" for line in lines if line != "  check"))
-        return
-    try:
-        with open(dest, "w") as fh:
-            fh.write(_SH_TEMPLATE + cmds)
-    except OSError as err:
-        raise HtoolsError("%s: openFile: %s" % (dest, err.strerror)) from None
-    out.write("The commands have been written to file '%s'\n" % dest)
