@@ -72,14 +72,15 @@ class Scorer:
         pass
 
 
-def _best_for_instance(opts: AlgorithmOptions, online: List[int], tbl: Table,
-                       inst: Instance, scorer: Scorer
+def _best_for_instance(opts: AlgorithmOptions, online: List[int],
+                       online_set: frozenset, tbl: Table, inst: Instance,
+                       scorer: Scorer
                        ) -> Optional[Tuple[float, Dict[int, Node], Instance, Placement]]:
     force = opts.ignore_soft_errors
     nl = tbl.nodes
     opdx, osdx = inst.pnode, inst.snode
     mirror = inst.mirror_type.value
-    use_secondary = osdx in online_set(online) and opts.instance_moves
+    use_secondary = osdx in online_set and opts.instance_moves
     best_cv = tbl.score
     best = None
 
@@ -107,23 +108,11 @@ def _best_for_instance(opts: AlgorithmOptions, online: List[int], tbl: Table,
     return best
 
 
-_ONLINE_CACHE: Dict[int, frozenset] = {}
-
-
-def online_set(online: List[int]) -> frozenset:
-    key = id(online)
-    s = _ONLINE_CACHE.get(key)
-    if s is None or len(s) != len(online):
-        s = frozenset(online)
-        _ONLINE_CACHE.clear()
-        _ONLINE_CACHE[key] = s
-    return s
-
-
 def try_balance(opts: AlgorithmOptions, tbl: Table, scorer: Scorer) -> Optional[Table]:
     """One balancing step; the new table, or None if no acceptable move."""
     nodes = tbl.nodes
     online = [i for i in sorted(nodes) if not nodes[i].offline]
+    online_set = frozenset(online)
     insts = [tbl.insts[i] for i in sorted(tbl.insts)]
     if opts.evac_mode:
         bad = {i for i in nodes if nodes[i].offline}
@@ -132,7 +121,7 @@ def try_balance(opts: AlgorithmOptions, tbl: Table, scorer: Scorer) -> Optional[
     best_cv = tbl.score
     best = None
     for inst in victims:
-        res = _best_for_instance(opts, online, tbl, inst, scorer)
+        res = _best_for_instance(opts, online, online_set, tbl, inst, scorer)
         if res is not None and best_cv > res[0]:
             best_cv = res[0]
             best = res

@@ -90,10 +90,11 @@ def balance_conf(nodes: NodeMap, insts: InstMap) -> Balanced:
     order = sorted(nodes)
     tbl = balance.Table(dict(nodes), dict(insts),
                         comp_cv([nodes[i] for i in order]), [])
-    sc = balance.make_scorer(tbl.nodes)
+    from htools import fastbalance
+    sc = fastbalance.make_scorer(algo, tbl)
     moves: List[balance.MoveJob] = []
     while True:
-        new_tbl = balance.try_balance(algo, tbl, sc)
+        new_tbl = fastbalance.try_balance(algo, tbl, sc)
         if new_tbl is None:
             break
         plc = new_tbl.plc[-1]

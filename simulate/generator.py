@@ -743,9 +743,10 @@ def _ipolicy_line(rng: Random, owner: str, tmpl_w: Dict[str, int]) -> str:
         minmax += [spec(32768, 8, 102400, 1, 1, 1),
                    spec(262144, 32, 4194304, 16, 8, 12)]
     tmpls = list(ALL_TEMPLATES)
-    if rng.random() < 0.3:
+    unused = [t for t in tmpls if t not in tmpl_w]
+    if rng.random() < 0.3 and unused:
         # drop a template not used by the generator
-        tmpls.remove(_pick(rng, [t for t in tmpls if t not in tmpl_w]))
+        tmpls.remove(_pick(rng, unused))
     vcpu = _pick(rng, ["4.0", "4.0", "8.0", "2.5"])
     spr = _pick(rng, ["32.0", "32.0", "16.0"])
     return "|".join([owner, std, ";".join(minmax), ",".join(tmpls), vcpu,

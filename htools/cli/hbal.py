@@ -122,13 +122,14 @@ def run(opts, args) -> int:
     algo = balance.AlgorithmOptions.from_cli(opts)
     node_map: Dict[int, object] = {n.idx: n for n in gnodes}
     tbl = balance.Table(node_map, dict(by_idx), ini_cv, [])
-    sc = balance.make_scorer(node_map)
+    from htools import fastbalance
+    sc = fastbalance.make_scorer(algo, tbl)
     cmd_strs: List[balance.MoveJob] = []
     progress = balance.Progress.create()
     min_score = opt_cv + min_cv
     progress.update(0, ini_cv)
     while balance.do_next_balance(tbl, opts.max_length, min_score):
-        new_tbl = balance.try_balance(algo, tbl, sc)
+        new_tbl = fastbalance.try_balance(algo, tbl, sc)
         if new_tbl is None:
             break
         plc = new_tbl.plc[-1]

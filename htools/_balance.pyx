@@ -1,0 +1,2180 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: initializedcheck=False, cdivision=True, nonecheck=False
+# distutils: extra_compile_args = -ffp-contract=off -fno-fast-math -fno-math-errno
+"""Compiled hbal balancing step (htools' ``tryBalance``) on C arrays.
+
+:class:`BalanceState` packs one node group (the nodes and the instances
+whose primary is in the group) into C structures and finds the move that
+:func:`htools.balance.try_balance` would choose - the same move and the
+same score, bit for bit - without touching Python objects in its loops.
+
+What is packed
+--------------
+Per node (``NodeS``): every field that htools' placement checks and the
+twenty metrics read, with the model's types (Python ints as 64-bit
+integers, floats as doubles): memory (``t_mem``, ``int(t_mem)``, ``n_mem``,
+``i_mem``, ``max(0, x_mem)``, ``f_mem_forth``, ``r_mem``), disk, cpu,
+spindles, the stored ratios ``p_*`` (recomputed by the same expressions as
+:class:`htools.model.Node`), ``fail_n1``, the utilisation pool and load
+vectors, the location score and the primary exclusion-tag metric.  Beside
+the structs: each node's peer map (sparse ``primary -> memory`` arrays with
+the cached maximum and the maximum without the top entry, so that
+``remove_sec`` gets ``pm_max`` of the updated map in O(1)), each node's
+exclusion-tag multiset of primaries (sorted interned tags with counts), the
+location tags (sorted interned ids), migration restrictions (interned tag
+sets and a ``src.mig <= dst.rmig`` matrix), and the cluster-wide
+(location, exclusion) pair counts of the map metric.
+
+Per movable, auto-balanced instance (``InstS``): memory, disk, vcpus,
+spindle use and total spindles (or unknown), the run-state and template
+flags the checks use (uses_memory, not_offline, uses_sec_mem, local
+storage, secondary, mirror type, forthcoming), the util vector, the
+exclusion tags (interned, with multiplicity), the desired location tags,
+the current location score, primary and secondary.
+
+Moves
+-----
+``_sim`` is :func:`htools.moves.apply_move` for the six move kinds, with
+``remove_pri``/``remove_sec``/``add_pri``/``add_sec`` transcribed from the
+model on copies of the 2-3 node structs a move touches: the same checks
+(strict or forced per move kind exactly as in ``apply_move``), the same
+integer and floating operations in the same order (the util load of a
+node that loses and regains a primary goes through the same roundings as
+in the model).  Primary exclusion tags, the map metric and the peer maps
+are kept outside the structs: in every move, each ``add_pri`` tag check
+and each peer lookup reads the node's *unmodified* map (the only earlier
+map change on the same node is ``remove_sec`` of the old primary's key
+before ``add_sec`` of another key), so they read the base maps, and the
+metric deltas follow from the net change (old primary -> new primary).
+
+The search splits a move into the part on the old primary/secondary and
+the part on the target (``_fixed``/``_target``).  The former depends on
+the target only through one integer (``_sig``: a location-tag overlap or a
+peer-map entry), so it is computed once per instance, move kind and
+distinct value, and each target costs one node operation.  (Debug mode,
+``BalanceState.debug``, checks every candidate against ``_sim``.)
+
+Choosing the move exactly
+-------------------------
+htools scores every candidate with a full ``compCV`` (two-pass population
+standard deviations over the online nodes in index order, left-fold sums)
+and keeps the first candidate with the strictly lowest score below the
+current one.  Here each candidate gets an *estimate* in O(touched nodes)
+from the current state's statistics (sum, mean and two-pass sum of squared
+deviations ``M2`` per metric) and a rigorous error bound, i.e. an interval
+``[lo, hi]`` that contains the exact floating-point score of the
+candidate.  With ``n`` the number of online nodes, ``u = 2**-53`` and ``A``
+an upper bound of ``|x|`` over the candidate's values of a metric:
+
+* standard deviations: the estimate of the variance is
+  ``(M2 + sum((y-mu)^2 - (x-mu)^2) - d^2/n) / n`` over the changed nodes
+  (``d = sum(y - x)``).  Standard summation error bounds give: the exact
+  two-pass variance is within ``4.01 (n+5) u A^2`` of the real variance,
+  ``M2/n`` within ``4.04 (n+3) u A^2`` of its real value, and the update
+  terms and final operations add at most ``(24 + 16 + 396/n^2 + 100/n) u
+  A^2``; the bound used, ``delta = 32 (n + 32) u A^2``, exceeds their sum
+  for every ``n >= 1``.  A variance error ``delta`` moves the square root
+  by at most ``min(sqrt(delta), delta / sqrt(v))``; the two roundings of
+  the square roots add ``4 u (sd + err)``;
+* sums (over online or offline nodes): ``8 (N + 8) u (sum|x| + sum|y|)``
+  (``N`` nodes), against ``(2N + 6) u (...)`` from the analysis;
+* a metric whose values on the touched nodes are unchanged (``==``; NaN
+  counts as changed) equals the current state's exact value (same inputs,
+  same operations; a ``+0.0``/``-0.0`` exchange cannot change a fold that
+  starts from ``+0.0``), and the map metric is integer arithmetic: both
+  exact, error 0;
+* the weighted total adds ``64 u sum w (|v| + err)`` (and 1e-290);
+* a non-finite estimate or bound gives ``[-inf, inf]``.
+
+Let ``H`` be the smallest ``hi`` of the candidates seen.  The candidate
+htools chooses has the minimal exact score, which is ``<= H``; every
+candidate with ``lo > H`` has an exact score ``> H``, so it is not a
+minimum, and neither is a candidate with ``lo >= current score`` a valid
+choice.  Hence the first candidate (in htools' order) with the minimal
+exact score is the first one with the minimal exact score among the
+candidates with ``lo <= H`` and ``lo < current``.  Those - in practice a
+handful: the best candidate and exact or near ties - are re-simulated and
+scored exactly (``_exact``: the operations of :func:`htools.scorer.comp_cv`
+on the node list in index order with the touched rows substituted), in
+candidate order, with htools' comparison ``best > cv`` starting from the
+current score.  The result is the candidate a full exact scan picks, and
+its score is bit-identical to ``comp_cv``.  (The cheap first pass of
+``_finalize`` uses the looser ``sqrt(delta)``; a candidate it already
+places above ``H`` or the current score is dropped, which by the same
+argument cannot drop the chosen one.)
+
+Build flags: ``-ffp-contract=off`` keeps ``a + b*c`` from becoming a fused
+multiply-add (one rounding instead of two); never ``-ffast-math``.
+``-fno-math-errno`` only lets ``sqrt`` vectorise (IEEE results unchanged).
+"""
+
+from libc.math cimport sqrt, fabs, NAN, INFINITY
+from libc.stdlib cimport malloc, calloc, realloc, free, qsort
+from libc.string cimport memcpy, memset
+
+cdef extern from "math.h":
+    bint c_isfinite "isfinite"(double) nogil
+
+# ---------------------------------------------------------------------------
+# metric layout.  Rows are kept in an internal order with the metrics
+# grouped by aggregation (so the per-candidate loops are branch free):
+# internal 0..12 the standard deviations, 13..16 the sums over online
+# nodes, 17..18 the sums over offline nodes, 19 the map metric.  Exact
+# scores are folded in htools' metric order (htools.scorer.METRICS).
+
+cdef enum:
+    NV = 20
+    NSD = 13          # internal [0, NSD): stddev metrics
+    SUM_HI = 17       # internal [NSD, SUM_HI): sums over online nodes
+    OFF_HI = 19       # internal [SUM_HI, OFF_HI): sums over offline nodes
+    MAPI = 19         # internal index of the map metric
+
+#: original metric index of each internal slot
+cdef int[NV] _ORIG
+_ORIG[:] = [0, 1, 3, 6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 2, 11, 17, 19, 4, 5, 18]
+#: internal slot of each original metric
+cdef int[NV] _INT
+cdef int _m
+for _m in range(NV):
+    _INT[_ORIG[_m]] = _m
+#: htools' weights, original order
+cdef double[NV] _W
+_W[:] = [0.5, 0.5, 1.0, 1.0, 4.0, 16.0, 0.5, 1.0, 1.0, 1.0, 1.0, 2.0,
+         0.5, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0, 0.25]
+#: weights in internal order
+cdef double[NV] _WI
+for _m in range(NV):
+    _WI[_m] = _W[_ORIG[_m]]
+
+# move kinds (htools.moves)
+cdef enum:
+    FAILOVER = 0
+    FAILOVER_TO_ANY = 1
+    REPLACE_PRIMARY = 2
+    REPLACE_SECONDARY = 3
+    REPLACE_AND_FAILOVER = 4
+    FAILOVER_AND_REPLACE = 5
+
+# mirror types
+cdef enum:
+    MIR_NONE = 0
+    MIR_INTERNAL = 1
+    MIR_EXTERNAL = 2
+
+cdef double U = 1.1102230246251565e-16   # 2**-53
+
+
+cdef struct NodeS:
+    # constants
+    double t_mem
+    long long t_mem_i          # int(t_mem)
+    long long n_mem
+    long long x_mem_pos        # max(0, x_mem)
+    double t_dsk
+    long long lo_dsk
+    double t_cpu
+    double speed
+    double l_cpu               # ipolicy.vcpu_ratio
+    double hi_sp
+    double t_sp_f              # float(t_spindles)
+    int excl
+    int offline
+    double pool[4]
+    # state
+    long long i_mem
+    long long f_dsk
+    long long f_dsk_forth
+    long long f_mem_forth
+    long long u_cpu
+    long long u_cpu_forth
+    long long f_sp
+    long long f_sp_forth
+    long long r_mem
+    long long npri
+    long long nsec
+    long long loc_score
+    long long ptag_val         # sum(p_tags.values()) - len(p_tags)
+    int fail_n1
+    double p_mem
+    double p_dsk
+    double p_rem
+    double p_cpu
+    double p_mem_forth
+    double p_dsk_forth
+    double p_cpu_forth
+    double isp
+    double isp_forth
+    double load[4]
+    double load_f[4]
+
+
+cdef struct InstS:
+    long long mem
+    long long dsk
+    long long vcpus
+    long long spindle_use
+    long long tot_sp
+    int has_tot_sp
+    int uses_memory
+    int not_offline
+    int uses_sec_mem
+    int local
+    int has_sec
+    int mirror
+    int forthcoming
+    double util[4]
+    int ex_off
+    int ex_len
+    int ds_off
+    int ds_len
+    long long loc_score
+    int pnode
+    int snode
+    long long idx
+
+
+cdef struct Cand:
+    long long key      # htools' candidate order
+    int vi
+    int kind
+    int t
+    double lo
+
+
+cdef struct Acc:
+    # per-metric contributions of changed nodes to a candidate's estimate
+    double dlt[NV]     # sum (y - x) over online changed nodes
+    double dd[NV]      # sum ((y - mu)^2 - (x - mu)^2)
+    double A[NV]       # max |value| bound
+    double ab[NV]      # sum |y| (online)
+    double doff[NV]    # sum (y - x) over offline changed nodes
+    double aboff[NV]   # sum |y| (offline)
+    int diff[NV]       # some changed node's value differs
+
+
+cdef struct Fixed:
+    # the part of a move on the old primary/secondary, shared by targets
+    int valid
+    int ok
+    long long sig
+    int nf
+    int fpos[2]
+    NodeS fw[2]
+    Acc acc
+    double mapv
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+
+cdef int _cand_cmp(const void *a, const void *b) noexcept nogil:
+    cdef long long ka = (<const Cand *>a).key
+    cdef long long kb = (<const Cand *>b).key
+    return -1 if ka < kb else (1 if ka > kb else 0)
+
+
+cdef inline double _div(double a, double b) noexcept nogil:
+    """scorer._div / model._fdiv: IEEE division, x/0 by the sign of x."""
+    if b == 0.0:
+        if a == 0.0 or a != a:
+            return NAN
+        return INFINITY if a > 0.0 else -INFINITY
+    return a / b
+
+
+cdef inline double _pdsk(long long free_, double total) noexcept nogil:
+    """model.compute_pdsk."""
+    if total == 0.0:
+        return 1.0
+    return <double>free_ / total
+
+
+cdef inline double _new_pdsk(const NodeS *n, long long sp, long long dsk) noexcept nogil:
+    if n.excl:
+        return _pdsk(sp, n.t_sp_f)
+    return _pdsk(dsk, n.t_dsk)
+
+
+cdef inline long long _nfs(const NodeS *n, const InstS *I, bint add, bint forth) noexcept nogil:
+    """Node._new_free_spindles."""
+    cdef long long cur
+    if not n.excl:
+        return 0
+    cur = n.f_sp_forth if forth else n.f_sp
+    if not I.has_tot_sp:
+        return -1 if add else cur
+    return cur - I.tot_sp if add else cur + I.tot_sp
+
+
+cdef inline double _su(const NodeS *n, const InstS *I, bint add, bint forth) noexcept nogil:
+    """Node._spindle_use."""
+    cdef double cur
+    if n.excl:
+        return 0.0
+    cur = n.isp_forth if forth else n.isp
+    if not I.local:
+        return cur
+    if add:
+        return cur + <double>I.spindle_use
+    return cur - <double>I.spindle_use
+
+
+cdef inline bint memcmp_8(const double *a, const double *b) noexcept nogil:
+    """Bitwise equality of two doubles (memcpy: no strict-aliasing UB)."""
+    cdef unsigned long long ua, ub
+    memcpy(&ua, a, 8)
+    memcpy(&ub, b, 8)
+    return ua == ub
+
+
+cdef inline void _row(const NodeS *n, double *r) noexcept nogil:
+    """The per-node metric values (scorer.NODE_VALUES), internal order."""
+    r[0] = n.p_mem
+    r[1] = n.p_dsk
+    r[2] = n.p_rem
+    r[3] = n.p_cpu / n.speed
+    r[4] = _div(n.load[0], n.pool[0])
+    r[5] = _div(n.load[1], n.pool[1])
+    r[6] = _div(n.load[2], n.pool[2])
+    r[7] = _div(n.load[3], n.pool[3])
+    r[8] = _div(n.isp, n.hi_sp)
+    r[9] = n.p_mem_forth
+    r[10] = n.p_dsk_forth
+    r[11] = n.p_cpu_forth / n.speed
+    r[12] = _div(n.isp_forth, n.hi_sp)
+    r[13] = <double>(n.nsec + n.npri) if n.fail_n1 else 0.0
+    r[14] = <double>n.ptag_val
+    r[15] = <double>n.loc_score
+    r[16] = n.p_rem
+    r[17] = <double>(n.npri + n.nsec)
+    r[18] = <double>n.npri
+    r[19] = 0.0
+
+
+cdef inline int _common(const int *a, int na, const int *b, int nb) noexcept nogil:
+    """|a & b| of two sorted unique int arrays."""
+    cdef int i = 0, j = 0, c = 0
+    while i < na and j < nb:
+        if a[i] == b[j]:
+            c += 1
+            i += 1
+            j += 1
+        elif a[i] < b[j]:
+            i += 1
+        else:
+            j += 1
+    return c
+
+
+# ---------------------------------------------------------------------------
+
+cdef class BalanceState:
+    """One node group packed for hbal's balancing step.
+
+    ``BalanceState(nodes, insts, opts)``: ``nodes`` maps node index ->
+    :class:`htools.model.Node` (the group's nodes, as ``Table.nodes``),
+    ``insts`` maps instance index -> Instance (``Table.insts``), ``opts``
+    an :class:`htools.balance.AlgorithmOptions`.  Raises
+    ``NotImplementedError`` for data it cannot represent exactly (then use
+    the pure-Python balancer).
+    """
+
+    cdef int N                 # nodes
+    cdef NodeS *nd
+    cdef double *rows          # N x NV current per-node values
+    cdef int *on_pos           # online node positions, index order
+    cdef int *onlist_rank
+    cdef int n_on
+    cdef int n_off
+    cdef int *off_pos
+    cdef object node_keys      # position -> node idx
+    cdef dict node_pos         # node idx -> position
+    # peer maps
+    cdef int **pmk
+    cdef long long **pmv
+    cdef int *pml
+    cdef int *pmc
+    cdef int *b1k
+    cdef long long *b1v
+    cdef long long *b2v
+    # primary exclusion-tag multisets
+    cdef int **ptk
+    cdef long long **ptc
+    cdef int *ptl
+    cdef int *ptcap
+    # location tags (sorted interned ids)
+    cdef int **loc
+    cdef int *locl
+    # migration
+    cdef int *mig_id
+    cdef int *rmig_id
+    cdef int n_rmig
+    cdef unsigned char *mig_ok
+    cdef bint mig_trivial
+    # location/exclusion map metric
+    cdef int n_lt              # interned location tag strings
+    cdef int n_ex              # interned exclusion tags
+    cdef long long *ktot       # n_lt * n_ex pair counts (online nodes)
+    cdef long long map_S
+    cdef long long map_D
+    cdef bint map_active
+    # instances (the movable, auto-balanced ones, by index)
+    cdef int V
+    cdef InstS *iv
+    cdef int *ex_ids
+    cdef long long *ex_mult
+    cdef int *ds_ids
+    cdef dict inst_vi          # instance idx -> victim number
+    # options
+    cdef bint o_disk_moves, o_inst_moves, o_rest_mig, o_force, o_evac
+    # statistics of the current state
+    cdef double b_sum[NV]
+    cdef double b_mean[NV]
+    cdef double b_m2[NV]
+    cdef double b_val[NV]
+    cdef double b_amax[NV]
+    cdef double b_abs[NV]
+    cdef double off_sum[NV]
+    cdef double off_abs[NV]
+    cdef bint stats_ok
+    cdef double sd_coef        # sqrt(32 (n + 32) u), times 1 + 1e-6
+    cdef double sum_coef       # 8 (n + 8) u
+    cdef double inv_n
+    # candidates of the last search
+    cdef Cand *cands
+    cdef Py_ssize_t ncand, ccap
+    # counters
+    cdef public long long n_evaluated, n_feasible, n_exact, n_steps
+    cdef public long long debug_errors
+    cdef public bint debug
+    cdef double _best_score
+
+    def __cinit__(self, *args, **kwargs):
+        self.nd = NULL
+        self.rows = NULL
+        self.on_pos = NULL
+        self.onlist_rank = NULL
+        self.off_pos = NULL
+        self.pmk = NULL
+        self.pmv = NULL
+        self.pml = NULL
+        self.pmc = NULL
+        self.b1k = NULL
+        self.b1v = NULL
+        self.b2v = NULL
+        self.ptk = NULL
+        self.ptc = NULL
+        self.ptl = NULL
+        self.ptcap = NULL
+        self.loc = NULL
+        self.locl = NULL
+        self.mig_id = NULL
+        self.rmig_id = NULL
+        self.mig_ok = NULL
+        self.ktot = NULL
+        self.iv = NULL
+        self.ex_ids = NULL
+        self.ex_mult = NULL
+        self.ds_ids = NULL
+        self.cands = NULL
+        self.N = 0
+
+    def __dealloc__(self):
+        cdef int i
+        if self.pmk != NULL:
+            for i in range(self.N):
+                free(self.pmk[i])
+                free(self.pmv[i])
+        if self.ptk != NULL:
+            for i in range(self.N):
+                free(self.ptk[i])
+                free(self.ptc[i])
+        if self.loc != NULL:
+            for i in range(self.N):
+                free(self.loc[i])
+        free(self.nd); free(self.rows); free(self.on_pos)
+        free(self.onlist_rank); free(self.off_pos)
+        free(self.pmk); free(self.pmv); free(self.pml); free(self.pmc)
+        free(self.b1k); free(self.b1v); free(self.b2v)
+        free(self.ptk); free(self.ptc); free(self.ptl); free(self.ptcap)
+        free(self.loc); free(self.locl)
+        free(self.mig_id); free(self.rmig_id); free(self.mig_ok)
+        free(self.ktot); free(self.iv); free(self.ex_ids); free(self.ex_mult)
+        free(self.ds_ids); free(self.cands)
+
+    # ------------------------------------------------------------------
+    # packing
+
+    def __init__(self, nodes, insts, opts):
+        from htools.types import DiskTemplate, MirrorType
+        cdef int N, i, j, k, p, vi
+        cdef NodeS *n
+        cdef InstS *I
+        keys = sorted(nodes)
+        N = len(keys)
+        self.N = N
+        self.node_keys = keys
+        self.node_pos = {}
+        for i in range(N):
+            self.node_pos[keys[i]] = i
+        sz = N if N > 0 else 1
+        self.nd = <NodeS *>calloc(sz, sizeof(NodeS))
+        self.rows = <double *>calloc(sz * NV, sizeof(double))
+        self.on_pos = <int *>calloc(sz, sizeof(int))
+        self.off_pos = <int *>calloc(sz, sizeof(int))
+        self.onlist_rank = <int *>calloc(sz, sizeof(int))
+        self.pmk = <int **>calloc(sz, sizeof(int *))
+        self.pmv = <long long **>calloc(sz, sizeof(long long *))
+        self.pml = <int *>calloc(sz, sizeof(int))
+        self.pmc = <int *>calloc(sz, sizeof(int))
+        self.b1k = <int *>calloc(sz, sizeof(int))
+        self.b1v = <long long *>calloc(sz, sizeof(long long))
+        self.b2v = <long long *>calloc(sz, sizeof(long long))
+        self.ptk = <int **>calloc(sz, sizeof(int *))
+        self.ptc = <long long **>calloc(sz, sizeof(long long *))
+        self.ptl = <int *>calloc(sz, sizeof(int))
+        self.ptcap = <int *>calloc(sz, sizeof(int))
+        self.loc = <int **>calloc(sz, sizeof(int *))
+        self.locl = <int *>calloc(sz, sizeof(int))
+        self.mig_id = <int *>calloc(sz, sizeof(int))
+        self.rmig_id = <int *>calloc(sz, sizeof(int))
+        if (self.nd == NULL or self.rows == NULL or self.on_pos == NULL
+                or self.off_pos == NULL or self.onlist_rank == NULL
+                or self.pmk == NULL or self.pmv == NULL or self.pml == NULL
+                or self.pmc == NULL or self.b1k == NULL or self.b1v == NULL
+                or self.b2v == NULL or self.ptk == NULL or self.ptc == NULL
+                or self.ptl == NULL or self.ptcap == NULL or self.loc == NULL
+                or self.locl == NULL or self.mig_id == NULL
+                or self.rmig_id == NULL):
+            raise MemoryError()
+        self.o_disk_moves = bool(opts.disk_moves)
+        self.o_inst_moves = bool(opts.instance_moves)
+        self.o_rest_mig = bool(opts.restricted_migration)
+        self.o_force = bool(opts.ignore_soft_errors)
+        self.o_evac = bool(opts.evac_mode)
+
+        lt_ids = {}        # location/desired-location tag string -> id
+        ex_idmap = {}      # exclusion tag -> id
+        nodes_l = [nodes[k] for k in keys]
+        # ---- nodes
+        self.n_on = 0
+        self.n_off = 0
+        for i in range(N):
+            node = nodes_l[i]
+            n = &self.nd[i]
+            n.t_mem = _flt(node.t_mem)
+            n.t_mem_i = _int(int(node.t_mem))
+            n.n_mem = _int(node.n_mem)
+            n.x_mem_pos = _int(max(0, node.x_mem))
+            n.t_dsk = _flt(node.t_dsk)
+            n.lo_dsk = _int(node.lo_dsk)
+            n.t_cpu = _flt(node.t_cpu)
+            n.speed = _flt(node.t_cpu_speed)
+            n.l_cpu = _flt(node.ipolicy.vcpu_ratio)
+            n.hi_sp = _flt(node.hi_spindles)
+            n.t_sp_f = <double>_int(node.t_spindles)
+            n.excl = 1 if node.excl_storage else 0
+            n.offline = 1 if node.offline else 0
+            up = node.util_pool
+            n.pool[0] = _flt(up.cpu); n.pool[1] = _flt(up.mem)
+            n.pool[2] = _flt(up.dsk); n.pool[3] = _flt(up.net)
+            n.i_mem = _int(node.i_mem)
+            n.f_dsk = _int(node.f_dsk)
+            n.f_dsk_forth = _int(node.f_dsk_forth)
+            n.f_mem_forth = _int(node.f_mem_forth)
+            n.u_cpu = _int(node.u_cpu)
+            n.u_cpu_forth = _int(node.u_cpu_forth)
+            n.f_sp = _int(node.f_spindles)
+            n.f_sp_forth = _int(node.f_spindles_forth)
+            n.r_mem = _int(node.r_mem)
+            n.npri = len(node.p_list)
+            n.nsec = len(node.s_list)
+            n.loc_score = _int(node.location_score)
+            n.fail_n1 = 1 if node.fail_n1 else 0
+            n.p_mem = _flt(node.p_mem)
+            n.p_dsk = _flt(node.p_dsk)
+            n.p_rem = _flt(node.p_rem)
+            n.p_cpu = _flt(node.p_cpu)
+            n.p_mem_forth = _flt(node.p_mem_forth)
+            n.p_dsk_forth = _flt(node.p_dsk_forth)
+            n.p_cpu_forth = _flt(node.p_cpu_forth)
+            n.isp = _flt(node.inst_spindles)
+            n.isp_forth = _flt(node.inst_spindles_forth)
+            ul = node.util_load
+            n.load[0] = _flt(ul.cpu); n.load[1] = _flt(ul.mem)
+            n.load[2] = _flt(ul.dsk); n.load[3] = _flt(ul.net)
+            ul = node.util_load_forth
+            n.load_f[0] = _flt(ul.cpu); n.load_f[1] = _flt(ul.mem)
+            n.load_f[2] = _flt(ul.dsk); n.load_f[3] = _flt(ul.net)
+            if n.offline:
+                self.onlist_rank[i] = -1
+                self.off_pos[self.n_off] = i
+                self.n_off += 1
+            else:
+                self.onlist_rank[i] = self.n_on
+                self.on_pos[self.n_on] = i
+                self.n_on += 1
+            # peer map
+            peers = list(node.peers)
+            for pk, pv in peers:
+                if _int(pv) < 0:
+                    raise NotImplementedError("negative peer memory")
+                if pk not in self.node_pos:
+                    # a primary outside the group: keep it under a key no
+                    # group node has
+                    pass
+            self._pm_set(i, [(self._peer_key(pk), _int(pv)) for pk, pv in peers])
+            # primary exclusion tags
+            ptags = node.p_tags
+            tsum = 0
+            tl = []
+            for t, c in ptags.items():
+                tid = ex_idmap.setdefault(t, len(ex_idmap))
+                tl.append((tid, _int(c)))
+                tsum += _int(c)
+                if _int(c) <= 0:
+                    raise NotImplementedError("non-positive tag count")
+            n.ptag_val = tsum - len(ptags)
+            tl.sort()
+            self._pt_set(i, tl)
+            # location tags
+            ll = sorted(set(lt_ids.setdefault(t, len(lt_ids))
+                            for t in node.location_tags))
+            self.loc[i] = <int *>malloc((len(ll) + 1) * sizeof(int))
+            if self.loc[i] == NULL:
+                raise MemoryError()
+            for j in range(len(ll)):
+                self.loc[i][j] = ll[j]
+            self.locl[i] = len(ll)
+        # migration restrictions
+        mig_sets = {}
+        rmig_sets = {}
+        for i in range(N):
+            node = nodes_l[i]
+            self.mig_id[i] = mig_sets.setdefault(frozenset(node.mig_tags), len(mig_sets))
+            self.rmig_id[i] = rmig_sets.setdefault(frozenset(node.rmig_tags), len(rmig_sets))
+        self.n_rmig = len(rmig_sets)
+        self.mig_ok = <unsigned char *>malloc(max(1, len(mig_sets) * len(rmig_sets)))
+        if self.mig_ok == NULL:
+            raise MemoryError()
+        self.mig_trivial = True
+        for ms, a in mig_sets.items():
+            for rs, b in rmig_sets.items():
+                ok = ms <= rs
+                self.mig_ok[a * self.n_rmig + b] = 1 if ok else 0
+                if not ok:
+                    self.mig_trivial = False
+
+        # ---- instances: the balancing candidates, by index
+        ikeys = sorted(insts)
+        victims = []
+        for ik in ikeys:
+            if insts[ik].movable and insts[ik].auto_balance:
+                victims.append(insts[ik])
+        V = len(victims)
+        self.V = V
+        self.iv = <InstS *>calloc(V if V > 0 else 1, sizeof(InstS))
+        if self.iv == NULL:
+            raise MemoryError()
+        ex_all = []
+        ds_all = []
+        self.inst_vi = {}
+        for vi in range(V):
+            inst = victims[vi]
+            I = &self.iv[vi]
+            self.inst_vi[inst.idx] = vi
+            I.idx = inst.idx
+            I.mem = _int(inst.mem)
+            I.dsk = _int(inst.dsk)
+            I.vcpus = _int(inst.vcpus)
+            I.spindle_use = _int(inst.spindle_use)
+            ts = inst.total_spindles()
+            I.has_tot_sp = 0 if ts is None else 1
+            I.tot_sp = 0 if ts is None else _int(ts)
+            I.uses_memory = 1 if inst.uses_memory else 0
+            I.not_offline = 1 if inst.not_offline else 0
+            I.uses_sec_mem = 1 if inst.uses_sec_mem else 0
+            I.local = 1 if inst.uses_local_storage else 0
+            I.has_sec = 1 if inst.has_secondary else 0
+            mt = inst.mirror_type
+            I.mirror = (MIR_NONE if mt == MirrorType.NONE else
+                        MIR_INTERNAL if mt == MirrorType.INTERNAL else MIR_EXTERNAL)
+            I.forthcoming = 1 if inst.forthcoming else 0
+            u = inst.util
+            I.util[0] = _flt(u.cpu); I.util[1] = _flt(u.mem)
+            I.util[2] = _flt(u.dsk); I.util[3] = _flt(u.net)
+            I.loc_score = _int(inst.location_score)
+            if inst.pnode not in self.node_pos:
+                raise NotImplementedError("primary outside the group")
+            I.pnode = self.node_pos[inst.pnode]
+            if inst.snode in self.node_pos:
+                I.snode = self.node_pos[inst.snode]
+            else:
+                if I.mirror == MIR_INTERNAL:
+                    raise NotImplementedError("DRBD secondary outside the group")
+                I.snode = -1
+            # exclusion tags with multiplicity, in first-occurrence order
+            mult = {}
+            for t in inst.excl_tags:
+                mult[t] = mult.get(t, 0) + 1
+            I.ex_off = len(ex_all)
+            I.ex_len = len(mult)
+            for t, c in mult.items():
+                ex_all.append((ex_idmap.setdefault(t, len(ex_idmap)), c))
+            dl = sorted(set(lt_ids.setdefault(t, len(lt_ids))
+                            for t in inst.dsrd_loc_tags))
+            I.ds_off = len(ds_all)
+            I.ds_len = len(dl)
+            ds_all.extend(dl)
+        self.ex_ids = <int *>malloc((len(ex_all) + 1) * sizeof(int))
+        self.ex_mult = <long long *>malloc((len(ex_all) + 1) * sizeof(long long))
+        self.ds_ids = <int *>malloc((len(ds_all) + 1) * sizeof(int))
+        if self.ex_ids == NULL or self.ex_mult == NULL or self.ds_ids == NULL:
+            raise MemoryError()
+        for j in range(len(ex_all)):
+            self.ex_ids[j] = ex_all[j][0]
+            self.ex_mult[j] = ex_all[j][1]
+        for j in range(len(ds_all)):
+            self.ds_ids[j] = ds_all[j]
+
+        # ---- location/exclusion pairs (the map metric)
+        self.n_lt = len(lt_ids)
+        self.n_ex = len(ex_idmap)
+        self.map_S = 0
+        self.map_D = 0
+        self.map_active = False
+        msize = self.n_lt * self.n_ex
+        if msize > 50000000:
+            raise NotImplementedError("too many location x exclusion tags")
+        self.ktot = <long long *>calloc(msize if msize > 0 else 1, sizeof(long long))
+        if self.ktot == NULL:
+            raise MemoryError()
+        for i in range(N):
+            if self.nd[i].offline:
+                continue
+            for (lt, et), c in nodes_l[i].instance_map.items():
+                key = lt_ids.get(lt, -1)
+                eid = ex_idmap.get(et, -1)
+                if key < 0 or eid < 0:
+                    raise NotImplementedError("unknown location/exclusion pair")
+                c = _int(c)
+                if c <= 0:
+                    raise NotImplementedError("non-positive pair count")
+                if self.ktot[key * self.n_ex + eid] == 0:
+                    self.map_D += 1
+                self.ktot[key * self.n_ex + eid] += c
+                self.map_S += c
+        self.map_active = self.n_lt > 0 and self.n_ex > 0
+
+        for i in range(N):
+            _row(&self.nd[i], self.rows + i * NV)
+        self.ccap = 0
+        self.ncand = 0
+        self.stats_ok = False
+        self.n_evaluated = 0
+        self.n_feasible = 0
+        self.n_exact = 0
+        self.n_steps = 0
+        self.debug_errors = 0
+        self.debug = False
+
+    cdef int _peer_key(self, object pk) except? -2:
+        got = self.node_pos.get(pk)
+        if got is None:
+            # outside the group: a key no group node has; distinct per node
+            return -3 - <int>pk
+        return <int>got
+
+    cdef int _pm_set(self, int i, list entries) except -1:
+        cdef int m = len(entries), j
+        free(self.pmk[i])
+        free(self.pmv[i])
+        self.pmc[i] = m + 4
+        self.pmk[i] = <int *>malloc(self.pmc[i] * sizeof(int))
+        self.pmv[i] = <long long *>malloc(self.pmc[i] * sizeof(long long))
+        if self.pmk[i] == NULL or self.pmv[i] == NULL:
+            raise MemoryError()
+        for j in range(m):
+            self.pmk[i][j] = entries[j][0]
+            self.pmv[i][j] = entries[j][1]
+        self.pml[i] = m
+        self._pm_top(i)
+        return 0
+
+    cdef void _pm_top(self, int i) noexcept:
+        """Cache the maximum entry and the maximum of the others (>= 0)."""
+        cdef int j, m = self.pml[i], bj = -1
+        cdef long long b1 = 0, b2 = 0
+        for j in range(m):
+            if bj < 0 or self.pmv[i][j] > b1:
+                b1 = self.pmv[i][j]
+                bj = j
+        for j in range(m):
+            if j != bj and self.pmv[i][j] > b2:
+                b2 = self.pmv[i][j]
+        self.b1k[i] = self.pmk[i][bj] if bj >= 0 else -1
+        self.b1v[i] = b1 if b1 > 0 else 0
+        self.b2v[i] = b2
+
+    cdef int _pt_set(self, int i, list entries) except -1:
+        cdef int m = len(entries), j
+        free(self.ptk[i])
+        free(self.ptc[i])
+        self.ptcap[i] = m + 4
+        self.ptk[i] = <int *>malloc(self.ptcap[i] * sizeof(int))
+        self.ptc[i] = <long long *>malloc(self.ptcap[i] * sizeof(long long))
+        if self.ptk[i] == NULL or self.ptc[i] == NULL:
+            raise MemoryError()
+        for j in range(m):
+            self.ptk[i][j] = entries[j][0]
+            self.ptc[i][j] = entries[j][1]
+        self.ptl[i] = m
+        return 0
+
+    # ------------------------------------------------------------------
+    # map lookups (base state)
+
+    cdef inline long long _pm_find(self, int i, int key) noexcept:
+        cdef int j
+        cdef int *k = self.pmk[i]
+        for j in range(self.pml[i]):
+            if k[j] == key:
+                return self.pmv[i][j]
+        return 0
+
+    cdef inline long long _pm_max_excl(self, int i, int key) noexcept:
+        if self.pml[i] == 0:
+            return 0
+        if self.b1k[i] == key:
+            return self.b2v[i]
+        return self.b1v[i]
+
+    cdef inline long long _pt_get(self, int i, int tag) noexcept:
+        cdef int lo = 0, hi = self.ptl[i], mid
+        cdef int *k = self.ptk[i]
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if k[mid] < tag:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < self.ptl[i] and k[lo] == tag:
+            return self.ptc[i][lo]
+        return 0
+
+    cdef inline bint _tags_conflict(self, int i, const InstS *I) noexcept:
+        cdef int j
+        for j in range(I.ex_off, I.ex_off + I.ex_len):
+            if self._pt_get(i, self.ex_ids[j]) > 0:
+                return True
+        return False
+
+    cdef inline long long _ptag_add_delta(self, int i, const InstS *I) noexcept:
+        """Change of sum-minus-distinct when adding the instance's tags."""
+        cdef int j
+        cdef long long d = 0, k
+        for j in range(I.ex_off, I.ex_off + I.ex_len):
+            k = self.ex_mult[j]
+            if self._pt_get(i, self.ex_ids[j]) > 0:
+                d += k
+            else:
+                d += k - 1
+        return d
+
+    cdef inline long long _ptag_del_delta(self, int i, const InstS *I) noexcept:
+        cdef int j
+        cdef long long d = 0, k, c
+        for j in range(I.ex_off, I.ex_off + I.ex_len):
+            k = self.ex_mult[j]
+            c = self._pt_get(i, self.ex_ids[j])
+            if c > k:
+                d -= k
+            elif c > 0:
+                d -= c - 1
+        return d
+
+    cdef inline long long _dsrd(self, int i, const InstS *I) noexcept:
+        if I.ds_len == 0:
+            return 0
+        return I.ds_len - _common(self.ds_ids + I.ds_off, I.ds_len,
+                                  self.loc[i], self.locl[i])
+
+    cdef inline long long _loc_common(self, int a, int b) noexcept:
+        if self.locl[a] == 0 or self.locl[b] == 0:
+            return 0
+        return _common(self.loc[a], self.locl[a], self.loc[b], self.locl[b])
+
+    cdef inline bint _mig(self, int src, int dst) noexcept:
+        if self.mig_trivial:
+            return True
+        return self.mig_ok[self.mig_id[src] * self.n_rmig + self.rmig_id[dst]] != 0
+
+    # ------------------------------------------------------------------
+    # node operations (htools.model.Node), in place on a copy
+
+    cdef void _remove_pri(self, NodeS *n, int pos, const InstS *I,
+                          long long iloc) noexcept:
+        cdef long long i_mem, new_free, sp
+        cdef int k
+        if not I.forthcoming:
+            n.npri -= 1
+            i_mem = n.i_mem - I.mem if I.uses_memory else n.i_mem
+            new_free = n.t_mem_i - n.n_mem - i_mem - n.x_mem_pos
+            n.i_mem = i_mem
+            n.p_mem = _div(<double>new_free, n.t_mem)
+            n.fail_n1 = 1 if new_free <= n.r_mem else 0
+            if I.local:
+                n.f_dsk = n.f_dsk + I.dsk
+            sp = _nfs(n, I, False, False)
+            n.isp = _su(n, I, False, False)
+            n.f_sp = sp
+            n.p_dsk = _new_pdsk(n, n.f_sp, n.f_dsk)
+            if I.not_offline:
+                n.u_cpu = n.u_cpu - I.vcpus
+            n.p_cpu = _div(<double>n.u_cpu, n.t_cpu)
+            for k in range(4):
+                n.load[k] = n.load[k] - I.util[k]
+            n.loc_score = n.loc_score - iloc - self._dsrd(pos, I)
+        n.f_mem_forth = n.f_mem_forth + I.mem
+        if I.local:
+            n.f_dsk_forth = n.f_dsk_forth + I.dsk
+        sp = _nfs(n, I, False, True)
+        n.isp_forth = _su(n, I, False, True)
+        n.f_sp_forth = sp
+        n.p_mem_forth = _div(<double>n.f_mem_forth, n.t_mem)
+        n.p_dsk_forth = _new_pdsk(n, n.f_sp_forth, n.f_dsk_forth)
+        if I.not_offline:
+            n.u_cpu_forth = n.u_cpu_forth - I.vcpus
+        n.p_cpu_forth = _div(<double>n.u_cpu_forth, n.t_cpu)
+        for k in range(4):
+            n.load_f[k] = n.load_f[k] - I.util[k]
+
+    cdef void _remove_sec(self, NodeS *n, int pos, const InstS *I,
+                          int pkey) noexcept:
+        """Node.remove_sec; the first peer-map change on this node."""
+        cdef long long sp, old_peem, new_peem, r, mx
+        if not I.forthcoming:
+            n.nsec -= 1
+            if I.local:
+                n.f_dsk = n.f_dsk + I.dsk
+            sp = _nfs(n, I, False, False)
+            n.isp = _su(n, I, False, False)
+            n.f_sp = sp
+            old_peem = self._pm_find(pos, pkey)
+            new_peem = old_peem - I.mem if I.uses_sec_mem else old_peem
+            if old_peem < n.r_mem:
+                r = n.r_mem
+            else:
+                mx = self._pm_max_excl(pos, pkey)
+                if new_peem > 0 and new_peem > mx:
+                    r = new_peem
+                else:
+                    r = mx
+            n.r_mem = r
+            n.p_rem = _div(<double>r, n.t_mem)
+            n.fail_n1 = 1 if (n.t_mem_i - n.n_mem - n.i_mem - n.x_mem_pos) <= r else 0
+            n.p_dsk = _new_pdsk(n, n.f_sp, n.f_dsk)
+            n.load[2] = n.load[2] - I.util[2]
+        if I.local:
+            n.f_dsk_forth = n.f_dsk_forth + I.dsk
+        sp = _nfs(n, I, False, True)
+        n.isp_forth = _su(n, I, False, True)
+        n.f_sp_forth = sp
+        n.p_dsk_forth = _new_pdsk(n, n.f_sp_forth, n.f_dsk_forth)
+        n.load_f[2] = n.load_f[2] - I.util[2]
+
+    cdef bint _add_pri(self, NodeS *n, int pos, const InstS *I, long long iloc,
+                       bint strict) noexcept:
+        """Node.add_pri; False if a check fails (n is then garbage)."""
+        cdef bint local = I.local
+        cdef double l_cpu = n.l_cpu
+        cdef long long new_mem_forth = n.f_mem_forth - I.mem
+        cdef long long new_dsk_forth = n.f_dsk_forth - I.dsk if local else n.f_dsk_forth
+        cdef long long new_sp_forth = _nfs(n, I, True, True)
+        cdef double new_isp_forth = _su(n, I, True, True)
+        cdef long long new_ucpu_forth = (n.u_cpu_forth + I.vcpus if I.not_offline
+                                         else n.u_cpu_forth)
+        cdef double new_pcpu_forth = _div(<double>new_ucpu_forth, n.t_cpu)
+        cdef long long new_i_mem, new_free, new_dsk, new_sp, new_ucpu
+        cdef double new_isp, new_pcpu
+        cdef bint new_failn1
+        cdef int k
+        if not I.forthcoming:
+            new_i_mem = n.i_mem + I.mem if I.uses_memory else n.i_mem
+            new_free = n.t_mem_i - n.n_mem - new_i_mem - n.x_mem_pos
+            new_failn1 = new_free <= n.r_mem
+            new_dsk = n.f_dsk - I.dsk if local else n.f_dsk
+            new_sp = _nfs(n, I, True, False)
+            new_isp = _su(n, I, True, False)
+            new_ucpu = n.u_cpu + I.vcpus if I.not_offline else n.u_cpu
+            new_pcpu = _div(<double>new_ucpu, n.t_cpu)
+            if new_free <= 0:
+                return False
+            if local and new_dsk <= 0:
+                return False
+            if strict and local and new_dsk < n.lo_dsk:
+                return False
+            if local and n.excl and new_sp < 0:
+                return False
+            if strict and local and new_isp > n.hi_sp:
+                return False
+            if strict and new_failn1 and not n.fail_n1:
+                return False
+            if strict and l_cpu >= 0 and l_cpu < new_pcpu:
+                return False
+            if strict and I.ex_len > 0 and self._tags_conflict(pos, I):
+                return False
+        if strict:
+            if new_mem_forth <= 0:
+                return False
+            if local and new_dsk_forth <= 0:
+                return False
+            if local and new_dsk_forth < n.lo_dsk:
+                return False
+            if local and n.excl and new_sp_forth < 0:
+                return False
+            if local and new_isp_forth > n.hi_sp:
+                return False
+            if l_cpu >= 0 and l_cpu < new_pcpu_forth:
+                return False
+        if not I.forthcoming:
+            n.npri += 1
+            n.i_mem = new_i_mem
+            n.f_dsk = new_dsk
+            n.fail_n1 = 1 if new_failn1 else 0
+            n.p_mem = _div(<double>new_free, n.t_mem)
+            n.p_dsk = _new_pdsk(n, new_sp, new_dsk)
+            n.u_cpu = new_ucpu
+            n.p_cpu = new_pcpu
+            for k in range(4):
+                n.load[k] = n.load[k] + I.util[k]
+            n.isp = new_isp
+            n.f_sp = new_sp
+            n.loc_score = n.loc_score + iloc + self._dsrd(pos, I)
+        n.f_mem_forth = new_mem_forth
+        n.f_dsk_forth = new_dsk_forth
+        n.p_mem_forth = _div(<double>new_mem_forth, n.t_mem)
+        n.p_dsk_forth = _new_pdsk(n, new_sp_forth, new_dsk_forth)
+        n.u_cpu_forth = new_ucpu_forth
+        n.p_cpu_forth = new_pcpu_forth
+        for k in range(4):
+            n.load_f[k] = n.load_f[k] + I.util[k]
+        n.isp_forth = new_isp_forth
+        n.f_sp_forth = new_sp_forth
+        return True
+
+    cdef bint _add_sec(self, NodeS *n, int pos, const InstS *I, int pkey,
+                       bint strict, bint ignore_disks) noexcept:
+        """Node.add_sec with the primary on ``pkey``; False on failure."""
+        cdef long long sec_mem = I.mem if I.uses_sec_mem else 0
+        cdef long long new_peem = self._pm_find(pos, pkey) + sec_mem
+        cdef long long old_mem_forth = n.f_mem_forth
+        cdef long long new_dsk_forth = n.f_dsk_forth - I.dsk
+        cdef long long new_sp_forth = _nfs(n, I, True, True)
+        cdef double new_isp_forth = _su(n, I, True, True)
+        cdef long long old_mem, new_dsk, new_sp, new_rmem
+        cdef double new_isp
+        cdef bint new_failn1
+        if not I.forthcoming:
+            old_mem = n.t_mem_i - n.n_mem - n.i_mem - n.x_mem_pos
+            new_dsk = n.f_dsk - I.dsk
+            new_sp = _nfs(n, I, True, False)
+            new_isp = _su(n, I, True, False)
+            new_rmem = n.r_mem if n.r_mem >= new_peem else new_peem
+            new_failn1 = old_mem <= new_rmem
+            if not I.has_sec:
+                return False
+            if not ignore_disks and new_dsk <= 0:
+                return False
+            if strict and new_dsk < n.lo_dsk:
+                return False
+            if n.excl and new_sp < 0:
+                return False
+            if strict and new_isp > n.hi_sp:
+                return False
+            if strict and sec_mem >= old_mem:
+                return False
+            if strict and new_failn1 and not n.fail_n1:
+                return False
+        if strict:
+            if not I.has_sec:
+                return False
+            if new_dsk_forth <= 0:
+                return False
+            if new_dsk_forth < n.lo_dsk:
+                return False
+            if n.excl and new_sp_forth < 0:
+                return False
+            if new_isp_forth > n.hi_sp:
+                return False
+            if sec_mem >= old_mem_forth:
+                return False
+        if not I.forthcoming:
+            n.nsec += 1
+            n.f_dsk = new_dsk
+            n.fail_n1 = 1 if new_failn1 else 0
+            n.r_mem = new_rmem
+            n.p_dsk = _new_pdsk(n, new_sp, new_dsk)
+            n.p_rem = _div(<double>new_rmem, n.t_mem)
+            n.load[2] = n.load[2] + I.util[2]
+            n.isp = new_isp
+            n.f_sp = new_sp
+        n.f_dsk_forth = new_dsk_forth
+        n.p_dsk_forth = _new_pdsk(n, new_sp_forth, new_dsk_forth)
+        n.load_f[2] = n.load_f[2] + I.util[2]
+        n.isp_forth = new_isp_forth
+        n.f_sp_forth = new_sp_forth
+        return True
+
+    # ------------------------------------------------------------------
+    # moves (htools.moves.apply_move)
+
+    cdef int _sim(self, int vi, int kind, int t, NodeS *w, int *tp,
+                  int *res) noexcept:
+        """Simulate a move on copies of the touched nodes.
+
+        Returns the number of touched nodes (their positions in ``tp``,
+        new structs in ``w``) or 0 if the move is infeasible.  ``res``
+        receives new primary, new secondary, old primary (whose primary
+        tags/map pairs leave when it differs from the new primary), and
+        the new location score in ``res[3]``."""
+        cdef InstS *I = &self.iv[vi]
+        cdef int P = I.pnode, S = I.snode
+        cdef NodeS *nd = self.nd
+        cdef bint fP, fS
+        cdef long long iloc = I.loc_score, nloc
+        if kind == FAILOVER:
+            if not self._mig(P, S):
+                return 0
+            fP = nd[P].offline or self.o_force
+            w[0] = nd[P]
+            w[1] = nd[S]
+            self._remove_pri(&w[0], P, I, iloc)
+            self._remove_sec(&w[1], S, I, P)
+            if not self._add_pri(&w[1], S, I, iloc, not fP):
+                return 0
+            if not self._add_sec(&w[0], P, I, S, not fP, nd[P].offline):
+                return 0
+            tp[0] = P; tp[1] = S
+            res[0] = S; res[1] = P; res[2] = P; res[3] = <int>iloc
+            return 2
+        if kind == FAILOVER_TO_ANY:
+            if not self._mig(P, t):
+                return 0
+            fP = nd[P].offline or self.o_force
+            w[1] = nd[t]
+            if not self._add_pri(&w[1], t, I, iloc, not fP):
+                return 0
+            w[0] = nd[P]
+            self._remove_pri(&w[0], P, I, iloc)
+            tp[0] = P; tp[1] = t
+            res[0] = t; res[1] = S; res[2] = P; res[3] = <int>iloc
+            return 2
+        if kind == REPLACE_PRIMARY:
+            if not self._mig(P, S) or not self._mig(S, t):
+                return 0
+            fP = nd[P].offline or self.o_force
+            nloc = self._loc_common(t, S)
+            w[0] = nd[P]
+            w[1] = nd[S]
+            w[2] = nd[t]
+            self._remove_pri(&w[0], P, I, iloc)
+            self._remove_sec(&w[1], S, I, P)
+            if not self._add_pri(&w[1], S, I, nloc, not fP):
+                return 0
+            self._remove_pri(&w[1], S, I, nloc)
+            if not self._add_pri(&w[2], t, I, nloc, not fP):
+                return 0
+            if not self._add_sec(&w[1], S, I, t, not fP, False):
+                return 0
+            tp[0] = P; tp[1] = S; tp[2] = t
+            res[0] = t; res[1] = S; res[2] = P; res[3] = <int>nloc
+            return 3
+        if kind == REPLACE_SECONDARY:
+            fS = nd[S].offline or self.o_force
+            nloc = self._loc_common(P, t)
+            w[2] = nd[t]
+            w[1] = nd[S]
+            if not self._add_sec(&w[2], t, I, P, not fS, False):
+                return 0
+            w[0] = nd[P]
+            self._remove_pri(&w[0], P, I, iloc)
+            self._remove_sec(&w[1], S, I, P)
+            if not self._add_pri(&w[0], P, I, nloc, False):
+                return 0
+            tp[0] = P; tp[1] = S; tp[2] = t
+            res[0] = P; res[1] = t; res[2] = P; res[3] = <int>nloc
+            return 3
+        if kind == REPLACE_AND_FAILOVER:
+            if not self._mig(P, t):
+                return 0
+            fS = nd[S].offline or self.o_force
+            nloc = self._loc_common(t, P)
+            w[2] = nd[t]
+            if not self._add_pri(&w[2], t, I, nloc, not self.o_force):
+                return 0
+            w[0] = nd[P]
+            w[1] = nd[S]
+            self._remove_pri(&w[0], P, I, iloc)
+            self._remove_sec(&w[1], S, I, P)
+            if not self._add_sec(&w[0], P, I, t, not fS, False):
+                return 0
+            tp[0] = P; tp[1] = S; tp[2] = t
+            res[0] = t; res[1] = P; res[2] = P; res[3] = <int>nloc
+            return 3
+        if kind == FAILOVER_AND_REPLACE:
+            if not self._mig(P, S):
+                return 0
+            fP = nd[P].offline or self.o_force
+            nloc = self._loc_common(S, t)
+            w[2] = nd[t]
+            w[0] = nd[P]
+            w[1] = nd[S]
+            self._remove_pri(&w[0], P, I, iloc)
+            self._remove_sec(&w[1], S, I, P)
+            if not self._add_pri(&w[1], S, I, nloc, not fP):
+                return 0
+            if not self._add_sec(&w[2], t, I, S, not fP, False):
+                return 0
+            tp[0] = P; tp[1] = S; tp[2] = t
+            res[0] = S; res[1] = t; res[2] = P; res[3] = <int>nloc
+            return 3
+        return 0
+
+    cdef inline void _fix_ptags(self, int nt, NodeS *w, int *tp, int oldp,
+                                int newp, const InstS *I) noexcept:
+        """Primary exclusion-tag metric of the touched nodes (net change)."""
+        cdef int j
+        if I.ex_len == 0 or oldp == newp:
+            return
+        for j in range(nt):
+            if tp[j] == oldp:
+                w[j].ptag_val += self._ptag_del_delta(oldp, I)
+            elif tp[j] == newp:
+                w[j].ptag_val += self._ptag_add_delta(newp, I)
+
+    cdef inline double _map_value(self, int oldp, int newp, const InstS *I) noexcept:
+        """Map metric (sum - distinct) after the primary moves oldp -> newp."""
+        cdef long long S = self.map_S, D = self.map_D, c, c2, d, k
+        cdef int a = 0, b = 0, la, lb, l, j, na, nb
+        cdef int *LA
+        cdef int *LB
+        cdef bint on_a, on_b
+        if (not self.map_active or oldp == newp or I.ex_len == 0
+                or I.forthcoming):
+            return <double>(S - D)
+        on_a = not self.nd[oldp].offline
+        on_b = not self.nd[newp].offline
+        LA = self.loc[oldp]
+        LB = self.loc[newp]
+        na = self.locl[oldp] if on_a else 0
+        nb = self.locl[newp] if on_b else 0
+        while a < na or b < nb:
+            if b >= nb or (a < na and LA[a] < LB[b]):
+                l = LA[a]; d = -1; a += 1
+            elif a >= na or LB[b] < LA[a]:
+                l = LB[b]; d = 1; b += 1
+            else:
+                a += 1; b += 1
+                continue
+            for j in range(I.ex_off, I.ex_off + I.ex_len):
+                k = self.ex_mult[j] * d
+                c = self.ktot[l * self.n_ex + self.ex_ids[j]]
+                c2 = c + k
+                S += k
+                if c == 0 and c2 > 0:
+                    D += 1
+                elif c > 0 and c2 == 0:
+                    D -= 1
+        return <double>(S - D)
+
+    # ------------------------------------------------------------------
+    # statistics and scoring
+
+    cdef void _stats(self) noexcept:
+        """Exact (two-pass) statistics of the current state."""
+        cdef int j, m
+        cdef double cnt = <double>self.n_on
+        cdef double *r
+        cdef double d, a
+        for m in range(NV):
+            self.b_sum[m] = 0.0
+            self.b_m2[m] = 0.0
+            self.b_amax[m] = 0.0
+            self.b_abs[m] = 0.0
+            self.off_sum[m] = 0.0
+            self.off_abs[m] = 0.0
+        for j in range(self.n_on):
+            r = self.rows + self.on_pos[j] * NV
+            for m in range(NV):
+                self.b_sum[m] = self.b_sum[m] + r[m]
+                a = fabs(r[m])
+                self.b_abs[m] = self.b_abs[m] + a
+                if a != a:
+                    self.b_amax[m] = INFINITY
+                elif a > self.b_amax[m]:
+                    self.b_amax[m] = a
+        for m in range(NV):
+            self.b_mean[m] = self.b_sum[m] / cnt
+        for j in range(self.n_on):
+            r = self.rows + self.on_pos[j] * NV
+            for m in range(NV):
+                d = r[m] - self.b_mean[m]
+                self.b_m2[m] = self.b_m2[m] + d * d
+        for j in range(self.n_off):
+            r = self.rows + self.off_pos[j] * NV
+            for m in range(NV):
+                self.off_sum[m] = self.off_sum[m] + r[m]
+                self.off_abs[m] = self.off_abs[m] + fabs(r[m])
+        for m in range(NV):
+            if m < NSD:
+                self.b_val[m] = sqrt(self.b_m2[m] / cnt)
+            elif m < SUM_HI:
+                self.b_val[m] = self.b_sum[m]
+            elif m < OFF_HI:
+                self.b_val[m] = self.off_sum[m]
+            else:
+                self.b_val[m] = <double>(self.map_S - self.map_D)
+        self.inv_n = 1.0 / cnt
+        self.sd_coef = sqrt(32.0 * (cnt + 32.0) * U) * (1.0 + 1e-6)
+        self.sum_coef = 8.0 * (<double>(self.n_on + self.n_off) + 8.0) * U
+        self.stats_ok = True
+
+    cdef double _exact(self, int nt, const int *tp, const double *y,
+                       double mapv) noexcept:
+        """comp_cv of the node list with the touched rows substituted.
+
+        Per metric the same left folds as htools.scorer (sum, mean, sum of
+        squared deviations, sqrt(var / n); sums from 0.0), over the online
+        (offline for metrics 4-5) nodes in index order; the weighted total
+        in htools' metric order."""
+        cdef double s[NV]
+        cdef double q[NV]
+        cdef double mean[NV]
+        cdef double vals[NV]
+        cdef double cnt = <double>self.n_on
+        cdef double d, total
+        cdef const double *r
+        cdef int j, m, p, c
+        for m in range(NV):
+            s[m] = 0.0
+            q[m] = 0.0
+        for j in range(self.n_on):
+            p = self.on_pos[j]
+            r = self.rows + p * NV
+            for c in range(nt):
+                if tp[c] == p:
+                    r = y + c * NV
+            for m in range(SUM_HI):
+                s[m] = s[m] + r[m]
+        for m in range(NSD):
+            mean[m] = s[m] / cnt
+        for j in range(self.n_on):
+            p = self.on_pos[j]
+            r = self.rows + p * NV
+            for c in range(nt):
+                if tp[c] == p:
+                    r = y + c * NV
+            for m in range(NSD):
+                d = r[m] - mean[m]
+                q[m] = q[m] + d * d
+        for j in range(self.n_off):
+            p = self.off_pos[j]
+            r = self.rows + p * NV
+            for c in range(nt):
+                if tp[c] == p:
+                    r = y + c * NV
+            for m in range(SUM_HI, OFF_HI):
+                s[m] = s[m] + r[m]
+        for m in range(NSD):
+            vals[m] = sqrt(q[m] / cnt)
+        for m in range(NSD, OFF_HI):
+            vals[m] = s[m]
+        vals[MAPI] = mapv
+        total = 0.0
+        for m in range(NV):
+            total = total + _W[m] * vals[_INT[m]]
+        return total
+
+    cdef inline void _acc_init(self, Acc *a) noexcept:
+        cdef int m
+        for m in range(NV):
+            a.dlt[m] = 0.0
+            a.dd[m] = 0.0
+            a.A[m] = self.b_amax[m]
+            a.ab[m] = 0.0
+            a.doff[m] = 0.0
+            a.aboff[m] = 0.0
+            a.diff[m] = 0
+
+    cdef inline void _acc_add(self, Acc *a, int p, const double *yr) noexcept:
+        """Add the contribution of node p changing to row yr."""
+        cdef const double *xr = self.rows + p * NV
+        cdef const double *mean = self.b_mean
+        cdef double x, yy, t1, t2, ay
+        cdef int m
+        for m in range(NV):
+            a.diff[m] = a.diff[m] | (xr[m] != yr[m])
+        if self.nd[p].offline:
+            for m in range(NV):
+                a.doff[m] = a.doff[m] + (yr[m] - xr[m])
+                a.aboff[m] = a.aboff[m] + fabs(yr[m])
+        else:
+            for m in range(NV):
+                x = xr[m]
+                yy = yr[m]
+                a.dlt[m] = a.dlt[m] + (yy - x)
+                t1 = yy - mean[m]
+                t2 = x - mean[m]
+                a.dd[m] = a.dd[m] + (t1 * t1 - t2 * t2)
+                ay = fabs(yy)
+                a.ab[m] = a.ab[m] + ay
+                a.A[m] = ay if ay > a.A[m] else a.A[m]
+
+    cdef bint _finalize(self, const Acc *a, const double *xr, const double *yr,
+                        double mapv, double thr, double *lo_, double *hi_) noexcept:
+        """Interval of the exact score: the accumulated changes plus one
+        more online node going from row xr to row yr (xr == yr: none).
+
+        A first, division-free pass bounds each standard deviation's error
+        by ``sqrt(delta)``; a candidate whose lower bound is then above
+        ``thr`` cannot be chosen and gets False (``lo_``/``hi_`` untouched).
+        Otherwise the bound is refined to ``min(sqrt(delta), delta / sd)``
+        and True returned."""
+        cdef double sdv[NSD]
+        cdef double sev[NSD]
+        cdef double vest[NV]
+        cdef double verr[NV]
+        cdef const double *mean = self.b_mean
+        cdef const double *m2 = self.b_m2
+        cdef const double *aA = a.A
+        cdef const double *adlt = a.dlt
+        cdef const double *add = a.dd
+        cdef double x, yy, t1, t2, ay, dlt, dd, A, E, v, sd, se, t, e
+        cdef double total, etot, eabs, est, err
+        cdef int m, df
+        cdef double n_inv = self.inv_n
+        cdef double sdc = self.sd_coef
+        # pass 1 (branch free): the standard deviation estimates
+        for m in range(NSD):
+            x = xr[m]
+            yy = yr[m]
+            dlt = adlt[m] + (yy - x)
+            t1 = yy - mean[m]
+            t2 = x - mean[m]
+            dd = add[m] + (t1 * t1 - t2 * t2)
+            ay = fabs(yy)
+            A = ay if ay > aA[m] else aA[m]
+            E = m2[m] + dd - dlt * dlt * n_inv
+            v = E * n_inv
+            v = v if v > 0.0 else 0.0
+            sdv[m] = sqrt(v)
+            sev[m] = sdc * A
+        for m in range(NSD):
+            df = a.diff[m] | (xr[m] != yr[m])
+            if df:
+                vest[m] = sdv[m]
+                verr[m] = sev[m] * 1.001 + 4.0 * U * (sdv[m] + sev[m])
+            else:
+                vest[m] = self.b_val[m]
+                verr[m] = 0.0
+        for m in range(NSD, SUM_HI):
+            x = xr[m]
+            yy = yr[m]
+            df = a.diff[m] | (x != yy)
+            if df:
+                vest[m] = self.b_sum[m] + (adlt[m] + (yy - x))
+                verr[m] = self.sum_coef * (self.b_abs[m] + a.ab[m] + fabs(yy))
+            else:
+                vest[m] = self.b_val[m]
+                verr[m] = 0.0
+        for m in range(SUM_HI, OFF_HI):
+            if a.diff[m]:
+                vest[m] = self.off_sum[m] + a.doff[m]
+                verr[m] = self.sum_coef * (self.off_abs[m] + a.aboff[m])
+            else:
+                vest[m] = self.b_val[m]
+                verr[m] = 0.0
+        vest[MAPI] = mapv
+        verr[MAPI] = 0.0
+        total = 0.0
+        etot = 0.0
+        eabs = 0.0
+        for m in range(NV):
+            total = total + _WI[m] * vest[m]
+            etot = etot + _WI[m] * verr[m]
+            eabs = eabs + _WI[m] * fabs(vest[m])
+        etot = etot * 1.01 + 64.0 * U * (eabs + etot) + 1e-290
+        if not (c_isfinite(total) and c_isfinite(etot)):
+            lo_[0] = -INFINITY
+            hi_[0] = INFINITY
+            return True
+        if not (total - etot <= thr):
+            return False
+        # refine: |sqrt(a) - sqrt(b)| <= min(sqrt(d), d / sqrt(b))
+        etot = 0.0
+        for m in range(NSD):
+            if verr[m] != 0.0:
+                sd = sdv[m]
+                se = sev[m]
+                t = sd if sd > se else se
+                t = t if t > 1e-300 else 1e-300
+                e = se * (se / t)
+                verr[m] = e * 1.001 + 4.0 * U * (sd + e)
+        for m in range(NV):
+            etot = etot + _WI[m] * verr[m]
+        etot = etot * 1.01 + 64.0 * U * (eabs + etot) + 1e-290
+        lo_[0] = total - etot
+        hi_[0] = total + etot
+        return True
+
+    cdef void _interval(self, int nt, const int *tp, const double *y,
+                        double mapv, double *lo_, double *hi_) noexcept:
+        """[lo, hi] containing the exact score of a simulated candidate."""
+        cdef Acc a
+        cdef int c
+        cdef const double *z
+        self._acc_init(&a)
+        for c in range(nt):
+            self._acc_add(&a, tp[c], y + c * NV)
+        z = self.rows + self.on_pos[0] * NV
+        self._finalize(&a, z, z, mapv, INFINITY, lo_, hi_)
+
+    # ------------------------------------------------------------------
+    # the search
+
+    cdef int _moves_of(self, int vi, int *kinds) noexcept:
+        """possible_moves (the same for every target of the instance)."""
+        cdef InstS *I = &self.iv[vi]
+        cdef bint use_sec = (I.snode >= 0 and not self.nd[I.snode].offline
+                             and self.o_inst_moves)
+        cdef bint drained = self.nd[I.pnode].offline
+        if I.mirror == MIR_NONE:
+            return 0
+        if I.mirror == MIR_EXTERNAL:
+            if self.o_inst_moves:
+                kinds[0] = FAILOVER_TO_ANY
+                return 1
+            return 0
+        if not self.o_disk_moves:
+            return 0
+        if not self.o_inst_moves:
+            kinds[0] = REPLACE_SECONDARY
+            return 1
+        if self.o_rest_mig and not drained:
+            kinds[0] = REPLACE_SECONDARY
+            return 1
+        if use_sec and not self.o_rest_mig:
+            kinds[0] = REPLACE_SECONDARY
+            kinds[1] = REPLACE_AND_FAILOVER
+            kinds[2] = REPLACE_PRIMARY
+            kinds[3] = FAILOVER_AND_REPLACE
+            return 4
+        if use_sec and self.o_rest_mig and drained:
+            kinds[0] = REPLACE_SECONDARY
+            kinds[1] = REPLACE_AND_FAILOVER
+            kinds[2] = FAILOVER_AND_REPLACE
+            return 3
+        kinds[0] = REPLACE_SECONDARY
+        kinds[1] = REPLACE_AND_FAILOVER
+        return 2
+
+    cdef int _push(self, long long key, int vi, int kind, int t,
+                   double lo) except -1:
+        cdef Cand *p
+        cdef Py_ssize_t cap
+        if self.ncand >= self.ccap:
+            cap = self.ccap * 2 if self.ccap > 0 else 256
+            p = <Cand *>realloc(self.cands, cap * sizeof(Cand))
+            if p == NULL:
+                raise MemoryError()
+            self.cands = p
+            self.ccap = cap
+        self.cands[self.ncand].key = key
+        self.cands[self.ncand].vi = vi
+        self.cands[self.ncand].kind = kind
+        self.cands[self.ncand].t = t
+        self.cands[self.ncand].lo = lo
+        self.ncand += 1
+        return 0
+
+    cdef inline bint _victim(self, int vi) noexcept:
+        """-E: only instances with a node offline (drained counts)."""
+        cdef InstS *I = &self.iv[vi]
+        if not self.o_evac:
+            return True
+        if self.nd[I.pnode].offline:
+            return True
+        return I.has_sec and I.snode >= 0 and self.nd[I.snode].offline
+
+    cdef int _eval(self, int vi, int kind, int t, NodeS *w, int *tp,
+                   double *y, double *mapv) noexcept:
+        """Simulate a move and produce the touched rows; 0 if infeasible."""
+        cdef int res[4]
+        cdef int nt, c
+        cdef InstS *I = &self.iv[vi]
+        nt = self._sim(vi, kind, t, w, tp, res)
+        if nt == 0:
+            return 0
+        self._fix_ptags(nt, w, tp, res[2], res[0], I)
+        for c in range(nt):
+            _row(&w[c], y + c * NV)
+        mapv[0] = self._map_value(res[2], res[0], I)
+        return nt
+
+    cdef inline long long _sig(self, int vi, int kind, int t) noexcept:
+        """What the old-primary/secondary part of a move depends on of t."""
+        cdef InstS *I = &self.iv[vi]
+        if kind == REPLACE_SECONDARY:
+            return self._loc_common(I.pnode, t)
+        if kind == REPLACE_AND_FAILOVER:
+            return self._pm_find(I.pnode, t)
+        if kind == REPLACE_PRIMARY:
+            return self._pm_find(I.snode, t)
+        if kind == FAILOVER_AND_REPLACE:
+            return self._loc_common(I.snode, t)
+        return 0
+
+    cdef void _fixed(self, int vi, int kind, int t, long long sig,
+                     Fixed *f) noexcept:
+        """The old primary/secondary part of a move to target t.
+
+        Identical (node structs, feasibility) for every target with the
+        same ``_sig``; see ``_sim`` for the full move."""
+        cdef InstS *I = &self.iv[vi]
+        cdef int P = I.pnode, S = I.snode, c
+        cdef NodeS *nd = self.nd
+        cdef bint fP = nd[P].offline or self.o_force
+        cdef bint fS = False
+        cdef long long iloc = I.loc_score
+        cdef double yr[NV]
+        if S >= 0:
+            fS = nd[S].offline or self.o_force
+        f.valid = 1
+        f.sig = sig
+        f.ok = 0
+        f.mapv = <double>(self.map_S - self.map_D)
+        f.fpos[0] = P
+        f.fw[0] = nd[P]
+        self._remove_pri(&f.fw[0], P, I, iloc)
+        if kind == FAILOVER_TO_ANY:
+            f.nf = 1
+            if I.ex_len:
+                f.fw[0].ptag_val += self._ptag_del_delta(P, I)
+        else:
+            f.nf = 2
+            f.fpos[1] = S
+            f.fw[1] = nd[S]
+            self._remove_sec(&f.fw[1], S, I, P)
+            if kind == REPLACE_SECONDARY:
+                if not self._add_pri(&f.fw[0], P, I, sig, False):
+                    return
+            elif kind == REPLACE_AND_FAILOVER:
+                if not self._add_sec(&f.fw[0], P, I, t, not fS, False):
+                    return
+                if I.ex_len:
+                    f.fw[0].ptag_val += self._ptag_del_delta(P, I)
+            elif kind == REPLACE_PRIMARY:
+                if not self._mig(P, S):
+                    return
+                # the temporary primary's location score cancels out
+                if not self._add_pri(&f.fw[1], S, I, 0, not fP):
+                    return
+                self._remove_pri(&f.fw[1], S, I, 0)
+                if not self._add_sec(&f.fw[1], S, I, t, not fP, False):
+                    return
+                if I.ex_len:
+                    f.fw[0].ptag_val += self._ptag_del_delta(P, I)
+            elif kind == FAILOVER_AND_REPLACE:
+                if not self._mig(P, S):
+                    return
+                if not self._add_pri(&f.fw[1], S, I, sig, not fP):
+                    return
+                if I.ex_len:
+                    f.fw[0].ptag_val += self._ptag_del_delta(P, I)
+                    f.fw[1].ptag_val += self._ptag_add_delta(S, I)
+                f.mapv = self._map_value(P, S, I)
+        self._acc_init(&f.acc)
+        for c in range(f.nf):
+            _row(&f.fw[c], yr)
+            self._acc_add(&f.acc, f.fpos[c], yr)
+        f.ok = 1
+
+    cdef bint _target(self, int vi, int kind, int t, NodeS *w,
+                      double *mapv, const Fixed *f) noexcept:
+        """The target node's part of a move; False if infeasible."""
+        cdef InstS *I = &self.iv[vi]
+        cdef int P = I.pnode, S = I.snode
+        cdef NodeS *nd = self.nd
+        cdef bint fP = nd[P].offline or self.o_force
+        cdef bint fS
+        w[0] = nd[t]
+        if kind == REPLACE_SECONDARY:
+            fS = nd[S].offline or self.o_force
+            if not self._add_sec(w, t, I, P, not fS, False):
+                return False
+            mapv[0] = f.mapv
+            return True
+        if kind == FAILOVER_AND_REPLACE:
+            if not self._add_sec(w, t, I, S, not fP, False):
+                return False
+            mapv[0] = f.mapv
+            return True
+        if kind == FAILOVER_TO_ANY:
+            if not self._mig(P, t):
+                return False
+            if not self._add_pri(w, t, I, I.loc_score, not fP):
+                return False
+        elif kind == REPLACE_AND_FAILOVER:
+            if not self._mig(P, t):
+                return False
+            if not self._add_pri(w, t, I, self._loc_common(t, P), not self.o_force):
+                return False
+        elif kind == REPLACE_PRIMARY:
+            if not self._mig(S, t):
+                return False
+            if not self._add_pri(w, t, I, self._loc_common(t, S), not fP):
+                return False
+        else:
+            return False
+        if I.ex_len:
+            w[0].ptag_val += self._ptag_add_delta(t, I)
+        mapv[0] = self._map_value(P, t, I)
+        return True
+
+    cdef void _debug_check(self, int vi, int kind, int t, bint ok,
+                           const Fixed *f, const NodeS *wt, double mapv) noexcept:
+        """Cross-check the shared-part evaluation against _sim (debug)."""
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef double yr[NV]
+        cdef double m2
+        cdef int nt, c, d, m
+        cdef bint found
+        nt = self._eval(vi, kind, t, w, tp, y, &m2)
+        if (nt != 0) != ok:
+            self.debug_errors += 1
+            return
+        if not ok:
+            return
+        if m2 != mapv:
+            self.debug_errors += 1
+        for c in range(nt):
+            found = False
+            if tp[c] == t:
+                _row(wt, yr)
+                found = True
+            else:
+                for d in range(f.nf):
+                    if f.fpos[d] == tp[c]:
+                        _row(&f.fw[d], yr)
+                        found = True
+            if not found:
+                self.debug_errors += 1
+                continue
+            for m in range(NV):
+                if not memcmp_8(&yr[m], &y[c * NV + m]):
+                    self.debug_errors += 1
+                    break
+
+    cdef int _search(self, double cur, int *out) except -1:
+        """The candidate htools picks: out = (vi, kind, t); -1 if none."""
+        cdef NodeS w[3]
+        cdef NodeS wt
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef double yT[NV]
+        cdef Fixed fx[2]
+        cdef Fixed *f
+        cdef double mapv, lo, hi, best_hi = INFINITY, best, cv
+        cdef int kinds[4]
+        cdef int vi, nk, ki, j, t, nt, kind
+        cdef long long sig, base_key, nrank = self.n_on + 1
+        cdef bint ok
+        cdef InstS *I
+        cdef Py_ssize_t ci
+        out[0] = -1
+        self._best_score = cur
+        if self.n_on == 0 or cur != cur:
+            return 0
+        self._stats()
+        self.ncand = 0
+        for vi in range(self.V):
+            if not self._victim(vi):
+                continue
+            I = &self.iv[vi]
+            base_key = <long long>vi * nrank
+            if (I.mirror == MIR_INTERNAL and I.snode >= 0
+                    and not self.nd[I.snode].offline and self.o_inst_moves):
+                self.n_evaluated += 1
+                nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv)
+                if nt:
+                    self.n_feasible += 1
+                    self._interval(nt, tp, y, mapv, &lo, &hi)
+                    if hi < best_hi:
+                        best_hi = hi
+                    if lo < cur and lo <= best_hi:
+                        self._push(base_key * 8, vi, FAILOVER, -1, lo)
+            nk = self._moves_of(vi, kinds)
+            for ki in range(nk):
+                kind = kinds[ki]
+                fx[0].valid = 0
+                fx[1].valid = 0
+                for j in range(self.n_on):
+                    t = self.on_pos[j]
+                    if t == I.pnode or t == I.snode:
+                        continue
+                    self.n_evaluated += 1
+                    sig = self._sig(vi, kind, t)
+                    if fx[0].valid and fx[0].sig == sig:
+                        f = &fx[0]
+                    elif fx[1].valid and fx[1].sig == sig:
+                        f = &fx[1]
+                    else:
+                        f = &fx[1] if fx[0].valid else &fx[0]
+                        self._fixed(vi, kind, t, sig, f)
+                    ok = f.ok and self._target(vi, kind, t, &wt, &mapv, f)
+                    if self.debug:
+                        self._debug_check(vi, kind, t, ok, f, &wt, mapv)
+                    if not ok:
+                        continue
+                    self.n_feasible += 1
+                    _row(&wt, yT)
+                    if not self._finalize(&f.acc, self.rows + t * NV, yT, mapv,
+                                          best_hi if best_hi < cur else cur,
+                                          &lo, &hi):
+                        continue
+                    if hi < best_hi:
+                        best_hi = hi
+                    if lo < cur and lo <= best_hi:
+                        self._push((base_key + j + 1) * 8 + ki, vi, kind, t, lo)
+        if self.ncand > 1:
+            qsort(self.cands, self.ncand, sizeof(Cand), _cand_cmp)
+        # exact scores of the candidates that can be the minimum, in
+        # htools' order, with its comparison
+        best = cur
+        for ci in range(self.ncand):
+            if not (self.cands[ci].lo <= best_hi):
+                continue
+            vi = self.cands[ci].vi
+            kind = self.cands[ci].kind
+            t = self.cands[ci].t
+            nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+            self.n_exact += 1
+            if nt == 0:
+                self.debug_errors += 1
+                continue
+            cv = self._exact(nt, tp, y, mapv)
+            if best > cv:
+                best = cv
+                out[0] = vi
+                out[1] = kind
+                out[2] = t
+        self._best_score = best
+        return 0
+
+    # ------------------------------------------------------------------
+    # committing a move
+
+    cdef int _pm_apply_remove(self, int i, int key, const InstS *I) except -1:
+        """remove_sec's peer-map update on the real map of node i."""
+        cdef int j, m = self.pml[i]
+        cdef long long old = 0, new
+        cdef int at = -1
+        for j in range(m):
+            if self.pmk[i][j] == key:
+                at = j
+                old = self.pmv[i][j]
+        new = old - I.mem if I.uses_sec_mem else old
+        if new > 0:
+            if at >= 0:
+                self.pmv[i][at] = new
+            else:
+                self._pm_put(i, key, new)
+        elif at >= 0:
+            self.pmk[i][at] = self.pmk[i][m - 1]
+            self.pmv[i][at] = self.pmv[i][m - 1]
+            self.pml[i] = m - 1
+        self._pm_top(i)
+        return 0
+
+    cdef int _pm_put(self, int i, int key, long long val) except -1:
+        cdef int j, m = self.pml[i]
+        cdef int *pk
+        cdef long long *pv
+        for j in range(m):
+            if self.pmk[i][j] == key:
+                self.pmv[i][j] = val
+                self._pm_top(i)
+                return 0
+        if m >= self.pmc[i]:
+            pk = <int *>realloc(self.pmk[i], 2 * self.pmc[i] * sizeof(int))
+            if pk == NULL:
+                raise MemoryError()
+            self.pmk[i] = pk
+            pv = <long long *>realloc(self.pmv[i], 2 * self.pmc[i] * sizeof(long long))
+            if pv == NULL:
+                raise MemoryError()
+            self.pmv[i] = pv
+            self.pmc[i] *= 2
+        self.pmk[i][m] = key
+        self.pmv[i][m] = val
+        self.pml[i] = m + 1
+        self._pm_top(i)
+        return 0
+
+    cdef int _pt_change(self, int i, int tag, long long d) except -1:
+        """Add d (may be negative) to tag's count on node i (del at 0)."""
+        cdef int lo = 0, hi = self.ptl[i], mid, j, m = self.ptl[i]
+        cdef int *pk
+        cdef long long *pc
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.ptk[i][mid] < tag:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < m and self.ptk[i][lo] == tag:
+            self.ptc[i][lo] += d
+            if self.ptc[i][lo] <= 0:
+                for j in range(lo, m - 1):
+                    self.ptk[i][j] = self.ptk[i][j + 1]
+                    self.ptc[i][j] = self.ptc[i][j + 1]
+                self.ptl[i] = m - 1
+            return 0
+        if d <= 0:
+            return 0
+        if m >= self.ptcap[i]:
+            pk = <int *>realloc(self.ptk[i], 2 * self.ptcap[i] * sizeof(int))
+            if pk == NULL:
+                raise MemoryError()
+            self.ptk[i] = pk
+            pc = <long long *>realloc(self.ptc[i], 2 * self.ptcap[i] * sizeof(long long))
+            if pc == NULL:
+                raise MemoryError()
+            self.ptc[i] = pc
+            self.ptcap[i] *= 2
+        j = m
+        while j > lo:
+            self.ptk[i][j] = self.ptk[i][j - 1]
+            self.ptc[i][j] = self.ptc[i][j - 1]
+            j -= 1
+        self.ptk[i][lo] = tag
+        self.ptc[i][lo] = d
+        self.ptl[i] = m + 1
+        return 0
+
+    cdef int _commit(self, int vi, int kind, int t) except -1:
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef int res[4]
+        cdef int nt, c, j, l, k, a, node
+        cdef InstS *I = &self.iv[vi]
+        cdef int P = I.pnode, S = I.snode, oldp, newp
+        cdef long long sec_mem, cnt, d
+        nt = self._sim(vi, kind, t, w, tp, res)
+        if nt == 0:
+            raise ValueError("move is not feasible")
+        oldp = res[2]
+        newp = res[0]
+        self._fix_ptags(nt, w, tp, oldp, newp, I)
+        # map metric: pairs of the instance leave oldp and join newp
+        if (self.map_active and oldp != newp and I.ex_len > 0
+                and not I.forthcoming):
+            for a in range(2):
+                node = oldp if a == 0 else newp
+                if self.nd[node].offline:
+                    continue
+                for l in range(self.locl[node]):
+                    for j in range(I.ex_off, I.ex_off + I.ex_len):
+                        k = self.loc[node][l] * self.n_ex + self.ex_ids[j]
+                        d = self.ex_mult[j] if a == 1 else -self.ex_mult[j]
+                        cnt = self.ktot[k]
+                        self.ktot[k] = cnt + d
+                        self.map_S += d
+                        if cnt == 0 and cnt + d > 0:
+                            self.map_D += 1
+                        elif cnt > 0 and cnt + d == 0:
+                            self.map_D -= 1
+        # primary exclusion tags
+        if oldp != newp:
+            for j in range(I.ex_off, I.ex_off + I.ex_len):
+                self._pt_change(oldp, self.ex_ids[j], -self.ex_mult[j])
+                self._pt_change(newp, self.ex_ids[j], self.ex_mult[j])
+        # peer maps: remove_sec on the old secondary, add_sec on the new one
+        if kind != FAILOVER_TO_ANY and not I.forthcoming:
+            sec_mem = I.mem if I.uses_sec_mem else 0
+            self._pm_apply_remove(S, P, I)
+            self._pm_put(res[1], newp, self._pm_find(res[1], newp) + sec_mem)
+        for c in range(nt):
+            self.nd[tp[c]] = w[c]
+            _row(&w[c], self.rows + tp[c] * NV)
+        I.pnode = res[0]
+        I.snode = res[1]
+        I.loc_score = res[3]
+        self.stats_ok = False
+        return 0
+
+    # ------------------------------------------------------------------
+    # Python API
+
+    def best_move(self, double cur_score):
+        """The move ``balance.try_balance`` would pick, or None.
+
+        Returns ``(score, inst_idx, kind, target)`` with ``target`` the
+        node index for moves that have one, else -1, and ``score`` the
+        exact ``comp_cv`` of the resulting cluster (strictly below
+        ``cur_score``).  None if no candidate scores strictly lower."""
+        cdef int out[3]
+        self.n_steps += 1
+        self._search(cur_score, out)
+        if out[0] < 0:
+            return None
+        tgt = self.node_keys[out[2]] if out[2] >= 0 else -1
+        return (self._best_score, self.iv[out[0]].idx, out[1], tgt)
+
+    cdef int _args(self, object inst_idx, int kind, object target,
+                   int *vi_, int *t_) except -1:
+        """Validate a move given by instance/node indices."""
+        cdef int vi, t = -1
+        cdef InstS *I
+        if inst_idx not in self.inst_vi:
+            raise KeyError("instance %r is not a balancing candidate" % (inst_idx,))
+        vi = self.inst_vi[inst_idx]
+        I = &self.iv[vi]
+        if kind < FAILOVER or kind > FAILOVER_AND_REPLACE:
+            raise ValueError("unknown move kind %r" % (kind,))
+        if kind != FAILOVER:
+            if target not in self.node_pos:
+                raise KeyError("node %r is not in the group" % (target,))
+            t = self.node_pos[target]
+            if t == I.pnode or t == I.snode:
+                raise ValueError("target is the instance's own node")
+        if kind != FAILOVER_TO_ANY and not (I.has_sec and I.snode >= 0):
+            raise ValueError("move kind %d needs a DRBD secondary" % kind)
+        vi_[0] = vi
+        t_[0] = t
+        return 0
+
+    def apply(self, inst_idx, int kind, target=-1):
+        """Apply a move to the packed state (as ``moves.apply_move``)."""
+        cdef int vi, t
+        self._args(inst_idx, kind, target, &vi, &t)
+        self._commit(vi, kind, t)
+
+    def evaluate(self, inst_idx, int kind, target=-1):
+        """Exact score after a move, or None if it is infeasible."""
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef double mapv
+        cdef int vi, t
+        cdef int nt
+        self._args(inst_idx, kind, target, &vi, &t)
+        if self.n_on == 0:
+            return 0.0
+        nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+        if nt == 0:
+            return None
+        return self._exact(nt, tp, y, mapv)
+
+    def interval(self, inst_idx, int kind, target=-1):
+        """(lo, hi) bounds of the candidate's exact score, or None."""
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef double mapv, lo, hi
+        cdef int vi, t
+        cdef int nt
+        self._args(inst_idx, kind, target, &vi, &t)
+        if self.n_on == 0:
+            return None
+        self._stats()
+        nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+        if nt == 0:
+            return None
+        self._interval(nt, tp, y, mapv, &lo, &hi)
+        return (lo, hi)
+
+    def _debug_candidate(self, inst_idx, int kind, target):
+        """Rows of a candidate by the shared-part path and by _sim (tests)."""
+        cdef Fixed fx
+        cdef NodeS wt
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef double yr[NV]
+        cdef double mapv, m2
+        cdef int vi, t
+        cdef int nt, c, m
+        cdef bint ok
+        self._args(inst_idx, kind, target, &vi, &t)
+        if kind == FAILOVER:
+            raise ValueError("failover has no shared part")
+        self._stats()
+        self._fixed(vi, kind, t, self._sig(vi, kind, t), &fx)
+        ok = fx.ok and self._target(vi, kind, t, &wt, &mapv, &fx)
+        a = None
+        if ok:
+            a = {}
+            for c in range(fx.nf):
+                _row(&fx.fw[c], yr)
+                a[self.node_keys[fx.fpos[c]]] = [yr[m] for m in range(NV)]
+            _row(&wt, yr)
+            a[target] = [yr[m] for m in range(NV)]
+            a["map"] = mapv
+        nt = self._eval(vi, kind, t, w, tp, y, &m2)
+        b = None
+        if nt:
+            b = {}
+            for c in range(nt):
+                b[self.node_keys[tp[c]]] = [y[c * NV + m] for m in range(NV)]
+            b["map"] = m2
+        return a, b
+
+    def score(self):
+        """Exact score of the packed state (``scorer.comp_cv``)."""
+        cdef int tp[1]
+        if self.n_on == 0:
+            return 0.0
+        return self._exact(0, tp, NULL, <double>(self.map_S - self.map_D))
+
+    def node_values(self, node_idx):
+        """The 20 per-node values of a node (map slot 0.0)."""
+        cdef int p = self.node_pos[node_idx]
+        return [self.rows[p * NV + _INT[m]] for m in range(NV)]
+
+    def map_value(self):
+        """The location/exclusion map metric of the packed state."""
+        return self.map_S - self.map_D
+
+    def instance_nodes(self, inst_idx):
+        """(pnode, snode, location_score) of a candidate instance."""
+        cdef InstS *I = &self.iv[self.inst_vi[inst_idx]]
+        return (self.node_keys[I.pnode],
+                self.node_keys[I.snode] if I.snode >= 0 else -1,
+                I.loc_score)
+
+    @property
+    def n_candidates(self):
+        """Movable auto-balanced instances packed."""
+        return self.V
+
+    def counters(self):
+        return dict(steps=self.n_steps, evaluated=self.n_evaluated,
+                    feasible=self.n_feasible, exact=self.n_exact)
+
+
+cdef inline long long _int(object v) except? -1:
+    if type(v) is bool or not isinstance(v, int):
+        if isinstance(v, float) and v == v and v == int(v):
+            raise NotImplementedError("float where an int is expected")
+        raise NotImplementedError("unexpected value %r" % (v,))
+    if v > 4611686018427387904 or v < -4611686018427387904:
+        raise NotImplementedError("integer out of range")
+    return <long long>v
+
+
+cdef inline double _flt(object v) except? -1.0:
+    return <double>float(v)

@@ -1,0 +1,143 @@
+"""hbal's balancing step on the compiled state (``htools._balance``).
+
+Drop-in replacement of :func:`htools.balance.try_balance`: the same
+contract (``try_balance(opts, tbl, scorer) -> Optional[Table]``) and the
+same result, move for move and bit for bit, computed by
+:class:`htools._balance.BalanceState`.  The chosen move is then applied to
+the Python model with :func:`htools.moves.apply_move`, so the returned
+:class:`~htools.balance.Table` holds the same Node/Instance objects the
+pure-Python loop would (for the report, ``-S`` and ``-X``).
+
+Usage (what ``htools/cli/hbal.py`` does)::
+
+    sc = fastbalance.make_scorer(algo, tbl)
+    while balance.do_next_balance(tbl, max_rounds, min_score):
+        new_tbl = fastbalance.try_balance(algo, tbl, sc)
+        ...
+
+``make_scorer`` returns a :class:`FastBalancer` when the compiled module is
+built and can represent the group exactly; otherwise (module missing, or
+data it refuses with ``NotImplementedError``) the pure-Python
+:class:`balance.Scorer`, and ``try_balance`` then runs
+:func:`balance.try_balance`.  Set ``HTOOLS_PURE_BALANCE=1`` to force the
+pure-Python path, ``HTOOLS_CHECK_BALANCE=1`` to cross-check every step
+against :func:`htools.scorer.comp_cv` (slow).
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+from htools import balance
+from htools import moves as mv
+from htools.types import FailMode
+
+try:  # pragma: no cover - depends on the build
+    from htools._balance import BalanceState
+except ImportError:  # pragma: no cover
+    BalanceState = None  # type: ignore[assignment,misc]
+
+__all__ = ["FastBalancer", "make_scorer", "try_balance", "available"]
+
+
+def available() -> bool:
+    """Whether the compiled balancer is built."""
+    return BalanceState is not None
+
+
+class FastBalancer:
+    """The compiled state of one balancing run, following its tables.
+
+    The state is built from a table and then advanced by
+    :func:`try_balance`; called with any other table it is rebuilt."""
+
+    def __init__(self, opts: balance.AlgorithmOptions, tbl: balance.Table) -> None:
+        if BalanceState is None:
+            raise NotImplementedError("htools._balance is not built")
+        self.opts = opts
+        self.state = BalanceState(tbl.nodes, tbl.insts, opts)
+        self.tbl = tbl
+
+    def sync(self, opts: balance.AlgorithmOptions, tbl: balance.Table) -> None:
+        if tbl is not self.tbl or opts != self.opts:
+            self.opts = opts
+            self.state = BalanceState(tbl.nodes, tbl.insts, opts)
+            self.tbl = tbl
+
+    def counters(self):
+        """Work counters of the compiled state (candidates evaluated, ...)."""
+        return self.state.counters()
+
+
+Scorer = Union[FastBalancer, balance.Scorer]
+
+
+def make_scorer(opts: balance.AlgorithmOptions, tbl: balance.Table) -> Scorer:
+    """A FastBalancer for ``tbl`` if possible, else the pure-Python scorer."""
+    if BalanceState is not None and not os.environ.get("HTOOLS_PURE_BALANCE"):
+        try:
+            return FastBalancer(opts, tbl)
+        except NotImplementedError:
+            pass
+    return balance.make_scorer(tbl.nodes)
+
+
+def try_balance(opts: balance.AlgorithmOptions, tbl: balance.Table,
+                scorer: Scorer) -> Optional[balance.Table]:
+    """One balancing step, as :func:`balance.try_balance`."""
+    if not isinstance(scorer, FastBalancer):
+        return balance.try_balance(opts, tbl, scorer)
+    scorer.sync(opts, tbl)
+    state = scorer.state
+    best = state.best_move(tbl.score)
+    if best is None:
+        return None
+    cv, iidx, kind, target = best
+    ini_cv = tbl.score
+    if not (cv < ini_cv and (ini_cv > opts.min_gain_limit
+                              or ini_cv - cv >= opts.min_gain)):
+        return None
+    inst = tbl.insts[iidx]
+    move = mv.IMove(kind) if kind == mv.FAILOVER else mv.IMove(kind, target)
+    res = mv.apply_move(opts.ignore_soft_errors, tbl.nodes, inst, move)
+    if isinstance(res, FailMode):  # pragma: no cover - internal error
+        raise AssertionError("compiled balancer chose an infeasible move: "
+                             "%s %r (%s)" % (inst.name, move, res.name))
+    changed, new_inst, pdx, sdx = res
+    new_nodes = dict(tbl.nodes)
+    new_nodes.update(changed)
+    new_insts = dict(tbl.insts)
+    new_insts[new_inst.idx] = new_inst
+    state.apply(iidx, kind, target)
+    if os.environ.get("HTOOLS_CHECK_BALANCE"):
+        _check(state, new_nodes, new_inst, cv)
+    plc = balance.Placement(inst.idx, pdx, sdx, move, cv)
+    new_tbl = balance.Table(new_nodes, new_insts, cv, tbl.plc + [plc])
+    scorer.tbl = new_tbl
+    return new_tbl
+
+
+def _check(state, nodes, new_inst, cv: float) -> None:
+    """Cross-check the compiled state against the model (debugging)."""
+    import struct
+
+    from htools import scorer as sc
+
+    def bits(x: float) -> bytes:
+        return struct.pack("<d", x)
+
+    order = sorted(nodes)
+    exact = sc.comp_cv([nodes[i] for i in order])
+    if bits(exact) != bits(cv) or bits(state.score()) != bits(cv):
+        raise AssertionError("score mismatch: model %r, compiled %r/%r"
+                             % (exact, cv, state.score()))
+    for i in order:
+        want = [f(nodes[i]) for f in sc.NODE_VALUES]
+        want[18] = 0.0
+        got = state.node_values(i)
+        if [bits(x) for x in want] != [bits(x) for x in got]:
+            raise AssertionError("node %d values differ: %r vs %r" % (i, want, got))
+    p, s, loc = state.instance_nodes(new_inst.idx)
+    if (p, loc) != (new_inst.pnode, new_inst.location_score) or (
+            s != new_inst.snode and s != -1):
+        raise AssertionError("instance %s placement differs" % new_inst.name)
