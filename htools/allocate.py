@@ -1,0 +1,324 @@
+"""Allocation primitives (htools' ``Cluster/AllocatePrimitives.hs`` and
+``Cluster/AllocationSolution.hs``).
+
+The building blocks shared by everything that places an instance on a node
+of a given cluster state: the instance-policy check, the single-node
+placement with its score, the collections of candidate solutions and the
+choice of the best one, with htools' tie-breaking.
+
+Node lists are mappings ``{idx: Node}``; htools' ``Container.elems`` order
+(ascending index) is the order used for scoring.  A failed placement is a
+:class:`htools.types.FailMode`; a successful one an :class:`AllocElement`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import (Callable, Dict, Generic, List, Mapping, Optional,
+                    Sequence, TypeVar, Union)
+
+from htools.model import Instance, Node
+from htools.scorer import comp_cv
+from htools.types import NO_SECONDARY, DiskTemplate, FailMode, IPolicy, ISpec
+
+T = TypeVar("T")
+
+LT, EQ, GT = -1, 0, 1
+
+
+# --------------------------------------------------------------------------
+# Haskell orderings
+
+def compare_int(a: int, b: int) -> int:
+    return LT if a < b else (EQ if a == b else GT)
+
+
+def compare_double(a: float, b: float) -> int:
+    """GHC's ``compare`` on Double (NaN compares GT to everything)."""
+    if a < b:
+        return LT
+    if a == b:
+        return EQ
+    return GT
+
+
+def ghc_sort_by(cmp: Callable[[T, T], int], xs: Sequence[T]) -> List[T]:
+    """``Data.List.sortBy`` exactly as GHC's base implements it.
+
+    Stable; with a consistent ordering it agrees with ``sorted``, and with
+    an inconsistent one (NaN scores) it makes the same choices as htools.
+    """
+    xs = list(xs)
+
+    def sequences(lst: List[T], i: int) -> List[List[T]]:
+        runs: List[List[T]] = []
+        n = len(lst)
+        while True:
+            if n - i < 2:
+                runs.append(lst[i:])
+                return runs
+            a, b = lst[i], lst[i + 1]
+            i += 2
+            if cmp(a, b) == GT:
+                # descending run: b, a, ...
+                run = [a]
+                cur = b
+                while i < n and cmp(cur, lst[i]) == GT:
+                    run.append(cur)
+                    cur = lst[i]
+                    i += 1
+                run.append(cur)
+                run.reverse()
+                runs.append(run)
+            else:
+                run = [a]
+                cur = b
+                while i < n and cmp(cur, lst[i]) != GT:
+                    run.append(cur)
+                    cur = lst[i]
+                    i += 1
+                run.append(cur)
+                runs.append(run)
+
+    def merge(a: List[T], b: List[T]) -> List[T]:
+        out: List[T] = []
+        i = j = 0
+        while i < len(a) and j < len(b):
+            if cmp(a[i], b[j]) == GT:
+                out.append(b[j])
+                j += 1
+            else:
+                out.append(a[i])
+                i += 1
+        out.extend(a[i:])
+        out.extend(b[j:])
+        return out
+
+    runs = sequences(xs, 0)
+    while len(runs) > 1:
+        paired = []
+        for k in range(0, len(runs) - 1, 2):
+            paired.append(merge(runs[k], runs[k + 1]))
+        if len(runs) % 2:
+            paired.append(runs[-1])
+        runs = paired
+    return runs[0]
+
+
+# --------------------------------------------------------------------------
+# Instance policy (``Instance.instMatchesPolicy``)
+
+def _compare_ispec(which: int, inst: Instance, spec: ISpec,
+                   excl_stor: bool) -> Optional[FailMode]:
+    if compare_int(inst.mem, spec.memory_size) == which:
+        return FailMode.FailMem
+    if any(compare_int(d.size, spec.disk_size) == which for d in inst.disks):
+        return FailMode.FailDisk
+    if compare_int(inst.vcpus, spec.cpu_count) == which:
+        return FailMode.FailCPU
+    if excl_stor:
+        total = inst.total_spindles()
+        if total is None or compare_int(total, spec.spindle_use) == which:
+            return FailMode.FailSpindles
+    elif compare_int(inst.spindle_use, spec.spindle_use) == which:
+        return FailMode.FailSpindles
+    if (inst.disk_template != DiskTemplate.DISKLESS
+            and compare_int(len(inst.disks), spec.disk_count) == which):
+        return FailMode.FailDiskCount
+    return None
+
+
+def inst_matches_minmax(inst: Instance, minmax, excl_stor: bool) -> Optional[FailMode]:
+    err = _compare_ispec(LT, inst, minmax.min_spec, excl_stor)
+    if err is not None:
+        return err
+    return _compare_ispec(GT, inst, minmax.max_spec, excl_stor)
+
+
+def inst_matches_policy(inst: Instance, ipol: IPolicy,
+                        excl_stor: bool) -> Optional[FailMode]:
+    """None if ``inst`` fits ``ipol``, else the failure htools reports.
+
+    The instance must fit one min/max pair; if none fits, the failure of
+    the first pair is reported.  Then the disk template must be allowed.
+    """
+    if ipol.minmax:
+        res: Optional[FailMode] = FailMode.FailInternal
+        for mm in reversed(ipol.minmax):
+            if res is not None:
+                res = inst_matches_minmax(inst, mm, excl_stor)
+        if res is not None:
+            return res
+    if inst.disk_template not in ipol.disk_templates:
+        return FailMode.FailDisk
+    return None
+
+
+# --------------------------------------------------------------------------
+# Allocation elements and single-node placement
+
+@dataclass
+class AllocElement(Generic[T]):
+    """htools' ``GenericAllocElement``: the state after one placement."""
+
+    nodes: Dict[int, Node]   # the whole node map after the placement
+    inst: Instance           # the placed instance (new primary/secondary set)
+    placed: List[Node]       # the nodes changed, primary first
+    score: T                 # the metric (cluster score for AllocElement)
+
+
+def score_nodes(nodes: Mapping[int, Node],
+                order: Optional[Sequence[int]] = None) -> float:
+    """htools' ``compCV`` of a node map, nodes in index order."""
+    if order is None:
+        order = sorted(nodes)
+    return comp_cv([nodes[i] for i in order])
+
+
+def _force(opts) -> bool:
+    if isinstance(opts, bool):
+        return opts
+    return bool(getattr(opts, "ignore_soft_errors", False))
+
+
+def allocate_on_single(opts, nodes: Mapping[int, Node], inst: Instance,
+                       ndx: int, order: Optional[Sequence[int]] = None
+                       ) -> Union[AllocElement, FailMode]:
+    """htools' ``allocateOnSingle``: place ``inst`` as primary on ``ndx``.
+
+    ``opts`` is an object with ``ignore_soft_errors`` (e.g.
+    :class:`htools.balance.AlgorithmOptions`) or a bool (force).  The
+    instance must match the target's instance policy; then the node's
+    primary placement checks apply (soft ones skipped when forced).  The
+    score is the cluster score over all of ``nodes`` (``order``: the sorted
+    keys of ``nodes``, if the caller already has them).
+    """
+    p = nodes[ndx]
+    err = inst_matches_policy(inst, p.ipolicy, p.excl_storage)
+    if err is not None:
+        return err
+    new_p = p.add_pri(inst, force=_force(opts))
+    if isinstance(new_p, FailMode):
+        return new_p
+    new_inst = inst.copy()
+    new_inst.pnode, new_inst.snode = ndx, NO_SECONDARY
+    new_nl = dict(nodes)
+    new_nl[ndx] = new_p
+    return AllocElement(new_nl, new_inst, [new_p], score_nodes(new_nl, order))
+
+
+# --------------------------------------------------------------------------
+# Solutions (``AllocSolution``) and collections of candidates
+
+@dataclass
+class AllocSolution:
+    """htools' ``AllocSolution``: failures, success count, best element."""
+
+    failures: List[FailMode] = field(default_factory=list)  # newest first
+    allocs: int = 0
+    solution: Optional[AllocElement] = None
+    log: List[str] = field(default_factory=list)
+
+
+def best_alloc_element(a: Optional[AllocElement], b: Optional[AllocElement]
+                       ) -> Optional[AllocElement]:
+    """``bestAllocElement``: ``a`` only if strictly better (ties -> ``b``)."""
+    if b is None:
+        return a
+    if a is None:
+        return b
+    return a if a.score < b.score else b
+
+
+def concat_allocs(sol: AllocSolution, res: Union[AllocElement, FailMode]
+                  ) -> AllocSolution:
+    """``concatAllocs``: fold one candidate into a running solution."""
+    if isinstance(res, FailMode):
+        return AllocSolution([res] + sol.failures, sol.allocs, sol.solution, sol.log)
+    return AllocSolution(sol.failures, sol.allocs + 1,
+                         best_alloc_element(sol.solution, res), sol.log)
+
+
+def sum_allocs(a: AllocSolution, b: AllocSolution) -> AllocSolution:
+    """``sumAllocs``."""
+    return AllocSolution(b.failures + a.failures, a.allocs + b.allocs,
+                         best_alloc_element(a.solution, b.solution),
+                         b.log + a.log)
+
+
+@dataclass
+class AllocCollection:
+    """htools' ``AllocSolutionCollection`` (lists newest first)."""
+
+    failures: List[FailMode] = field(default_factory=list)
+    allocs: int = 0
+    solutions: List[AllocElement] = field(default_factory=list)
+    log: List[str] = field(default_factory=list)
+
+    def add(self, res: Union[AllocElement, FailMode]) -> None:
+        """``concatAllocCollections`` (in place)."""
+        if isinstance(res, FailMode):
+            self.failures.insert(0, res)
+        else:
+            self.allocs += 1
+            self.solutions.insert(0, res)
+
+
+def _cmp_metric(a: AllocElement, b: AllocElement) -> int:
+    sa, sb = a.score, b.score
+    if isinstance(sa, float) or isinstance(sb, float):
+        return compare_double(sa, sb)
+    return LT if sa < sb else (EQ if sa == sb else GT)
+
+
+def collection_to_solution(failmode: FailMode,
+                           is_good: Callable[[AllocElement], bool],
+                           coll: AllocCollection,
+                           cmp: Callable[[AllocElement, AllocElement], int] = _cmp_metric
+                           ) -> AllocSolution:
+    """``collectionToSolution``: the best candidate satisfying ``is_good``.
+
+    Candidates are sorted by metric (stable, over the newest-first list, so
+    among equal scores the candidate evaluated last wins); the ones before
+    the first good one are dropped and counted as ``failmode``.
+    """
+    sols = ghc_sort_by(cmp, coll.solutions)
+    dropped = 0
+    good: Optional[AllocElement] = None
+    for s in sols:
+        if is_good(s):
+            good = s
+            break
+        dropped += 1
+    return AllocSolution([failmode] * dropped + coll.failures,
+                         coll.allocs - dropped, good, list(coll.log))
+
+
+def update_il(insts: Mapping[int, Instance], alloc: Optional[AllocElement]
+              ) -> Dict[int, Instance]:
+    """``updateIl``: add the placed instance under key ``len(insts)``."""
+    new = dict(insts)
+    if alloc is not None:
+        new[len(insts)] = alloc.inst
+    return new
+
+
+def extract_nl(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
+               alloc: Optional[AllocElement]) -> Dict[int, Node]:
+    """``extractNl``: the node map of ``alloc`` with negative instance
+    indices (a new instance) in the placed nodes replaced by ``len(insts)``."""
+    if alloc is None:
+        return dict(nodes)
+    new_index = len(insts)
+    out = dict(alloc.nodes)
+
+    def fix(lst: List[int]) -> List[int]:
+        return [new_index if i < 0 else i for i in lst]
+
+    for node in alloc.placed:
+        cur = out[node.idx]
+        if any(i < 0 for i in cur.p_list) or any(i < 0 for i in cur.s_list):
+            cur = cur.copy()
+            cur.p_list = fix(cur.p_list)
+            cur.s_list = fix(cur.s_list)
+            out[node.idx] = cur
+    return out
