@@ -28,12 +28,19 @@ import run_shelltests  # noqa: E402
 
 # Test files that pass completely with our implementation.
 EXPECTED_PASSING = [
+    "htools-balancing.test",
     "htools-basic.test",
     "htools-dynutil.test",
     "htools-excl.test",
     "htools-hbal-evac.test",
     "htools-hbal.test",
+    "htools-hcheck.test",
+    "htools-hroller.test",
+    "htools-hsqueeze.test",
+    "htools-invalid.test",
+    "htools-multi-group.test",
     "htools-no-backend.test",
+    "htools-single-group.test",
 ]
 
 # Per-test timeout given to shelltest (seconds) and overall limit.
