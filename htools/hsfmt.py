@@ -16,7 +16,13 @@ def float_to_digits(x: float) -> Tuple[List[int], int]:
     """Shortest digits ds and exponent e with x = 0.ds * 10**e (x > 0)."""
     if x == 0:
         return [0], 0
-    sign, digits, exp = Decimal(repr(x)).as_tuple()
+    short = Decimal(repr(x))
+    sign, digits, exp = short.as_tuple()
+    # Python's repr breaks an exact halfway tie between two shortest
+    # candidates to even; GHC's floatToDigits takes the upper one
+    unit = Decimal((0, (1,), exp))
+    if Decimal(x) - short == unit / 2:
+        sign, digits, exp = (short + unit).as_tuple()
     ds = list(digits)
     while len(ds) > 1 and ds[-1] == 0:
         ds.pop()

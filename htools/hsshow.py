@@ -14,8 +14,8 @@ _DT_CON = {
 
 
 def _num(v: int) -> str:
-    # negative record fields are shown in parentheses by Haskell
-    return "(%d)" % v if v < 0 else str(v)
+    # record fields show negative numbers bare
+    return str(v)
 
 
 def show_ispec(s: ISpec) -> str:

@@ -1,10 +1,627 @@
-"""hail: placeholder until the program is implemented."""
+"""hail: the IAllocator plugin (htools' ``Program/Hail.hs``).
+
+Reads an IAllocator request (a file, or ``-`` for stdin), answers it on
+stdout with one JSON line exactly like the reference::
+
+    {"success":true,"info":"Request successful: ...","result":[...]}
+
+and exits 0 (also when ``success`` is false); a request that cannot be
+parsed is an ``Error: ...`` with status 1.
+
+Beyond the reference, failures are explained: when the answer reports
+failures (a failed request, instances that could not be moved or
+allocated) an extra key ``"explanation"`` is appended *last* to the JSON
+object, a list of sentences such as ``"node3: memory short by 1.5 GiB
+(needs 4 GiB, 2.5 GiB unallocated)"``.  Ganeti's IAllocator client reads
+only ``success``, ``info`` and ``result`` and ignores it; removing the key
+gives the reference's answer byte for byte (:func:`strip_explanation`).
+With ``-v`` the same sentences are printed on stderr after the answer,
+under the line ``Explanation of the failures:``.
+"""
+from __future__ import annotations
+
 import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from htools.cli.options import Options
+from htools import allocation as al
+from htools.model import ClusterData, Instance, Node
+from htools.types import NO_SECONDARY, DiskTemplate, InstanceStatus
+
+EXPLANATION_KEY = "explanation"
+EXPLANATION_HEADER = "Explanation of the failures:"
 
 
-def run(opts: Options, args: list) -> int:
+# ==========================================================================
+# JSON output (Text.JSON's encodeStrict)
+
+def _json_str(s: str) -> str:
+    out = ['"']
+    for c in s:
+        o = ord(c)
+        if o < 0x20:
+            out.append("\\" + {"\b": "b", "\f": "f", "\n": "n", "\r": "r",
+                               "\t": "t"}.get(c, "u%04x" % o))
+        elif c == '"':
+            out.append('\\"')
+        elif c == "\\":
+            out.append("\\\\")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
+def hs_json(v) -> str:
+    """``encodeStrict . showJSON`` of a Python value (dicts keep order)."""
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if isinstance(v, int):
+        return "%d" % v
+    if isinstance(v, str):
+        return _json_str(v)
+    if isinstance(v, dict):
+        return "{" + ",".join(_json_str(k) + ":" + hs_json(x)
+                              for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(hs_json(x) for x in v) + "]"
+    raise TypeError("cannot encode %r" % (v,))
+
+
+def format_response(success: bool, info: str, result,
+                    explanation: Optional[List[str]] = None) -> str:
+    text = ('{"success":%s,"info":%s,"result":%s' % (
+        hs_json(success), _json_str(info), hs_json(result)))
+    if explanation:
+        text += ',"%s":%s' % (EXPLANATION_KEY, hs_json(explanation))
+    return text + "}"
+
+
+def strip_explanation(text: str) -> str:
+    """``text`` with the explanation key removed from every answer line
+    (what the reference prints)."""
+    marker = ',"%s":' % EXPLANATION_KEY
+    out = []
+    for line in text.splitlines(True):
+        body = line.rstrip("\n")
+        pos = body.rfind(marker)
+        if pos >= 0 and body.endswith("}"):
+            line = body[:pos] + "}" + line[len(body):]
+        out.append(line)
+    return "".join(out)
+
+
+def strip_explanation_stderr(text: str) -> str:
+    """``text`` (stderr) without our explanation block."""
+    out = []
+    skipping = False
+    for line in text.splitlines(True):
+        if line.rstrip("\n") == EXPLANATION_HEADER:
+            skipping = True
+            continue
+        if skipping and line.startswith("  - "):
+            continue
+        skipping = False
+        out.append(line)
+    return "".join(out)
+
+
+# ==========================================================================
+# Haskell ``show`` of requests and cluster data (-v -v / -v -v -v)
+
+def _s(x: str) -> str:
+    return al.hs_str(x)
+
+
+def _slist(xs: Sequence[str]) -> str:
+    return al.hs_str_list(xs)
+
+
+def _b(x: bool) -> str:
+    return "True" if x else "False"
+
+
+def _d(x: float) -> str:
+    from htools.hsfmt import show_double
+    return show_double(x)
+
+
+def _maybe(v, show, prec: bool = True) -> str:
+    if v is None:
+        return "Nothing"
+    inner = "Just " + show(v)
+    return "(" + inner + ")" if prec else inner
+
+
+def _arg_int(n: int) -> str:
+    return "(%d)" % n if n < 0 else "%d" % n
+
+
+_RUN_ST = {
+    InstanceStatus.ADMIN_DOWN: "StatusDown", InstanceStatus.ADMIN_OFFLINE: "StatusOffline",
+    InstanceStatus.ERROR_DOWN: "ErrorDown", InstanceStatus.ERROR_UP: "ErrorUp",
+    InstanceStatus.NODE_DOWN: "NodeDown", InstanceStatus.NODE_OFFLINE: "NodeOffline",
+    InstanceStatus.RUNNING: "Running", InstanceStatus.USER_DOWN: "UserDown",
+    InstanceStatus.WRONG_NODE: "WrongNode",
+}
+_NIC_MODE = {"bridged": "Bridged", "routed": "Routed", "openvswitch": "OpenVSwitch"}
+_HV = {"kvm": "Kvm", "xen-pvm": "XenPvm", "xen-hvm": "XenHvm", "chroot": "Chroot",
+       "fake": "Fake", "lxc": "Lxc"}
+
+
+def _dt_con(dt: DiskTemplate) -> str:
+    from htools.hsshow import _DT_CON
+    return _DT_CON[dt]
+
+
+def _show_util(u) -> str:
+    return ("DynUtil {cpuWeight = %s, memWeight = %s, dskWeight = %s, "
+            "netWeight = %s}" % (_d(u.cpu), _d(u.mem), _d(u.dsk), _d(u.net)))
+
+
+def _show_set(items) -> str:
+    return "fromList " + _slist(sorted(items))
+
+
+def _show_nic(n) -> str:
+    return ("Nic {mac = %s, ip = %s, mode = %s, link = %s, bridge = %s, "
+            "network = %s}" % (
+                _maybe(n.mac, _s, False), _maybe(n.ip, _s, False),
+                _maybe(n.mode, lambda m: _NIC_MODE.get(m, m), False),
+                _maybe(n.link, _s, False), _maybe(n.bridge, _s, False),
+                _maybe(n.network, _s, False)))
+
+
+def show_instance(i: Instance, ar_policy: str = "ArNotEnabled") -> str:
+    disks = ",".join("Disk {dskSize = %d, dskSpindles = %s}" % (
+        d.size, _maybe(d.spindles, lambda v: "%d" % v, False)) for d in i.disks)
+    return (
+        "Instance {name = %s, alias = %s, mem = %d, dsk = %d, disks = [%s], "
+        "vcpus = %d, runSt = %s, pNode = %d, sNode = %d, idx = %d, util = %s, "
+        "movable = %s, autoBalance = %s, diskTemplate = %s, spindleUse = %d, "
+        "allTags = %s, exclTags = %s, dsrdLocTags = %s, locationScore = %d, "
+        "arPolicy = %s, nics = [%s], forthcoming = %s}" % (
+            _s(i.name), _s(i.alias), i.mem, i.dsk, disks, i.vcpus,
+            _RUN_ST[i.run_st], i.pnode, i.snode, i.idx, _show_util(i.util),
+            _b(i.movable), _b(i.auto_balance), _dt_con(i.disk_template),
+            i.spindle_use, _slist(i.tags), _slist(i.excl_tags),
+            _show_set(i.dsrd_loc_tags), i.location_score, ar_policy,
+            ",".join(_show_nic(n) for n in i.nics), _b(i.forthcoming)))
+
+
+def _show_details(d) -> str:
+    return "AllocDetails %s %s" % (_arg_int(d.required_nodes),
+                                   _maybe(d.group_name, _s, True))
+
+
+def show_request(rq) -> str:
+    from backends import iallocator as ia
+    if isinstance(rq, ia.Allocate):
+        return "Allocate (%s) (%s) %s" % (
+            show_instance(rq.instance), _show_details(rq.details),
+            _maybe(rq.restrict_to_nodes, _slist, True))
+    if isinstance(rq, ia.Relocate):
+        return "Relocate %s %s [%s]" % (_arg_int(rq.instance),
+                                        _arg_int(rq.required_nodes),
+                                        ",".join("%d" % x for x in rq.exclude_nodes))
+    if isinstance(rq, ia.ChangeGroup):
+        return "ChangeGroup [%s] [%s]" % (
+            ",".join("%d" % x for x in rq.instances),
+            ",".join("%d" % x for x in rq.target_groups))
+    if isinstance(rq, ia.NodeEvacuate):
+        mode = {"primary-only": "ChangePrimary", "secondary-only": "ChangeSecondary",
+                "all": "ChangeAll"}[rq.mode.value]
+        return "NodeEvacuate [%s] %s" % (",".join("%d" % x for x in rq.instances), mode)
+    if isinstance(rq, ia.MultiAllocate):
+        return "MultiAllocate [%s]" % ",".join(
+            "(%s,%s)" % (show_instance(i), _show_details(d)) for i, d in rq.requests)
+    if isinstance(rq, ia.AllocateSecondary):
+        return "AllocateSecondary %s" % _arg_int(rq.instance)
+    return repr(rq)
+
+
+def _show_peers(pm) -> str:
+    return "[" + ",".join("(%d,%d)" % kv for kv in pm) + "]"
+
+
+def _show_tagmap(tm) -> str:
+    return "fromList [" + ",".join("(%s,%d)" % (_s(k), tm[k]) for k in sorted(tm)) + "]"
+
+
+def _show_instmap(im) -> str:
+    return "fromList [" + ",".join("((%s,%s),%d)" % (_s(a), _s(b), im[(a, b)])
+                                   for a, b in sorted(im)) + "]"
+
+
+def _ilist(xs) -> str:
+    return "[" + ",".join("%d" % x for x in xs) + "]"
+
+
+def show_node(n: Node) -> str:
+    from htools.hsshow import show_ipolicy
+    return (
+        "Node {name = %s, alias = %s, tMem = %s, nMem = %d, iMem = %d, fMem = %d, "
+        "fMemForth = %d, xMem = %d, tDsk = %s, fDsk = %d, fDskForth = %d, "
+        "tCpu = %s, tCpuSpeed = %s, nCpu = %d, uCpu = %d, uCpuForth = %d, "
+        "tSpindles = %d, fSpindles = %d, fSpindlesForth = %d, pList = %s, "
+        "pListForth = %s, sList = %s, sListForth = %s, idx = %d, peers = %s, "
+        "failN1 = %s, failN1Forth = True, rMem = %d, rMemForth = 0, pMem = %s, "
+        "pMemForth = %s, pDsk = %s, pDskForth = %s, pRem = %s, pRemForth = 0.0, "
+        "pCpu = %s, pCpuForth = %s, mDsk = %s, loDsk = %d, hiCpu = %d, "
+        "hiSpindles = %s, instSpindles = %s, instSpindlesForth = %s, "
+        "offline = %s, isMaster = %s, nTags = %s, utilPool = %s, utilLoad = %s, "
+        "utilLoadForth = %s, pTags = %s, group = %d, iPolicy = %s, "
+        "exclStorage = %s, migTags = %s, rmigTags = %s, locationTags = %s, "
+        "locationScore = %d, instanceMap = %s, hypervisor = %s}" % (
+            _s(n.name), _s(n.alias), _d(n.t_mem), n.n_mem, n.i_mem, n.f_mem,
+            n.f_mem_forth, n.x_mem, _d(n.t_dsk), n.f_dsk, n.f_dsk_forth,
+            _d(n.t_cpu), _d(n.t_cpu_speed), n.n_cpu, n.u_cpu, n.u_cpu_forth,
+            n.t_spindles, n.f_spindles, n.f_spindles_forth, _ilist(n.p_list),
+            _ilist(n.p_list_forth), _ilist(n.s_list), _ilist(n.s_list_forth),
+            n.idx, _show_peers(n.peers), _b(n.fail_n1), n.r_mem, _d(n.p_mem),
+            _d(n.p_mem_forth), _d(n.p_dsk), _d(n.p_dsk_forth), _d(n.p_rem),
+            _d(n.p_cpu), _d(n.p_cpu_forth), _d(n.m_dsk), n.lo_dsk, n.hi_cpu,
+            _d(n.hi_spindles), _d(n.inst_spindles), _d(n.inst_spindles_forth),
+            _b(n.offline), _b(n.is_master), _slist(n.tags),
+            _show_util(n.util_pool), _show_util(n.util_load),
+            _show_util(n.util_load_forth), _show_tagmap(n.p_tags), n.group,
+            show_ipolicy(n.ipolicy), _b(n.excl_storage), _show_set(n.mig_tags),
+            _show_set(n.rmig_tags), _show_set(n.location_tags), n.location_score,
+            _show_instmap(n.instance_map),
+            _maybe(n.hypervisor, lambda h: _HV[getattr(h, "value", h)], False)))
+
+
+# --- auto-repair policy (Loader.setArPolicy), shown for instances --------
+
+_AR_TYPES = ("fix-storage", "migrate", "failover", "reinstall")
+_AR_CON = {"fix-storage": "ArFixStorage", "migrate": "ArMigrate",
+           "failover": "ArFailover", "reinstall": "ArReinstall"}
+_AR_ENABLED = "ganeti:watcher:autorepair:"
+_AR_SUSPEND = "ganeti:watcher:autorepair:suspend:"
+
+
+def _chomp(prefix: str, s: str) -> Optional[str]:
+    from htools.loader import chomp_prefix
+    return chomp_prefix(prefix, s)
+
+
+def _read_integer(s: str) -> Optional[int]:
+    t = s.lstrip(" \t\n\r\f\v")
+    body = t[1:] if t.startswith("-") else t
+    if body.isdigit() and body.isascii():
+        return int(t)
+    return None
+
+
+def _ctime(ts: int) -> str:
+    tm = time.localtime(ts)
+    return time.strftime("%a %b ", tm) + ("%2d" % tm.tm_mday) + \
+        time.strftime(" %H:%M:%S %Z %Y", tm)
+
+
+def ar_policy(tags: Sequence[str], now: int) -> Optional[str]:
+    """``getArPolicy``: Haskell ``show`` of the policy, or None."""
+    enabled = []
+    suspended = []
+    for t in tags:
+        e = _chomp(_AR_ENABLED, t)
+        if e is not None and e in _AR_TYPES:
+            enabled.append(e)
+        s = _chomp(_AR_SUSPEND, t)
+        if s is not None:
+            suspended.append(s)
+    future = [v for v in (_read_integer(s) for s in suspended)
+              if v is not None and v > now]
+    if "" in suspended:
+        return "ArSuspended Forever"
+    if future:
+        return "ArSuspended (Until %s)" % _ctime(max(future))
+    if enabled:
+        return "ArEnabled " + _AR_CON[min(enabled, key=_AR_TYPES.index)]
+    return None
+
+
+def show_cluster_data(cdata: ClusterData, now: Optional[int] = None) -> str:
+    from htools.hsshow import show_ipolicy
+    if now is None:
+        now = int(time.time())
+    cpol = ar_policy(cdata.tags, now) or "ArNotEnabled"
+    gpols = [ar_policy(g.tags, now) or cpol for g in cdata.groups]
+    insts = []
+    for i in cdata.instances:
+        pol = ar_policy(i.tags, now)
+        if pol is None:
+            pol = gpols[cdata.nodes[i.pnode].group]
+        insts.append("(%d,%s)" % (i.idx, show_instance(i, pol)))
+    return (
+        "ClusterData {cdGroups = fromList [%s], cdNodes = fromList [%s], "
+        "cdInstances = fromList [%s], cdTags = %s, cdIPolicy = %s}" % (
+            ",".join("(%d,%s)" % (g.idx, al.show_group(g)) for g in cdata.groups),
+            ",".join("(%d,%s)" % (n.idx, show_node(n)) for n in cdata.nodes),
+            ",".join(insts), _slist(cdata.tags), show_ipolicy(cdata.ipolicy)))
+
+
+# ==========================================================================
+# Request processing (IAlloc.processRequest and the formatting functions)
+
+class Outcome:
+    """The answer and the final state (for -p/-S)."""
+
+    def __init__(self, success: bool, info: str, result,
+                 state: Optional[Tuple[Dict[int, Node], Dict[int, Instance]]] = None,
+                 explanation: Optional[List[str]] = None) -> None:
+        self.success = success
+        self.info = info
+        self.result = result
+        self.state = state
+        self.explanation = explanation or []
+
+
+def _fail(msg: str) -> Outcome:
+    return Outcome(False, "Request failed: " + msg, [])
+
+
+def _ok(msg: str, result, nl, il) -> Outcome:
+    return Outcome(True, "Request successful: " + msg, result, (nl, il))
+
+
+def _format_allocate(il: Dict[int, Instance], sol: al.Solution) -> Outcome:
+    info = ", ".join(sol.log)
+    el = sol.solution
+    if el is None:
+        return _fail(info)
+    il2 = dict(il)
+    il2[el.inst.idx] = el.inst
+    return _ok(info, [n.name for n in el.placed], el.nodes, il2)
+
+
+def _format_evac(cdata: ClusterData, nl, il, res) -> Outcome:
+    fin_nl, fin_il, es = res
+    iname = lambda i: il[i].name  # noqa: E731
+    moved = [[iname(i), cdata.groups[g].name, [nl[n].name for n in ns]]
+             for i, g, ns in es.moved]
+    failed = [[iname(i), msg] for i, msg in es.failed]
+    info = "%d instances failed to move and %d were moved successfully" % (
+        len(failed), len(moved))
+    return _ok(info, [moved, failed, es.opcodes], fin_nl, fin_il)
+
+
+def _format_multi(fin_nl, fin_il, results) -> Outcome:
+    allocated = []
+    failed = []
+    for inst, sol in results:
+        if sol.solution is not None:
+            allocated.append([sol.solution.inst.name,
+                              [n.name for n in sol.solution.placed]])
+        else:
+            failed.append([inst.name, ", ".join(sol.log)])
+    info = "%d instances failed to allocate and %d were allocated successfully" % (
+        len(failed), len(allocated))
+    return _ok(info, [allocated, failed], fin_nl, fin_il)
+
+
+def process_request(opts: al.AllocOptions, rq, cdata: ClusterData,
+                    trace: Optional[al.Trace] = None) -> Outcome:
+    """``IAlloc.processRequest`` + ``formatIAllocResult``."""
+    from backends import iallocator as ia
+    groups = cdata.groups
+    nl = {n.idx: n for n in cdata.nodes}
+    il = {i.idx: i for i in cdata.instances}
+    try:
+        if isinstance(rq, ia.Allocate):
+            o2 = opts if opts.restrict_to_nodes is not None else \
+                opts.replace(restrict_to_nodes=rq.restrict_to_nodes)
+            cnt = rq.details.required_nodes
+            if rq.details.group_name is None:
+                sol = al.try_mg_alloc(o2, groups, nl, il, rq.instance, cnt, trace)
+            else:
+                sol = al.try_group_alloc(o2, groups, nl, il, rq.details.group_name,
+                                         rq.instance, cnt, trace)
+            return _format_allocate(il, sol)
+        if isinstance(rq, ia.Relocate):
+            nl2, il2, ndxs = al.process_relocate(opts, groups, nl, il, rq.instance,
+                                                 rq.required_nodes,
+                                                 rq.exclude_nodes, trace)
+            return _ok("success", [nl2[n].name for n in ndxs], nl2, il2)
+        if isinstance(rq, ia.ChangeGroup):
+            res = al.try_change_group(opts, groups, nl, il, rq.target_groups,
+                                      rq.instances, trace)
+            return _format_evac(cdata, nl, il, res)
+        if isinstance(rq, ia.NodeEvacuate):
+            res = al.try_node_evac(opts, groups, nl, il, rq.mode.value,
+                                   rq.instances, trace)
+            return _format_evac(cdata, nl, il, res)
+        if isinstance(rq, ia.MultiAllocate):
+            reqs = [(i, d.group_name, d.required_nodes) for i, d in rq.requests]
+            fin_nl, fin_il, results = al.alloc_list(opts, groups, nl, il, reqs, trace)
+            return _format_multi(fin_nl, fin_il, results)
+        if isinstance(rq, ia.AllocateSecondary):
+            sol, _ = al.try_allocate_secondary(opts, groups, nl, il, rq.instance, trace)
+            info = ", ".join(sol.log)
+            el = sol.solution
+            if el is None:
+                return _fail(info)
+            if len(el.placed) != 2:
+                return _fail("Internal error (not a DRBD allocation); info was: "
+                             + info)
+            il2 = dict(il)
+            il2[el.inst.idx] = el.inst
+            return _ok(info, el.placed[1].name, el.nodes, il2)
+    except al.AllocFailure as err:
+        return _fail(err.msg)
+    raise AssertionError("unknown request %r" % (rq,))
+
+
+def process_dedicated(opts: al.AllocOptions, rq, cdata: ClusterData) -> Outcome:
+    """``Dedicated.runDedicatedAllocation``."""
+    from backends import iallocator as ia
+    groups = cdata.groups
+    nl = {n.idx: n for n in cdata.nodes}
+    il = {i.idx: i for i in cdata.instances}
+    try:
+        if isinstance(rq, ia.Allocate):
+            o2 = opts if opts.restrict_to_nodes is not None else \
+                opts.replace(restrict_to_nodes=rq.restrict_to_nodes)
+            cnt = rq.details.required_nodes
+            if rq.details.group_name is not None:
+                grp = al.find_group_by_name(groups, rq.details.group_name)
+                sol, msgs = al.dedicated_find_allocation(o2, groups, nl, grp.idx,
+                                                         rq.instance, cnt)
+                sol.log = msgs
+            else:
+                sol = al.dedicated_mg_allocation(o2, groups, nl, il, rq.instance, cnt)
+            return _format_allocate(il, sol)
+        if isinstance(rq, ia.MultiAllocate):
+            cur_nl, cur_il = dict(nl), dict(il)
+            results = []
+            for inst, d in rq.requests:
+                cnt = d.required_nodes
+                if d.group_name is None:
+                    sol = al.dedicated_mg_allocation(opts, groups, cur_nl, cur_il,
+                                                     inst, cnt)
+                else:
+                    grp = al.find_group_by_name(groups, d.group_name)
+                    # htools allocates on the *initial* node list here
+                    sol, _ = al.dedicated_find_allocation(opts, groups, nl,
+                                                          grp.idx, inst, cnt)
+                cur_nl, cur_il = al.apply_solution(cur_nl, cur_il, sol.solution)
+                results.append((inst, sol))
+            return _format_multi(cur_nl, cur_il, results)
+        return _fail("Dedicated Allocation only for proper allocation requests")
+    except al.AllocFailure as err:
+        return _fail(err.msg)
+
+
+def allocation_group(rq) -> Tuple[bool, Optional[str]]:
+    """``isAllocationRequest``: (is an allocation, its group or None)."""
+    from backends import iallocator as ia
+    if isinstance(rq, ia.Allocate):
+        return True, rq.details.group_name
+    if isinstance(rq, ia.MultiAllocate):
+        names: List[str] = []
+        for _, d in rq.requests:
+            if d.group_name is not None and d.group_name not in names:
+                names.append(d.group_name)
+        return True, names[0] if len(names) == 1 else None
+    return False, None
+
+
+# ==========================================================================
+# Explanations
+
+def explain(opts: al.AllocOptions, rq, cdata: ClusterData, out: Outcome,
+            trace: al.Trace) -> List[str]:
+    """Sentences explaining the failures of ``out`` (empty if none)."""
+    from backends import iallocator as ia
+    failed_items = []
+    res = out.result
+    if isinstance(rq, (ia.NodeEvacuate, ia.ChangeGroup)) and out.success:
+        failed_items = res[1]
+    elif isinstance(rq, ia.MultiAllocate) and out.success:
+        failed_items = res[1]
+    if out.success and not failed_items:
+        return []
+    try:
+        return al.explain_trace(opts, cdata, trace, rq, out.success, failed_items)
+    except Exception as err:  # explanations must never break the answer
+        return ["(no explanation available: %s)" % err]
+
+
+# ==========================================================================
+# Main
+
+def _ordered_state(cdata: ClusterData, state) -> ClusterData:
+    nl, il = state
+    nodes = [nl[k] for k in sorted(nl)]
+    insts = [il[k] for k in sorted(il)]
+    return ClusterData(groups=cdata.groups, nodes=nodes, instances=insts,
+                       tags=cdata.tags, ipolicy=cdata.ipolicy)
+
+
+def run(opts, args) -> int:
     """Entry point called by :mod:`htools.cli.main` after option parsing."""
-    sys.stderr.write("Error: hail is not implemented yet\n")
-    return 1
+    from backends import iallocator as ia
+    from htools import extloader, report
+    from htools.globaln1 import MissingKey, crash_text
+
+    verbose = opts.verbose
+    static = opts.static_kvm_node_memory
+    req = ia.read_request(args[0], static, prog="hail")
+    rq = req.rqtype
+    cdata = req.cdata
+    if opts.data_file is not None or opts.node_sim:
+        cdata = extloader.load_external_data(opts)
+    elif opts.mond:
+        from htools import mond
+        mond.apply(cdata, opts)
+
+    err = sys.stderr
+    if verbose > 1:
+        err.write("Received request: " + show_request(rq) + "\n")
+    if verbose > 2:
+        err.write("Received cluster data: " + show_cluster_data(cdata) + "\n")
+    is_alloc, gname = allocation_group(rq)
+    dedicated = is_alloc and al.is_dedicated(cdata.groups, cdata.nodes, gname)
+    if verbose > 1 and dedicated:
+        err.write("Allocation on a dedicated cluster; using lost-allocations "
+                  "metrics.\n")
+    err.flush()
+    report.maybe_print_nodes(opts.print_nodes, "Initial cluster", cdata.nodes)
+    extloader.maybe_save(opts.save_cluster, "pre-ialloc", "before iallocator run",
+                         cdata)
+
+    aopts = al.AllocOptions.from_cli(opts)
+    trace = al.Trace()
+    try:
+        if dedicated:
+            out = process_dedicated(aopts, rq, cdata)
+        else:
+            out = process_request(aopts, rq, cdata, trace)
+    except MissingKey as crash:
+        # htools dies on a node/instance missing from the list it was
+        # handed (one group's nodes, an instance split over groups)
+        sys.stdout.flush()
+        err.write(crash_text("hail", crash))
+        return 1
+    expl = explain(aopts, rq, cdata, out, trace)
+    sys.stdout.write(format_response(out.success, out.info, out.result, expl) + "\n")
+    sys.stdout.flush()
+    if expl and verbose > 1:
+        err.write(EXPLANATION_HEADER + "\n")
+        err.write("".join("  - %s\n" % e for e in expl))
+        err.flush()
+
+    fin = cdata if out.state is None else _ordered_state(cdata, out.state)
+    report.maybe_print_nodes(opts.print_nodes, "Final cluster", fin.nodes)
+    if opts.save_cluster:
+        missing = _missing_node(fin)
+        if missing is not None:
+            # htools' serializer dies on the unknown node after creating
+            # the file (hail on one group's node list, see tryGroupAlloc)
+            path = opts.save_cluster + ".post-ialloc"
+            try:
+                open(path, "w").close()
+            except OSError:
+                pass
+            sys.stdout.flush()
+            err.write(crash_text("hail", MissingKey(missing)))
+            return 1
+    extloader.maybe_save(opts.save_cluster, "post-ialloc", "after iallocator run",
+                         fin)
+    return 0
+
+
+def _missing_node(cdata: ClusterData) -> Optional[int]:
+    """The first node index an instance refers to that is not in the node
+    list (primary before secondary), as htools' text serializer meets it."""
+    known = {n.idx for n in cdata.nodes}
+    for inst in cdata.instances:
+        if inst.pnode not in known:
+            return inst.pnode
+        if inst.snode != NO_SECONDARY and inst.snode not in known:
+            return inst.snode
+    return None
