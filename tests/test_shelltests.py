@@ -32,6 +32,7 @@ EXPECTED_PASSING = [
     "htools-basic.test",
     "htools-dynutil.test",
     "htools-excl.test",
+    "htools-hail.test",
     "htools-hbal-evac.test",
     "htools-hbal.test",
     "htools-hcheck.test",
@@ -40,6 +41,7 @@ EXPECTED_PASSING = [
     "htools-invalid.test",
     "htools-multi-group.test",
     "htools-no-backend.test",
+    "htools-rapi.test",
     "htools-single-group.test",
 ]
 
