@@ -37,12 +37,14 @@ EXPECTED_PASSING = [
     "htools-hbal.test",
     "htools-hcheck.test",
     "htools-hroller.test",
+    "htools-hspace.test",
     "htools-hsqueeze.test",
     "htools-invalid.test",
     "htools-multi-group.test",
     "htools-no-backend.test",
     "htools-rapi.test",
     "htools-single-group.test",
+    "htools-text-backend.test",
 ]
 
 # Per-test timeout given to shelltest (seconds) and overall limit.

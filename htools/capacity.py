@@ -1,0 +1,349 @@
+"""Capacity planning: htools' ``iterateAlloc``/``tieredAlloc`` and the
+cluster statistics (``CStats``, ``totalResources``,
+``computeAllocationDelta``) used by hspace (Ganeti 3.0.2 ``Cluster.hs``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from htools import allocation as al
+from htools.globaln1 import redundant
+from htools.model import Disk, Instance, Node, hs_truncate
+from htools.types import (DiskTemplate, FailMode, InstanceStatus, UNIT_CPU,
+                          UNIT_DSK, UNIT_MEM, UNIT_SPINDLE)
+
+NodeList = Dict[int, Node]
+InstList = Dict[int, Instance]
+
+
+# ==========================================================================
+# Statistics
+
+@dataclass
+class CStats:
+    fmem: int = 0
+    fdsk: int = 0
+    fspn: int = 0
+    amem: int = 0
+    adsk: int = 0
+    acpu: int = 0
+    mmem: int = 0
+    mdsk: int = 0
+    mcpu: int = 0
+    imem: int = 0
+    idsk: int = 0
+    ispn: int = 0
+    icpu: int = 0
+    tmem: float = 0.0
+    tdsk: float = 0.0
+    tspn: float = 0.0
+    tcpu: float = 0.0
+    vcpu: int = 0
+    ncpu: float = 0.0
+    xmem: int = 0
+    nmem: int = 0
+    score: float = 0.0
+    ninst: int = 0
+
+
+def total_resources(nodes: Sequence[Node]) -> CStats:
+    """``totalResources`` over ``nodes`` (in container order)."""
+    from htools.scorer import comp_cv
+    cs = CStats()
+    for n in nodes:
+        amem = n.avail_mem()
+        adsk = n.avail_disk()
+        acpu = n.avail_cpu()
+        cs.fmem += n.unallocated_mem()
+        cs.fdsk += n.f_dsk
+        cs.fspn += n.f_spindles
+        cs.amem += amem
+        cs.adsk += adsk
+        cs.acpu += acpu
+        cs.mmem = max(cs.mmem, amem)
+        cs.mdsk = max(cs.mdsk, adsk)
+        cs.mcpu = max(cs.mcpu, acpu)
+        cs.imem += n.i_mem
+        cs.idsk += hs_truncate(n.t_dsk) - n.f_dsk
+        cs.ispn += n.t_spindles - n.f_spindles
+        cs.icpu += n.u_cpu
+        cs.tmem += n.t_mem
+        cs.tdsk += n.t_dsk
+        cs.tspn += float(n.t_spindles)
+        cs.tcpu += n.t_cpu
+        cs.vcpu += n.hi_cpu
+        cs.ncpu += float(n.u_cpu) / n.ipolicy.vcpu_ratio
+        cs.xmem += n.x_mem
+        cs.nmem += n.n_mem
+        cs.ninst += len(n.p_list)
+    cs.score = comp_cv(list(nodes))
+    return cs
+
+
+@dataclass
+class AllocInfo:
+    vcpus: int
+    ncpus: float
+    mem: int
+    dsk: int
+    spn: int
+
+
+def compute_allocation_delta(cini: CStats, cfin: CStats
+                             ) -> Tuple[AllocInfo, AllocInfo, AllocInfo]:
+    """``computeAllocationDelta``: (used, pool, unavailable)."""
+    rini = AllocInfo(cini.icpu, cini.ncpu, cini.imem, cini.idsk, cini.ispn)
+    rfin = AllocInfo(cfin.icpu - cini.icpu, cfin.ncpu - cini.ncpu,
+                     cfin.imem - cini.imem, cfin.idsk - cini.idsk,
+                     cfin.ispn - cini.ispn)
+    runa = AllocInfo(cfin.vcpu - cfin.icpu, cfin.tcpu - cfin.ncpu,
+                     hs_truncate(cfin.tmem) - cfin.imem,
+                     hs_truncate(cfin.tdsk) - cfin.idsk,
+                     hs_truncate(cfin.tspn) - cfin.ispn)
+    return rini, rfin, runa
+
+
+# ==========================================================================
+# Instances
+
+def required_nodes(dt: DiskTemplate) -> int:
+    return 2 if dt == DiskTemplate.DRBD else 1
+
+
+def inst_from_spec(mem: int, dsk: int, cpu: int, spn: int, dt: DiskTemplate,
+                   su: int) -> Instance:
+    """hspace's ``instFromSpec``."""
+    return Instance("new", mem, dsk, [Disk(dsk, spn)], cpu,
+                    InstanceStatus.RUNNING, [], True, -1, -1, dt, su)
+
+
+def spec_of(inst: Instance) -> Tuple[int, int, int, int]:
+    """``specOf`` as (mem, dsk, cpu, spn)."""
+    sp = 0
+    if len(inst.disks) == 1 and inst.disks[0].spindles is not None:
+        sp = inst.disks[0].spindles
+    return (inst.mem, inst.dsk, inst.vcpus, sp)
+
+
+def shrink_by_type(inst: Instance, fm: FailMode) -> Optional[Instance]:
+    """``shrinkByType`` (None for ``Bad``)."""
+    if fm == FailMode.FailMem:
+        v = inst.mem - UNIT_MEM
+        if v < UNIT_MEM:
+            return None
+        new = inst.copy()
+        new.mem = v
+        return new
+    if fm == FailMode.FailDisk:
+        newdisks = [Disk(d.size - UNIT_DSK, d.spindles) for d in inst.disks]
+        if any(d.size < UNIT_DSK for d in newdisks):
+            return None
+        new = inst.copy()
+        new.dsk = inst.dsk - len(inst.disks) * UNIT_DSK
+        new.disks = newdisks
+        return new
+    if fm == FailMode.FailCPU:
+        v = inst.vcpus - UNIT_CPU
+        if v < UNIT_CPU:
+            return None
+        new = inst.copy()
+        new.vcpus = v
+        return new
+    if fm == FailMode.FailSpindles:
+        if len(inst.disks) != 1 or inst.disks[0].spindles is None:
+            return None
+        v = inst.disks[0].spindles - UNIT_SPINDLE
+        if v < UNIT_SPINDLE:
+            return None
+        new = inst.copy()
+        new.disks = [Disk(inst.disks[0].size, v)]
+        return new
+    return None
+
+
+# ==========================================================================
+# Allocation loops
+
+class AllocResult:
+    """(failure stats, nodes, instances, allocated newest-first)."""
+
+    __slots__ = ("fails", "nl", "il", "ixes")
+
+    def __init__(self, fails: List[Tuple[FailMode, int]], nl: NodeList,
+                 il: InstList, ixes: List[Instance]) -> None:
+        self.fails = fails
+        self.nl = nl
+        self.il = il
+        self.ixes = ixes
+
+
+def _try_alloc(opts: al.AllocOptions, nl, il, inst, allocnodes) -> al.Solution:
+    return al.try_alloc(opts, nl, il, inst, allocnodes)
+
+
+def iterate_alloc_small_step(opts: al.AllocOptions, nl: NodeList, il: InstList,
+                             limit: Optional[int], newinst: Instance,
+                             allocnodes, ixes: List[Instance]) -> AllocResult:
+    """``iterateAllocSmallStep`` (iterative; raises AllocFailure on Bad)."""
+    ixes = list(ixes)
+    if newinst.disk_template == DiskTemplate.DRBD:
+        opts = opts.replace(capacity=False)
+    while True:
+        newidx = len(il)
+        newi2 = newinst.copy()
+        newi2.name = newi2.alias = "new-%d" % len(ixes)
+        newi2.idx = newidx
+        sol = _try_alloc(opts, nl, il, newi2, allocnodes)
+        el = sol.solution
+        if el is None or limit == 0:
+            return AllocResult(sol.fail_stats(), nl, il, ixes)
+        xi = el.inst
+        xnl = al.extract_nl(nl, il, el)
+        il = dict(il)
+        il[newidx] = xi
+        nl = xnl
+        ixes.insert(0, xi)
+        if limit is not None:
+            limit -= 1
+
+
+def guess_bigstep_size(nl: NodeList, inst: Instance) -> int:
+    total = sum(n.avail_mem() for n in nl.values())
+    guess = total // inst.mem - len(nl)
+    return 20 if guess < 20 else guess
+
+
+def iterate_alloc(opts: al.AllocOptions, nl: NodeList, il: InstList,
+                  limit: Optional[int], newinst: Instance, allocnodes,
+                  ixes: List[Instance], huge: bool = True) -> AllocResult:
+    """``iterateAlloc'`` (the big-step speed-up of the small-step loop)."""
+    while True:
+        if not opts.capacity:
+            return iterate_alloc_small_step(opts, nl, il, limit, newinst,
+                                            allocnodes, ixes)
+        step = guess_bigstep_size(nl, newinst) if huge else 10
+        if limit is None:
+            lim1, newlimit = step, None
+        else:
+            lim1, newlimit = min(step, limit), max(0, limit - step)
+        res = iterate_alloc_small_step(opts.replace(capacity=False), nl, il,
+                                       lim1, newinst, allocnodes, ixes)
+        if redundant(res.nl, res.il, opts.accept_existing,
+                     opts.capacity_ignore_groups):
+            if newlimit == 0 or len(res.ixes) == len(ixes):
+                return res
+            nl, il, limit, ixes = res.nl, res.il, newlimit, res.ixes
+            continue
+        if huge:
+            huge = False
+            continue
+        return iterate_alloc_small_step(opts, nl, il, limit, newinst,
+                                        allocnodes, ixes)
+
+
+def _stable_sort_by_count(errs: List[Tuple[FailMode, int]]):
+    return sorted(errs, key=lambda e: e[1])
+
+
+def _suffices_shrinking(alloc_fn, inst: Instance, fm: FailMode
+                        ) -> Optional[Instance]:
+    cur: Optional[Instance] = inst
+    while cur is not None:
+        sol = alloc_fn(cur)
+        if sol.solution is not None:
+            return cur
+        if sol.fails[fm] == 0:
+            return None
+        cur = shrink_by_type(cur, fm)
+    return None
+
+
+#: tryAlloc results of sufficesShrinking (state objects kept alive as keys)
+_SHRINK_CACHE: Dict = {}
+
+
+def tiered_alloc(opts: al.AllocOptions, nl: NodeList, il: InstList,
+                 limit: Optional[int], newinst: Instance, allocnodes,
+                 ixes: List[Instance]) -> AllocResult:
+    """``tieredAlloc``."""
+    res = iterate_alloc(opts, nl, il, limit, newinst, allocnodes, ixes)
+    ixes_cnt = len(res.ixes)
+    if limit is None:
+        stop, newlimit = False, None
+    else:
+        stop, newlimit = limit <= ixes_cnt, limit - ixes_cnt
+    if stop:
+        return res
+    sorted_errs = [fm for fm, _ in _stable_sort_by_count(res.fails)]
+    shrunk = shrink_by_type(newinst, sorted_errs[-1])
+    if shrunk is not None:
+        res2 = tiered_alloc(opts, res.nl, res.il, newlimit, shrunk,
+                            allocnodes, res.ixes)
+        if len(res2.il) > len(res.il):
+            return res2
+
+    def alloc_fn(inst: Instance) -> al.Solution:
+        # memoised: the no-progress levels of the recursion share one state
+        key = (id(res.nl), id(res.il), spec_of(inst), len(inst.disks))
+        hit = _SHRINK_CACHE.get(key)
+        if hit is not None and hit[0] is res.nl and hit[1] is res.il:
+            return hit[2]
+        try:
+            sol = _try_alloc(opts, res.nl, res.il, inst, allocnodes)
+        except al.AllocFailure:
+            sol = al.Solution()
+        _SHRINK_CACHE[key] = (res.nl, res.il, sol)
+        return sol
+    for fm in reversed(sorted_errs):
+        cand = _suffices_shrinking(alloc_fn, newinst, fm)
+        if cand is not None:
+            return tiered_alloc(opts, res.nl, res.il, newlimit, cand,
+                                allocnodes, res.ixes)
+    return res
+
+
+def run_deep(fn):
+    """Run ``fn()`` with a deep stack (``tieredAlloc`` recurses once per
+    shrink step)."""
+    import sys
+    import threading
+    box = {}
+
+    def target():
+        try:
+            box["res"] = fn()
+        except BaseException as e:  # re-raised in the caller
+            box["err"] = e
+    old_limit = sys.getrecursionlimit()
+    old_size = threading.stack_size()
+    sys.setrecursionlimit(max(old_limit, 200000))
+    threading.stack_size(1024 * 1024 * 1024)
+    try:
+        t = threading.Thread(target=target)
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if "err" in box:
+        raise box["err"]
+    return box["res"]
+
+
+def tiered_spec_map(ixes_newest_first: List[Instance]
+                    ) -> List[Tuple[Tuple[int, int, int, int], int]]:
+    """``tieredSpecMap``: consecutive runs of equal specs, oldest first."""
+    out: List[List] = []
+    for inst in reversed(ixes_newest_first):
+        sp = spec_of(inst)
+        if out and out[-1][0] == sp:
+            out[-1][1] += 1
+        else:
+            out.append([sp, 1])
+    return [(s, c) for s, c in out]
+
+
+def sort_reasons(fails: List[Tuple[FailMode, int]]):
+    """``sortReasons``: by count descending, stable."""
+    return sorted(fails, key=lambda e: -e[1])
