@@ -254,3 +254,32 @@ class Progress:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
             self.shown = False
+
+
+@dataclass
+class SolutionLine:
+    line: str          # the printed move line, without newline
+    cmds: List[str]    # gnt-instance commands of the move
+    old: str           # "pri:sec" before the move
+    new: str           # "pri:sec" after the move
+    code: str          # move code (f, r:N, f r:N, ...)
+
+
+def solution_line(tbl: Table, new_tbl: Table, nmlen: int, imlen: int) -> SolutionLine:
+    """htools' ``printSolutionLine`` for the move that led to ``new_tbl``
+    (names are the aliases of the state before the move)."""
+    from htools.hsfmt import fmt_f
+    plc = new_tbl.plc[-1]
+    inst = tbl.insts[plc.idx]
+    inam = inst.alias
+    npri = tbl.nodes[plc.pnode].alias
+    nsec = tbl.nodes[plc.snode].alias if plc.snode in tbl.nodes else ""
+    opri = tbl.nodes[inst.pnode].alias
+    ostr = opri if inst.snode < 0 else opri + ":" + tbl.nodes[inst.snode].alias
+    nstr = npri if plc.snode < 0 else npri + ":" + nsec
+    code, cmds = mv.compute_moves(inst, inam, plc.move, npri, nsec)
+    pmlen = 2 * nmlen + 1
+    line = "  %3d. %-*s %-*s => %-*s %s a=%s" % (
+        len(new_tbl.plc), imlen, inam, pmlen, ostr, pmlen, nstr,
+        fmt_f(plc.score, 8, 12), code)
+    return SolutionLine(line, cmds, ostr, nstr, code)

@@ -50,7 +50,6 @@ def run(opts, args) -> int:
     from htools.hsfmt import fmt_f
     from htools.hsshow import show_ipolicy
     from htools.loader import common_suffix
-    from htools.moves import compute_moves
 
     out = sys.stdout
     verbose = opts.verbose
@@ -134,22 +133,13 @@ def run(opts, args) -> int:
             break
         plc = new_tbl.plc[-1]
         inst = tbl.insts[plc.idx]
-        inam = inst.alias
-        npri = tbl.nodes[plc.pnode].alias
-        nsec = tbl.nodes[plc.snode].alias if plc.snode in tbl.nodes else ""
-        opri = tbl.nodes[inst.pnode].alias
-        ostr = opri if inst.snode < 0 else opri + ":" + tbl.nodes[inst.snode].alias
-        nstr = npri if plc.snode < 0 else npri + ":" + nsec
-        code, cmds = compute_moves(inst, inam, plc.move, npri, nsec)
-        pmlen = 2 * nmlen + 1
+        sol = balance.solution_line(tbl, new_tbl, nmlen, imlen)
         progress.clear()
-        out.write("  %3d. %-*s %-*s => %-*s %s a=%s\n"
-                  % (len(new_tbl.plc), imlen, inam, pmlen, ostr, pmlen, nstr,
-                     fmt_f(plc.score, 8, 12), code))
+        out.write(sol.line + "\n")
         out.flush()
         progress.update(len(new_tbl.plc), plc.score)
         cmd_strs.insert(0, balance.MoveJob(balance.involved_nodes(inst, plc),
-                                           plc.idx, plc.move, cmds))
+                                           plc.idx, plc.move, sol.cmds))
         tbl = new_tbl
     progress.clear()
     fin_nodes = [tbl.nodes[i] for i in sorted(tbl.nodes)]

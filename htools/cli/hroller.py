@@ -58,7 +58,6 @@ def _rebalance_plan(opts, cdata, nodes, insts) -> List[dict]:
     """hbal's plan, group by group (only ``-G``'s group if given)."""
     from htools import balance, scorer
     from htools.cluster_info import split_cluster
-    from htools.moves import compute_moves
 
     want = None
     if opts.group is not None:
@@ -92,21 +91,12 @@ def _rebalance_plan(opts, cdata, nodes, insts) -> List[dict]:
                 break
             plc = new_tbl.plc[-1]
             inst = tbl.insts[plc.idx]
-            inam = inst.alias
-            npri = tbl.nodes[plc.pnode].alias
-            nsec = tbl.nodes[plc.snode].alias if plc.snode in tbl.nodes else ""
-            opri = tbl.nodes[inst.pnode].alias
-            ostr = opri if inst.snode < 0 else opri + ":" + tbl.nodes[inst.snode].alias
-            nstr = npri if plc.snode < 0 else npri + ":" + nsec
-            code, cmds = compute_moves(inst, inam, plc.move, npri, nsec)
-            pmlen = 2 * nmlen + 1
-            from htools.hsfmt import fmt_f
-            plan["lines"].append("  %3d. %-*s %-*s => %-*s %s a=%s" % (
-                len(new_tbl.plc), imlen, inam, pmlen, ostr, pmlen, nstr,
-                fmt_f(plc.score, 8, 12), code))
-            plan["moves"].append({"instance": inst.name, "from": ostr, "to": nstr,
-                                  "score": plc.score, "code": code})
-            plan["commands"].extend("gnt-instance " + c for c in cmds)
+            sol = balance.solution_line(tbl, new_tbl, nmlen, imlen)
+            plan["lines"].append(sol.line)
+            plan["moves"].append({"instance": inst.name, "from": sol.old,
+                                  "to": sol.new, "score": plc.score,
+                                  "code": sol.code})
+            plan["commands"].extend("gnt-instance " + c for c in sol.cmds)
             tbl = new_tbl
         plan["final_score"] = tbl.score
     return plans
