@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PYX    := $(wildcard htools/*.pyx)
-PXD    := $(wildcard htools/*.pxd)
+PXD    := $(wildcard htools/*.pxd) $(wildcard htools/*.pxi)
 STAMP  := $(VENV)/.installed
 
 .PHONY: venv demo test clean

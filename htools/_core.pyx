@@ -41,8 +41,9 @@ htools' ``tryAlloc`` gets).  The map metric is integer arithmetic and is
 computed exactly in both variants.
 """
 
-from libc.math cimport sqrt, NAN, INFINITY
-from libc.stdlib cimport malloc, realloc, free
+from libc.math cimport sqrt, fabs, NAN, INFINITY
+from libc.float cimport DBL_MAX
+from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 
 # ---------------------------------------------------------------------------
@@ -734,3 +735,6 @@ cdef class ClusterState:
         if self._eval_fast(changes, out) == 0:
             return 0.0
         return _weighted(out)
+
+
+include "_alloc.pxi"

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple, Union)
 
-from htools import globaln1
+from htools import fastalloc, globaln1
 from htools import moves as mv
 from htools._core import ClusterState
 from htools.allocate import (compare_double, extract_nl, ghc_sort_by,
@@ -704,6 +704,10 @@ def try_alloc(opts: AllocOptions, nl: Mapping[int, Node],
     kind, targets = alloc_nodes
     if n1pred is None:
         n1pred = n1_predicate(opts, nl, il)
+    if trace is None and fastalloc.ENABLED:
+        sol = fastalloc.try_alloc(opts, nl, il, inst, alloc_nodes, n1pred)
+        if sol is not None:
+            return sol
     if kind == "pair":
         sol = _try_alloc_pairs(opts, nl, il, inst, targets, n1pred, trace)
     else:

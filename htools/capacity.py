@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from htools import allocation as al
+from htools import fastalloc
 from htools.globaln1 import redundant
 from htools.model import Disk, Instance, Node, hs_truncate
 from htools.types import (DiskTemplate, FailMode, InstanceStatus, UNIT_CPU,
@@ -200,6 +201,7 @@ def iterate_alloc_small_step(opts: al.AllocOptions, nl: NodeList, il: InstList,
             return AllocResult(sol.fail_stats(), nl, il, ixes)
         xi = el.inst
         xnl = al.extract_nl(nl, il, el)
+        fastalloc.note_derived(nl, xnl, {k: xnl[k] for k in el.changes})
         il = dict(il)
         il[newidx] = xi
         nl = xnl
@@ -208,8 +210,24 @@ def iterate_alloc_small_step(opts: al.AllocOptions, nl: NodeList, il: InstList,
             limit -= 1
 
 
+#: redundant() results by state identity (the objects kept alive with them):
+#: tieredAlloc's shrink levels re-check the same, unchanged state
+_REDUNDANT_CACHE: Dict = {}
+
+
+def _redundant(nl: NodeList, il: InstList, accept_existing: bool,
+               ignore_groups) -> bool:
+    key = (id(nl), id(il), accept_existing, tuple(ignore_groups))
+    hit = _REDUNDANT_CACHE.get(key)
+    if hit is not None and hit[0] is nl and hit[1] is il:
+        return hit[2]
+    val = redundant(nl, il, accept_existing, ignore_groups)
+    _REDUNDANT_CACHE[key] = (nl, il, val)
+    return val
+
+
 def guess_bigstep_size(nl: NodeList, inst: Instance) -> int:
-    total = sum(n.avail_mem() for n in nl.values())
+    total = fastalloc.total_avail_mem(nl)
     guess = total // inst.mem - len(nl)
     return 20 if guess < 20 else guess
 
@@ -229,8 +247,8 @@ def iterate_alloc(opts: al.AllocOptions, nl: NodeList, il: InstList,
             lim1, newlimit = min(step, limit), max(0, limit - step)
         res = iterate_alloc_small_step(opts.replace(capacity=False), nl, il,
                                        lim1, newinst, allocnodes, ixes)
-        if redundant(res.nl, res.il, opts.accept_existing,
-                     opts.capacity_ignore_groups):
+        if _redundant(res.nl, res.il, opts.accept_existing,
+                      opts.capacity_ignore_groups):
             if newlimit == 0 or len(res.ixes) == len(ixes):
                 return res
             nl, il, limit, ixes = res.nl, res.il, newlimit, res.ixes
@@ -246,20 +264,45 @@ def _stable_sort_by_count(errs: List[Tuple[FailMode, int]]):
     return sorted(errs, key=lambda e: e[1])
 
 
-def _suffices_shrinking(alloc_fn, inst: Instance, fm: FailMode
-                        ) -> Optional[Instance]:
+def _spec_key(inst: Instance) -> Tuple:
+    return (inst.mem, inst.dsk, inst.vcpus,
+            tuple((d.size, d.spindles) for d in inst.disks))
+
+
+def _suffices_shrinking(alloc_fn, inst: Instance, fm: FailMode,
+                        memo: Optional[Dict] = None) -> Optional[Instance]:
+    """``sufficesShrinking``: the first instance of the chain ``inst``,
+    ``shrink fm inst``, ... that allocates, while ``fm`` is among the
+    failures; None if there is none.
+
+    ``memo`` maps (spec, fm) to the answer for one cluster state: every
+    spec of a walked chain has the answer of the chain's end, so the shrink
+    levels of ``tieredAlloc`` (each walking down from its own spec) cost
+    one walk in all instead of one each."""
     cur: Optional[Instance] = inst
+    seen: List[Tuple] = []
+    found: Optional[Instance] = None
     while cur is not None:
+        key = (_spec_key(cur), fm)
+        if memo is not None and key in memo:
+            found = memo[key]
+            break
+        seen.append(key)
         sol = alloc_fn(cur)
         if sol.solution is not None:
-            return cur
+            found = cur
+            break
         if sol.fails[fm] == 0:
-            return None
+            break
         cur = shrink_by_type(cur, fm)
-    return None
+    if memo is not None:
+        for key in seen:
+            memo[key] = found
+    return found
 
 
-#: tryAlloc results of sufficesShrinking (state objects kept alive as keys)
+#: per cluster state (the objects kept alive with it): the sufficesShrinking
+#: answers by (spec, failure mode) and the tryAlloc solutions by spec
 _SHRINK_CACHE: Dict = {}
 
 
@@ -283,20 +326,24 @@ def tiered_alloc(opts: al.AllocOptions, nl: NodeList, il: InstList,
         if len(res2.il) > len(res.il):
             return res2
 
+    state = (id(res.nl), id(res.il))
+    hit = _SHRINK_CACHE.get(state)
+    if hit is None or hit[0] is not res.nl or hit[1] is not res.il:
+        hit = _SHRINK_CACHE[state] = (res.nl, res.il, {}, {})
+    memo, sols = hit[2], hit[3]
+
     def alloc_fn(inst: Instance) -> al.Solution:
-        # memoised: the no-progress levels of the recursion share one state
-        key = (id(res.nl), id(res.il), spec_of(inst), len(inst.disks))
-        hit = _SHRINK_CACHE.get(key)
-        if hit is not None and hit[0] is res.nl and hit[1] is res.il:
-            return hit[2]
-        try:
-            sol = _try_alloc(opts, res.nl, res.il, inst, allocnodes)
-        except al.AllocFailure:
-            sol = al.Solution()
-        _SHRINK_CACHE[key] = (res.nl, res.il, sol)
+        key = _spec_key(inst)
+        sol = sols.get(key)
+        if sol is None:
+            try:
+                sol = _try_alloc(opts, res.nl, res.il, inst, allocnodes)
+            except al.AllocFailure:
+                sol = al.Solution()
+            sols[key] = sol
         return sol
     for fm in reversed(sorted_errs):
-        cand = _suffices_shrinking(alloc_fn, newinst, fm)
+        cand = _suffices_shrinking(alloc_fn, newinst, fm, memo)
         if cand is not None:
             return tiered_alloc(opts, res.nl, res.il, newlimit, cand,
                                 allocnodes, res.ixes)

@@ -1,0 +1,186 @@
+"""``tryAlloc`` on the compiled core (:class:`htools._core.AllocState`).
+
+:func:`try_alloc` answers exactly what :func:`htools.allocation.try_alloc`
+answers - same failure counts, same allocation count, same chosen
+placement and score, same log line - for the common case: a new instance
+without exclusion tags, desired location tags or forthcoming status, no
+explanation trace.  It returns None when it does not apply, and the caller
+then runs the model's own path.
+
+The compiled state of a node list is built once per node list object and
+kept (with the list, so that its identity stays valid) in a small cache;
+:func:`note_derived` registers the state of a node list derived from a
+cached one by an allocation (two changed nodes) without re-reading the
+whole list, which is what makes hspace's thousands of allocations cheap.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from htools._core import AllocState, PairPlan
+from htools.model import Instance, Node
+
+#: off: every tryAlloc takes the model's path (for comparisons)
+ENABLED = True
+
+#: node list identity -> (node list, AllocState); least recently used first
+_STATES: "OrderedDict[int, Tuple[Mapping, AllocState]]" = OrderedDict()
+_MAX_STATES = 16
+#: (target list identity, layout) -> (target list, PairPlan, policy groups)
+_PLANS: "OrderedDict[Tuple, Tuple]" = OrderedDict()
+_MAX_PLANS = 8
+
+
+def eligible(inst: Instance) -> bool:
+    """Whether the compiled evaluation covers this new instance."""
+    return (not inst.forthcoming and not inst.excl_tags
+            and not inst.dsrd_loc_tags)
+
+
+def _remember(cache: OrderedDict, key, value, limit: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
+
+
+def state_for(nl: Mapping[int, Node]) -> AllocState:
+    """The compiled state of ``nl`` (cached by identity)."""
+    hit = _STATES.get(id(nl))
+    if hit is not None and hit[0] is nl:
+        _STATES.move_to_end(id(nl))
+        return hit[1]
+    keys = sorted(nl)
+    st = AllocState([nl[k] for k in keys], keys)
+    _remember(_STATES, id(nl), (nl, st), _MAX_STATES)
+    return st
+
+
+def total_avail_mem(nl: Mapping[int, Node]) -> int:
+    """``sum(n.avail_mem() for n in nl.values())`` (from the compiled state
+    when ``nl`` has one already)."""
+    hit = _STATES.get(id(nl))
+    if hit is not None and hit[0] is nl:
+        return hit[1].total_avail_mem()
+    return sum(n.avail_mem() for n in nl.values())
+
+
+def note_derived(old_nl: Mapping[int, Node], new_nl: Mapping[int, Node],
+                 changes: Mapping[int, Node]) -> None:
+    """Register ``new_nl`` = ``old_nl`` with ``changes`` (same keys)."""
+    hit = _STATES.get(id(old_nl))
+    if hit is None or hit[0] is not old_nl:
+        return
+    _remember(_STATES, id(new_nl), (new_nl, hit[1].derive(changes)),
+              _MAX_STATES)
+
+
+def _plan_for(st: AllocState, nl: Mapping[int, Node], alloc_nodes):
+    """The PairPlan of ``alloc_nodes`` and the primaries grouped by their
+    (instance policy, exclusive storage) for the policy check."""
+    layout = st.layout
+    key = (id(alloc_nodes), id(layout))
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is alloc_nodes and hit[3] is layout:
+        return hit[1], hit[2]
+    plan = PairPlan(st, alloc_nodes)
+    kind, targets = alloc_nodes
+    prim = targets if kind != "pair" else [p for p, _ in targets]
+    groups: Dict[Tuple[int, bool], Tuple[object, bool, List[int]]] = {}
+    for i, p in enumerate(prim):
+        node = nl[p]
+        gk = (id(node.ipolicy), bool(node.excl_storage))
+        ent = groups.get(gk)
+        if ent is None:
+            ent = groups[gk] = (node.ipolicy, bool(node.excl_storage), [])
+        ent[2].append(i)
+    _remember(_PLANS, key, (alloc_nodes, plan, list(groups.values()), layout),
+              _MAX_PLANS)
+    return plan, list(groups.values())
+
+
+def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
+              n1pred) -> Optional[object]:
+    """``tryAlloc`` on the compiled core, or None when it does not apply
+    (the caller then uses the model's path).  Raises AllocFailure as the
+    model's path does for empty target lists."""
+    from htools import allocation as al
+    from htools.allocate import inst_matches_policy
+    if not eligible(inst):
+        return None
+    kind, targets = alloc_nodes
+    if not targets:
+        raise al.AllocFailure("No online nodes" if kind != "pair"
+                              else "Not enough online nodes")
+    st = state_for(nl)
+    plan, groups = _plan_for(st, nl, alloc_nodes)
+    if len(groups) == 1:
+        ipol, excl, _ = groups[0]
+        r = inst_matches_policy(inst, ipol, excl)
+        policy = [-1 if r is None else int(r)] * len(plan)
+    else:
+        policy = [-1] * len(plan)
+        for ipol, excl, idxs in groups:
+            r = inst_matches_policy(inst, ipol, excl)
+            if r is not None:
+                for i in idxs:
+                    policy[i] = int(r)
+    force = bool(opts.ignore_soft_errors)
+    try:
+        res = st.evaluate(inst, plan, policy, force, n1pred is not None)
+    except ValueError:
+        return None
+    if res is None:
+        return None
+    if n1pred is None:
+        fails, allocs, best = res
+        el = None
+        if best is not None:
+            el = _element(nl, inst, force, kind, best)
+        return al.annotate_solution(al.Solution(list(fails), allocs, el))
+    return al.annotate_solution(_filtered(nl, inst, force, kind, res, n1pred))
+
+
+def _element(nl, inst: Instance, force: bool, kind: str, best):
+    from htools import allocation as al
+    from htools.types import NO_SECONDARY
+    score, p, s, loc = best
+    if kind != "pair":
+        new_p = nl[p].add_pri(inst, force=force)
+        return al.Element(nl, {p: new_p}, al._new_inst(inst, p, NO_SECONDARY),
+                          [new_p], score)
+    ni = al._new_inst(inst, p, s, loc)
+    new_p = nl[p].add_pri(ni, force=force)
+    new_s = nl[s].add_sec(ni, p)
+    return al.Element(nl, {p: new_p, s: new_s}, ni, [new_p, new_s], score)
+
+
+def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
+              n1pred):
+    """The capacity-checked solution from the collected candidates, as
+    ``collectionToSolution`` (per primary for pairs) and ``sumAllocs``."""
+    from htools import allocation as al
+    if kind != "pair":
+        fails = [0] * al.NUM_FAIL_MODES
+        cands = []
+        for p, pf, pc in per_primary:
+            for m, c in enumerate(pf):
+                fails[m] += c
+            for score, _s, _loc in pc:
+                cands.append((score, p, -1, 0))
+        cands.reverse()
+        return al.collection_to_solution(
+            fails, cands, lambda c: c[0],
+            lambda c: _element(nl, inst, force, kind, c), n1pred,
+            changed_of=lambda c: (c[1],))
+    total = al.Solution()
+    for p, pf, pc in per_primary:
+        cands = [(score, p, s, loc) for score, s, loc in pc]
+        cands.reverse()
+        sol = al.collection_to_solution(
+            list(pf), cands, lambda c: c[0],
+            lambda c: _element(nl, inst, force, kind, c), n1pred,
+            changed_of=lambda c: (c[1], c[2]))
+        total = al.sum_allocs(total, sol)
+    return total

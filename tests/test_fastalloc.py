@@ -1,0 +1,185 @@
+"""The compiled tryAlloc (htools.fastalloc / _core.AllocState) against the
+model's path (htools.allocation with the compiled path switched off): the
+same failure counts, allocation count, chosen placement, score bits and
+log line, on generated clusters, for one- and two-node allocations, with
+and without soft errors ignored and the capacity predicate, and along
+allocation sequences whose states are derived incrementally."""
+import math
+import struct
+from random import Random
+
+import pytest
+
+from backends.text import parse_data
+from htools import allocation as al
+from htools import capacity as cap
+from htools import fastalloc
+from htools.loader import merge_data, update_missing
+from htools.types import DiskTemplate
+from simulate.generator import generate
+
+TEMPLATES = [DiskTemplate.DRBD, DiskTemplate.PLAIN, DiskTemplate.DISKLESS,
+             DiskTemplate.SHAREDFILE, DiskTemplate.FILE]
+
+
+def _bits(x):
+    return struct.pack("<d", x) if isinstance(x, float) else x
+
+
+def _load(seed: int, **params):
+    text = generate(seed=seed, **params)
+    cdata = parse_data(text)
+    merge_data(cdata)
+    update_missing(cdata, 0)
+    nl = {n.idx: n for n in cdata.nodes}
+    il = {i.idx: i for i in cdata.instances}
+    return cdata, nl, il
+
+
+def _model(opts, nl, il, inst, an, n1pred=None):
+    fastalloc.ENABLED = False
+    try:
+        return al.try_alloc(opts, nl, il, inst, an, n1pred=n1pred)
+    finally:
+        fastalloc.ENABLED = True
+
+
+def _summary(sol):
+    el = sol.solution
+    out = [list(sol.fails), sol.allocs, list(sol.log)]
+    if el is None:
+        out.append(None)
+    else:
+        out.append((el.inst.pnode, el.inst.snode, el.inst.location_score,
+                    _bits(el.score), sorted(el.changes)))
+        for k in sorted(el.changes):
+            a = el.changes[k]
+            out.append((a.p_mem, a.p_dsk, a.r_mem, a.f_dsk, a.i_mem,
+                        list(a.p_list), list(a.s_list), list(a.peers)))
+    return out
+
+
+def _compare(opts, nl, il, inst, an, n1pred=None):
+    try:
+        want = _summary(_model(opts, nl, il, inst, an, n1pred))
+    except al.AllocFailure as e:
+        with pytest.raises(al.AllocFailure, match=str(e)):
+            fastalloc.try_alloc(opts, nl, il, inst, an, n1pred)
+        return None
+    got_sol = fastalloc.try_alloc(opts, nl, il, inst, an, n1pred)
+    assert got_sol is not None, "compiled path declined an eligible case"
+    assert _summary(got_sol) == want
+    return got_sol
+
+
+def _spec(rng: Random, dt: DiskTemplate):
+    mem = rng.choice([128, 512, 1024, 4096, 16384, 65536, 262144])
+    dsk = rng.choice([1024, 10240, 102400, 1048576, 4194304])
+    cpu = rng.choice([1, 2, 4, 8, 64])
+    spn = rng.choice([1, 1, 2, 5])
+    return cap.inst_from_spec(mem, dsk, cpu, spn, dt, rng.choice([1, 1, 2]))
+
+
+CLUSTERS = [
+    dict(nodes=6, instances=14, groups=1),
+    dict(nodes=12, instances=40, groups=2),
+    dict(nodes=10, instances=30, groups=1, location_tags=True),
+    dict(nodes=14, instances=35, groups=2, excl_storage_nodes=4),
+    dict(nodes=8, instances=0, groups=1),
+]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("params", CLUSTERS, ids=lambda p: "%(nodes)dx%(instances)d" % p
+                         + ("-loc" if p.get("location_tags") else "")
+                         + ("-excl" if p.get("excl_storage_nodes") else ""))
+def test_try_alloc_matches_model(seed, params):
+    rng = Random(seed * 7919 + params["nodes"])
+    cdata, nl, il = _load(seed, **params)
+    groups = sorted(cdata.groups, key=lambda g: g.idx)
+    base = al.AllocOptions()
+    compared = 0
+    for _ in range(12):
+        dt = rng.choice(TEMPLATES)
+        inst = _spec(rng, dt)
+        count = cap.required_nodes(dt)
+        try:
+            an = al.gen_alloc_nodes(base, groups, nl, count, True)
+        except al.AllocFailure:
+            continue
+        force = rng.random() < 0.3
+        opts = base.replace(ignore_soft_errors=force, capacity=False)
+        _compare(opts, nl, il, inst, an)
+        compared += 1
+        if params["nodes"] <= 8 and rng.random() < 0.5:
+            copts = base.replace(ignore_soft_errors=force)
+            _compare(copts, nl, il, inst, an, al.n1_predicate(copts, nl, il))
+    assert compared > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("dt", [DiskTemplate.DRBD, DiskTemplate.PLAIN])
+def test_allocation_sequence_with_derived_states(seed, dt):
+    """hspace's loop: each allocation's state derived from the previous one
+    scores and checks exactly like a state built from scratch."""
+    rng = Random(seed)
+    cdata, nl, il = _load(seed, nodes=9, instances=5, groups=1)
+    groups = sorted(cdata.groups, key=lambda g: g.idx)
+    opts = al.AllocOptions().replace(capacity=False)
+    an = al.gen_alloc_nodes(opts, groups, nl, cap.required_nodes(dt), True)
+    inst = cap.inst_from_spec(rng.choice([256, 512, 1024]), 10240, 1,
+                              1, dt, 1)
+    placed = 0
+    for k in range(40):
+        ni = inst.copy()
+        ni.name = ni.alias = "new-%d" % k
+        ni.idx = len(il)
+        sol = _compare(opts, nl, il, ni, an)
+        if sol is None or sol.solution is None:
+            break
+        el = sol.solution
+        xnl = al.extract_nl(nl, il, el)
+        fastalloc.note_derived(nl, xnl, {i: xnl[i] for i in el.changes})
+        il = dict(il)
+        il[ni.idx] = el.inst
+        nl = xnl
+        placed += 1
+        # the derived state equals one read from the node list
+        derived = fastalloc.state_for(nl)
+        fresh = fastalloc.AllocState([nl[i] for i in sorted(nl)], sorted(nl))
+        assert [_bits(v) for v in derived.metrics()] == \
+            [_bits(v) for v in fresh.metrics()]
+    assert placed > 0
+
+
+def test_nan_scores_fall_back():
+    """A zero-memory node makes p_mem NaN-free but inf; the compiled path
+    still agrees (or declines, never differs)."""
+    cdata, nl, il = _load(3, nodes=5, instances=6, groups=1)
+    k = sorted(nl)[0]
+    n = nl[k].copy()
+    n.t_mem = 0.0
+    n.p_mem = math.inf
+    nl = dict(nl)
+    nl[k] = n
+    groups = sorted(cdata.groups, key=lambda g: g.idx)
+    opts = al.AllocOptions().replace(capacity=False)
+    an = al.gen_alloc_nodes(opts, groups, nl, 2, True)
+    inst = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
+    want = _summary(_model(opts, nl, il, inst, an))
+    got = fastalloc.try_alloc(opts, nl, il, inst, an, None)
+    if got is not None:
+        assert _summary(got) == want
+
+
+def test_ineligible_instances_decline():
+    cdata, nl, il = _load(1, nodes=5, instances=6, groups=1)
+    groups = sorted(cdata.groups, key=lambda g: g.idx)
+    opts = al.AllocOptions().replace(capacity=False)
+    an = al.gen_alloc_nodes(opts, groups, nl, 2, True)
+    inst = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
+    inst.excl_tags = ["service:web"]
+    assert fastalloc.try_alloc(opts, nl, il, inst, an, None) is None
+    inst2 = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
+    inst2.forthcoming = True
+    assert fastalloc.try_alloc(opts, nl, il, inst2, an, None) is None
