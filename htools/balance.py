@@ -25,6 +25,9 @@ class AlgorithmOptions:
     evac_mode: bool = False
     min_gain: float = 0.01
     min_gain_limit: float = 0.1
+    #: "exhaustive" (htools' search, the default) or "pruned" (hbal
+    #: --search=pruned: :func:`htools.fastbalance.try_balance`)
+    search: str = "exhaustive"
 
     @classmethod
     def from_cli(cls, opts) -> "AlgorithmOptions":
@@ -34,7 +37,8 @@ class AlgorithmOptions:
                    ignore_soft_errors=getattr(opts, "ignore_soft_errors", False),
                    evac_mode=getattr(opts, "evac_mode", False),
                    min_gain=getattr(opts, "min_gain", 0.01),
-                   min_gain_limit=getattr(opts, "min_gain_limit", 0.1))
+                   min_gain_limit=getattr(opts, "min_gain_limit", 0.1),
+                   search=getattr(opts, "search", "exhaustive"))
 
 
 @dataclass

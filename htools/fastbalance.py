@@ -15,6 +15,19 @@ Usage (what ``htools/cli/hbal.py`` does)::
         new_tbl = fastbalance.try_balance(algo, tbl, sc)
         ...
 
+With ``opts.search == "pruned"`` (``hbal --search=pruned``) each step
+asks the compiled state for a move from a pruned neighbourhood
+(:meth:`~htools._balance.BalanceState.best_move_pruned`): the most
+promising victims and targets only, the chosen move exactly scored.  When
+that neighbourhood has no acceptable move (none improving, or the min-gain
+rule refuses it) the step is retried on a neighbourhood twice as wide in
+victims and targets, up to the full one, so the run only ends where the
+exhaustive search would find no acceptable move either.  A step that had to
+widen starts the next one at the same width; after :data:`NARROW_AFTER`
+steps found there, the width is halved again.  The moves differ from
+htools' (the default search stays identical); every move is legal and
+strictly improves the exact score.
+
 ``make_scorer`` returns a :class:`FastBalancer` when the compiled module is
 built and can represent the group exactly; otherwise (module missing, or
 data it refuses with ``NotImplementedError``) the pure-Python
@@ -37,7 +50,14 @@ try:  # pragma: no cover - depends on the build
 except ImportError:  # pragma: no cover
     BalanceState = None  # type: ignore[assignment,misc]
 
-__all__ = ["FastBalancer", "make_scorer", "try_balance", "available"]
+__all__ = ["FastBalancer", "make_scorer", "try_balance", "available",
+           "SEARCH_MODES"]
+
+#: values of ``AlgorithmOptions.search`` (hbal ``--search``)
+SEARCH_MODES = ("exhaustive", "pruned")
+
+#: pruned search: steps found at a widened level before narrowing again
+NARROW_AFTER = 8
 
 
 def available() -> bool:
@@ -57,12 +77,16 @@ class FastBalancer:
         self.opts = opts
         self.state = BalanceState(tbl.nodes, tbl.insts, opts)
         self.tbl = tbl
+        self.level = 0      # pruned search: current neighbourhood width
+        self.streak = 0     # steps found at that width
 
     def sync(self, opts: balance.AlgorithmOptions, tbl: balance.Table) -> None:
         if tbl is not self.tbl or opts != self.opts:
             self.opts = opts
             self.state = BalanceState(tbl.nodes, tbl.insts, opts)
             self.tbl = tbl
+            self.level = 0
+            self.streak = 0
 
     def counters(self):
         """Work counters of the compiled state (candidates evaluated, ...)."""
@@ -89,13 +113,15 @@ def try_balance(opts: balance.AlgorithmOptions, tbl: balance.Table,
         return balance.try_balance(opts, tbl, scorer)
     scorer.sync(opts, tbl)
     state = scorer.state
-    best = state.best_move(tbl.score)
+    if opts.search == "pruned":
+        best = _best_pruned(opts, tbl.score, scorer)
+    else:
+        best = state.best_move(tbl.score)
     if best is None:
         return None
     cv, iidx, kind, target = best
     ini_cv = tbl.score
-    if not (cv < ini_cv and (ini_cv > opts.min_gain_limit
-                              or ini_cv - cv >= opts.min_gain)):
+    if not _acceptable(opts, ini_cv, cv):
         return None
     inst = tbl.insts[iidx]
     move = mv.IMove(kind) if kind == mv.FAILOVER else mv.IMove(kind, target)
@@ -115,6 +141,36 @@ def try_balance(opts: balance.AlgorithmOptions, tbl: balance.Table,
     new_tbl = balance.Table(new_nodes, new_insts, cv, tbl.plc + [plc])
     scorer.tbl = new_tbl
     return new_tbl
+
+
+def _acceptable(opts: balance.AlgorithmOptions, ini_cv: float, cv: float) -> bool:
+    """htools' test of a step's best move (strict gain, min-gain rule)."""
+    return cv < ini_cv and (ini_cv > opts.min_gain_limit
+                            or ini_cv - cv >= opts.min_gain)
+
+
+def _best_pruned(opts: balance.AlgorithmOptions, cur: float,
+                 scorer: FastBalancer):
+    """The pruned search's move, widening the neighbourhood until it has an
+    acceptable move or is the full one."""
+    state = scorer.state
+    level = scorer.level
+    while True:
+        best = state.best_move_pruned(cur, level)
+        if best is not None and _acceptable(opts, cur, best[0]):
+            break
+        if state.pruned_full(level):
+            return None
+        level += 1
+    if level > scorer.level:
+        scorer.level = level
+        scorer.streak = 0
+    elif level > 0:
+        scorer.streak += 1
+        if scorer.streak >= NARROW_AFTER:
+            scorer.level = level - 1
+            scorer.streak = 0
+    return best
 
 
 def _check(state, nodes, new_inst, cv: float) -> None:

@@ -1,4 +1,23 @@
-"""hbal: cluster balancer."""
+"""hbal: cluster balancer.
+
+Identical to htools 3.0.2's hbal, plus one option not listed in ``--help``
+(whose text stays the reference's; see ``options.HIDDEN_OPTIONS``):
+
+``--search=MODE``
+    ``exhaustive`` (the default): htools' search, every move of every
+    instance to every node in each step, with the reference's moves and
+    output.  ``pruned``: a faster search for large clusters; each step
+    tries only the most promising instances (by the score change of
+    taking them off their nodes) on the most promising targets (ranked by
+    trying the best candidates on every node), and re-scores exactly the
+    best few, so that it may choose other moves than htools.  A step
+    whose neighbourhood has no acceptable move widens it (twice the
+    instances and targets, up to all of them) before hbal stops, so a
+    run ends only where the exhaustive search would find no move either.
+    Every move is checked like in the default mode and strictly lowers the
+    exact cluster score; all other options apply unchanged.  Only the long
+    name is recognised (no abbreviation).
+"""
 from __future__ import annotations
 
 import sys

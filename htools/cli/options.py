@@ -25,7 +25,7 @@ from htools.units import ReadError, parse_unit, try_read_double, try_read_int
 __all__ = [
     "Options", "RSpec", "OptDescr", "OPTION_TABLE", "PROGRAMS", "GENERIC_OPTIONS",
     "PROGRAM_NAMES", "VERSION", "CommandLineExit", "OptionValueError",
-    "program_options", "getopt", "usage_info", "usage_help", "version_info",
+    "program_options", "hidden_options", "HIDDEN_OPTIONS", "getopt", "usage_info", "usage_help", "version_info",
     "completion_info", "parse_cmdline", "default_query_socket",
     "parse_ispec_string", "parse_yes_no", "sep_split", "DISK_TEMPLATES",
     "PRIORITIES", "PRIORITY_VALUES", "NO_ARG", "REQ_ARG", "OPT_ARG",
@@ -137,6 +137,7 @@ class Options:
     verbose: int = 1                           # -v/--verbose, -q/--quiet
     priority: Optional[str] = None             # --priority (low|normal|high)
     capacity: bool = True                      # --no-capacity-checks -> False
+    search: str = "exhaustive"                 # --search (hbal extension)
 
 
 #: Haskell-derived snake_case names that differ from the field names above;
@@ -320,6 +321,17 @@ def _apply_priority(o: Options, v: str) -> None:
     if v not in PRIORITY_VALUES:
         raise OptionValueError("Unknown priority '%s'" % v)
     o.priority = v
+
+
+#: hbal --search values (htools.fastbalance.SEARCH_MODES)
+SEARCH_MODES = ("exhaustive", "pruned")
+
+
+def _apply_search(o: Options, v: str) -> None:
+    if v not in SEARCH_MODES:
+        raise OptionValueError("Unknown search mode '%s' (expected %s)"
+                               % (v, " or ".join(SEARCH_MODES)))
+    o.search = v
 
 
 def _apply_yes_no(attr: str):
@@ -590,6 +602,11 @@ _OPTS = [
     _mk("json", "", "json", NO_ARG, None,
         "print groups, moves and plan as JSON", "none",
         _setter("json", True)),
+    # hbal extension (not in the reference; see HIDDEN_OPTIONS)
+    _mk("search", "", "search", REQ_ARG, "MODE",
+        "move search: exhaustive (default, as htools) or pruned (faster "
+        "on large clusters, other moves)",
+        "choices=" + ",".join(SEARCH_MODES), _apply_search),
     # generic options (Ganeti.Common)
     _mk("version", "V", "version", NO_ARG, None,
         "show the version of the program", "none", _setter("show_ver", True)),
@@ -693,6 +710,15 @@ PROGRAMS: Dict[str, ProgramSpec] = {
         "keep the amount of free online resources in a given range"),
 }
 
+#: Extension options a program accepts but does not list in its --help,
+#: --help-completion and usage texts (which stay those of the reference),
+#: recognised by their exact long name only (so that abbreviations mean
+#: what they mean for the reference).  hbal's are described in
+#: :mod:`htools.cli.hbal`.
+HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
+    "hbal": ("search",),
+}
+
 #: The nine programs, in the order of the reference's personality list.
 PROGRAM_NAMES = tuple(PROGRAMS)
 
@@ -701,6 +727,11 @@ def program_options(prog: str) -> List[OptDescr]:
     """The full option list of ``prog`` (its own options + generic ones)."""
     spec = PROGRAMS[prog]
     return [OPTION_TABLE[k] for k in spec.options + GENERIC_OPTIONS]
+
+
+def hidden_options(prog: str) -> List[OptDescr]:
+    """``prog``'s unlisted extension options (:data:`HIDDEN_OPTIONS`)."""
+    return [OPTION_TABLE[k] for k in HIDDEN_OPTIONS.get(prog, ())]
 
 
 # ---------------------------------------------------------------- GetOpt
@@ -751,13 +782,15 @@ def usage_info(header: str, descrs: Sequence[OptDescr]) -> str:
     return "\n".join(out) + "\n"
 
 
-def getopt(descrs: Sequence[OptDescr], argv: Sequence[str]):
+def getopt(descrs: Sequence[OptDescr], argv: Sequence[str],
+           hidden: Sequence[OptDescr] = ()):
     """``getOpt Permute``: returns ``(opts, non_options, errors)``.
 
     ``opts`` is a list of ``(OptDescr, value)`` in command-line order
     (value None for flags and for optional arguments not given), ``errors``
     the list of GetOpt error texts (each ending in a newline), with the
-    "unrecognized option" ones last, as GetOpt orders them.
+    "unrecognized option" ones last, as GetOpt orders them.  ``hidden``
+    options match their exact long names only, never an abbreviation.
     """
     args = list(argv)
     opts: List[Tuple[OptDescr, Optional[str]]] = []
@@ -776,6 +809,8 @@ def getopt(descrs: Sequence[OptDescr], argv: Sequence[str]):
             name, eq, val = ls.partition("=")
             opt_str = "--" + name
             matches = [d for d in descrs if name in d.longs]
+            if not matches:
+                matches = [d for d in hidden if name in d.longs]
             if not matches:
                 matches = [d for d in descrs
                            if any(lo.startswith(name) for lo in d.longs)]
@@ -905,7 +940,7 @@ def parse_cmdline(prog: str, argv: Sequence[str],
     wins over version, version over completion).
     """
     descrs = program_options(prog)
-    parsed, args, errs = getopt(descrs, argv)
+    parsed, args, errs = getopt(descrs, argv, hidden_options(prog))
     if errs:
         raise CommandLineExit(
             2, "Command line error: " + "".join(errs) + "\n" +
