@@ -597,7 +597,7 @@ cdef class BalanceState:
         self.pr_targets = 16
         self.pr_probes = 3
         self.pr_refresh = 64
-        self.pr_pool = 2048
+        self.pr_pool = 8192
         self.pr_pool_eval = 256
         self.N = 0
 
@@ -2673,6 +2673,19 @@ cdef class BalanceState:
         """Whether the pruned search at ``level`` covers the full
         neighbourhood (every pair, every target)."""
         return bool(self._pr_full(level))
+
+    def pruned_work(self, int level):
+        """Pair-target combinations the pruned search at ``level`` tries
+        (an upper bound; probes and the pool aside)."""
+        cdef long long np = <long long>self.V * PSLOT
+        cdef long long nv, nt
+        if level < 0:
+            level = 0
+        if level > 40:
+            level = 40
+        nv = <long long>self.pr_victims << level
+        nt = <long long>self.pr_targets << level
+        return (nv if nv < np else np) * (nt if nt < self.n_on else self.n_on)
 
     @property
     def pool_size(self):

@@ -21,10 +21,13 @@ asks the compiled state for a move from a pruned neighbourhood
 promising victims and targets only, the chosen move exactly scored.  When
 that neighbourhood has no acceptable move (none improving, or the min-gain
 rule refuses it) the step is retried on a neighbourhood twice as wide in
-victims and targets, up to the full one, so the run only ends where the
-exhaustive search would find no acceptable move either.  A step that had to
-widen starts the next one at the same width; after :data:`NARROW_AFTER`
-steps found there, the width is halved again.  The moves differ from
+victims and targets, up to the full one if it has at most :data:`MAX_WORK`
+victim/target combinations (then the run only ends where the exhaustive
+search would find no acceptable move either), else up to the widest one
+within that bound.  A step that had to widen starts the next one at the
+same width; after :data:`NARROW_AFTER` steps found there, the width is
+halved again (the pool of candidates a wide search found keeps the
+narrower searches supplied).  The moves differ from
 htools' (the default search stays identical); every move is legal and
 strictly improves the exact score.
 
@@ -57,7 +60,11 @@ __all__ = ["FastBalancer", "make_scorer", "try_balance", "available",
 SEARCH_MODES = ("exhaustive", "pruned")
 
 #: pruned search: steps found at a widened level before narrowing again
-NARROW_AFTER = 8
+NARROW_AFTER = 1
+
+#: pruned search: the widest neighbourhood tried (pair-target combinations;
+#: the full one if smaller)
+MAX_WORK = 4_000_000
 
 
 def available() -> bool:
@@ -159,7 +166,7 @@ def _best_pruned(opts: balance.AlgorithmOptions, cur: float,
         best = state.best_move_pruned(cur, level)
         if best is not None and _acceptable(opts, cur, best[0]):
             break
-        if state.pruned_full(level):
+        if state.pruned_full(level) or state.pruned_work(level + 1) > MAX_WORK:
             return None
         level += 1
     if level > scorer.level:

@@ -13,7 +13,8 @@
   --no-instance-moves, -E, -O, --restricted-migration, -g/--min-gain-limit,
   -l) and a run ends only where the exhaustive search has no acceptable
   move either (also when the pruned neighbourhood is made tiny, so that
-  nearly every step has to widen it);
+  nearly every step has to widen it), or, above the widening bound, where
+  the widest level has none;
 * the command line: ``--search`` values, the one-line error for a bad
   one, and the unchanged output format.
 """
@@ -229,6 +230,27 @@ def test_tiny_neighbourhood_widens(cluster_dir):
     ex_algo = balance.AlgorithmOptions(**{**algo.__dict__, "search": "exhaustive"})
     ex, _ = _run(ex_algo, tbl, min_score)
     assert fin.score <= ex.score * 1.01
+
+
+def test_widening_bound(cluster_dir, monkeypatch):
+    """Above MAX_WORK combinations the widest level tried is the last one
+    within the bound; the run ends where that level has no move."""
+    monkeypatch.setattr(fastbalance, "MAX_WORK", 10000)
+    path = _file(cluster_dir, "feat30")
+    _, algo, tbl, min_score = _table(path, ["--search=pruned"])
+    fin, sc = _run(algo, tbl, min_score, check=True)
+    st = sc.state
+    top = 0
+    while st.pruned_work(top + 1) <= 10000:
+        top += 1
+    assert not st.pruned_full(top) and top >= 1
+    assert sc.level <= top
+    best = st.best_move_pruned(fin.score, top)
+    assert best is None or not fastbalance._acceptable(algo, fin.score, best[0])
+    assert len(fin.plc) > 20
+    _, ex_algo, ex_tbl, _ = _table(path)
+    ex, _ = _run(ex_algo, ex_tbl, min_score)
+    assert fin.score <= ex.score * 1.02
 
 
 def test_full_level_and_counters(cluster_dir):

@@ -12,8 +12,12 @@ Identical to htools 3.0.2's hbal, plus one option not listed in ``--help``
     trying the best candidates on every node), and re-scores exactly the
     best few, so that it may choose other moves than htools.  A step
     whose neighbourhood has no acceptable move widens it (twice the
-    instances and targets, up to all of them) before hbal stops, so a
-    run ends only where the exhaustive search would find no move either.
+    instances and targets per widening) before hbal stops: up to the full
+    neighbourhood when it has at most 4 million instance/target
+    combinations (about 200 nodes and 3000 instances), so that the run
+    ends only where the exhaustive search would find no move either; on
+    larger clusters up to 4 million combinations of the most promising
+    ones.
     Every move is checked like in the default mode and strictly lowers the
     exact cluster score; all other options apply unchanged.  Only the long
     name is recognised (no abbreviation).
