@@ -65,3 +65,34 @@ def test_hspace_simu(args, tmp_path):
 def test_hspace_args(tmp_path):
     _check(*compare("diff-hspace", "hspace", ["-t", "{D}/hspace-tiered.data", "extra"],
                     tmp_path))
+
+
+# --------------------------------------------------------------------------
+# Generated clusters (simulate/generator.py): every HTS_* value
+
+GEN_CASES = [
+    (1, {"groups": 2, "offline_frac": 0.1}, ["--machine-readable"]),
+    (2, {"groups": 2, "location_tags": True}, ["--machine-readable"]),
+    (3, {"groups": 1}, ["--machine-readable", "--disk-template=plain"]),
+    (5, {"groups": 1, "templates": {"drbd": 1}},
+     ["--machine-readable", "--tiered-alloc=4096,102400,2", "-l", "12"]),
+    (6, {"groups": 2, "overcommit": True},
+     ["--machine-readable", "--accept-existing-errors"]),
+    (7, {"groups": 1, "templates": {"plain": 1}},
+     ["--disk-template=plain", "--standard-alloc=2048,20480,2",
+      "--tiered-alloc=8192,40960,4"]),
+]
+
+
+@pytest.mark.parametrize("seed,params,opts", GEN_CASES,
+                         ids=lambda v: ",".join(map(str, v)) if isinstance(v, list)
+                         else str(v))
+def test_hspace_generated(seed, params, opts, tmp_path):
+    import hashlib
+    from simulate.generator import generate
+    text = generate(nodes=8, instances=30, seed=seed, ipolicy=True, **params)
+    name = "gen-%d-%s.data" % (seed, hashlib.sha1(text.encode()).hexdigest()[:8])
+    for sub in ("ref", "ours"):
+        (tmp_path / sub).mkdir(parents=True, exist_ok=True)
+        (tmp_path / sub / name).write_text(text)
+    _check(*compare("diff-hspace", "hspace", ["-t", "{T}/" + name] + opts, tmp_path))
