@@ -513,17 +513,24 @@ def allocation_group(rq) -> Tuple[bool, Optional[str]]:
 # ==========================================================================
 # Explanations
 
+def _failed_items(rq, out: Outcome) -> list:
+    from backends import iallocator as ia
+    if out.success and isinstance(rq, (ia.NodeEvacuate, ia.ChangeGroup,
+                                       ia.MultiAllocate)):
+        return out.result[1]
+    return []
+
+
+def needs_explanation(rq, out: Outcome) -> bool:
+    """Whether ``out`` has failures to explain."""
+    return not out.success or bool(_failed_items(rq, out))
+
+
 def explain(opts: al.AllocOptions, rq, cdata: ClusterData, out: Outcome,
             trace: al.Trace) -> List[str]:
     """Sentences explaining the failures of ``out`` (empty if none)."""
-    from backends import iallocator as ia
-    failed_items = []
-    res = out.result
-    if isinstance(rq, (ia.NodeEvacuate, ia.ChangeGroup)) and out.success:
-        failed_items = res[1]
-    elif isinstance(rq, ia.MultiAllocate) and out.success:
-        failed_items = res[1]
-    if out.success and not failed_items:
+    failed_items = _failed_items(rq, out)
+    if not needs_explanation(rq, out):
         return []
     try:
         return al.explain_trace(opts, cdata, trace, rq, out.success, failed_items)
@@ -580,7 +587,12 @@ def run(opts, args) -> int:
         if dedicated:
             out = process_dedicated(aopts, rq, cdata)
         else:
-            out = process_request(aopts, rq, cdata, trace)
+            # without a trace the allocation runs on the compiled core; the
+            # rejections are recorded (a second, identical run) only when
+            # there is a failure to explain
+            out = process_request(aopts, rq, cdata, None)
+            if needs_explanation(rq, out):
+                out = process_request(aopts, rq, cdata, trace)
     except MissingKey as crash:
         # htools dies on a node/instance missing from the list it was
         # handed (one group's nodes, an instance split over groups)
