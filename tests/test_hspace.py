@@ -74,6 +74,8 @@ GEN_CASES = [
     (1, {"groups": 2, "offline_frac": 0.1}, ["--machine-readable"]),
     (2, {"groups": 2, "location_tags": True}, ["--machine-readable"]),
     (3, {"groups": 1}, ["--machine-readable", "--disk-template=plain"]),
+    (4, {"groups": 2, "excl_storage_nodes": 3},
+     ["--machine-readable", "--independent-groups", "-l", "5"]),
     (5, {"groups": 1, "templates": {"drbd": 1}},
      ["--machine-readable", "--tiered-alloc=4096,102400,2", "-l", "12"]),
     (6, {"groups": 2, "overcommit": True},
