@@ -7,12 +7,12 @@ from htools.loader import instance_group
 from htools.model import Instance, Node
 
 
-def compute_bad_items(nodes: Sequence[Node], insts_by_idx: Dict[int, Instance]
-                      ) -> Tuple[List[Node], List[Instance]]:
-    """Online nodes failing N+1 and all their primary/secondary instances."""
+def bad_items(nodes: Sequence[Node]) -> Tuple[List[Node], List[int]]:
+    """``computeBadItems`` without the instance look-up: online nodes failing
+    N+1 and the sorted indices of all their primary/secondary instances
+    (which need not be in the node set's own instance list)."""
     bad_nodes = [n for n in nodes if not n.offline and n.fail_n1]
-    idxs = sorted({i for n in bad_nodes for i in n.s_list + n.p_list})
-    return bad_nodes, [insts_by_idx[i] for i in idxs]
+    return bad_nodes, sorted({i for n in bad_nodes for i in n.s_list + n.p_list})
 
 
 def split_cluster(nodes: Sequence[Node], insts: Sequence[Instance]

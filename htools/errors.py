@@ -26,3 +26,26 @@ def error_text(message: str) -> str:
 
 class UncaughtIOError(HtoolsError):
     """An I/O failure htools does not catch: printed as ``<prog>: <message>``."""
+
+
+class MissingKey(Exception):
+    """htools would have crashed on ``IntMap.!`` with this key (a lookup of
+    a node or instance index that is not in the map handed in).  The entry
+    wrapper prints the reference's crash text (:func:`crash_text`) and
+    exits 1."""
+
+    def __init__(self, key: int) -> None:
+        super().__init__(key)
+        self.key = key
+
+    @property
+    def message(self) -> str:
+        return "IntMap.!: key %d is not an element of the map" % self.key
+
+
+def crash_text(prog: str, err: MissingKey) -> str:
+    """The reference's stderr for that crash (GHC 9.0, containers 0.6.4.1)."""
+    return ("%s: %s\nCallStack (from HasCallStack):\n"
+            "  error, called at libraries/containers/containers/src/Data/IntMap/"
+            "Internal.hs:619:17 in containers-0.6.4.1:Data.IntMap.Internal\n"
+            % (prog, err.message))

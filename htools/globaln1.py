@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Mapping, Sequence
 
 from htools import moves as mv
+from htools.errors import MissingKey, crash_text  # noqa: F401 (re-exported)
 from htools.allocate import (AllocCollection, AllocElement, allocate_on_single,
                              collection_to_solution, extract_nl, update_il)
 from htools.model import Instance, Node
@@ -36,26 +37,6 @@ DISK_TEMPLATE_MOVABLE = frozenset({
     DiskTemplate.DISKLESS, DiskTemplate.SHAREDFILE, DiskTemplate.RBD,
     DiskTemplate.EXT, DiskTemplate.GLUSTER,
 })
-
-
-class MissingKey(Exception):
-    """htools would have crashed on ``IntMap.!`` with this key."""
-
-    def __init__(self, key: int) -> None:
-        super().__init__(key)
-        self.key = key
-
-    @property
-    def message(self) -> str:
-        return "IntMap.!: key %d is not an element of the map" % self.key
-
-
-def crash_text(prog: str, err: MissingKey) -> str:
-    """The reference's stderr for that crash (GHC 9.0, containers 0.6.4.1)."""
-    return ("%s: %s\nCallStack (from HasCallStack):\n"
-            "  error, called at libraries/containers/containers/src/Data/IntMap/"
-            "Internal.hs:619:17 in containers-0.6.4.1:Data.IntMap.Internal\n"
-            % (prog, err.message))
 
 
 class _EvacOpts:

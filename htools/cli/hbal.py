@@ -69,10 +69,10 @@ def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
     from htools import balance, extloader, report, scorer
-    from htools.cluster_info import compute_bad_items, find_split_instances
+    from htools.cluster_info import bad_items, find_split_instances
     from htools.hsfmt import fmt_f
     from htools.hsshow import show_ipolicy
-    from htools.loader import common_suffix
+    from htools.loader import common_suffix, hs_show_list, hs_show_str
 
     out = sys.stdout
     verbose = opts.verbose
@@ -105,13 +105,23 @@ def run(opts, args) -> int:
     out.write("Group size %d nodes, %d instances\n" % (len(gnodes), len(ginsts)))
     out.write("Selected node group: %s\n" % gname)
     by_idx = {i.idx: i for i in ginsts}
-    bad_nodes, bad_insts = compute_bad_items(gnodes, by_idx)
+    # htools counts the bad instances without looking them up: a bad node's
+    # instance may live in another group (split DRBD), so count indices only
+    bad_nodes, bad_inst_idxs = bad_items(gnodes)
     if verbose >= 1:
         out.write("Initial check done: %d bad nodes, %d bad instances.\n"
-                  % (len(bad_nodes), len(bad_insts)))
+                  % (len(bad_nodes), len(bad_inst_idxs)))
     bad_names = {n.name for n in bad_nodes}
     other = [n for n in gnodes if n.name not in bad_names]
-    policy_bad = [n for n in other if n.policy_health() is not None]
+    node_status = [(n.name, n.policy_health()) for n in other]
+    policy_bad = [n for n, health in zip(other, node_status) if health[1] is not None]
+    if verbose > 4:
+        out.write("Bad nodes: %s\n" % hs_show_list([n.name for n in bad_nodes]))
+        out.write("N+1 happy nodes: %s\n" % hs_show_list([n.name for n in other]))
+        out.write("Node policy status: [%s]\n" % ",".join(
+            "(%s,%s)" % (hs_show_str(name),
+                         "Ok ()" if health is None else "Bad " + health.name)
+            for name, health in node_status))
     if bad_nodes:
         out.write("Cluster is not N+1 happy, continuing but no guarantee "
                   "that the cluster will end N+1 happy.\n")
@@ -183,16 +193,17 @@ def run(opts, args) -> int:
                    "Commands to run to reach the above solution:",
                    opts.print_commands, balance.format_cmds(jobsets))
     if opts.save_cluster:
+        from htools.errors import MissingKey
         from htools.model import ClusterData
-        # htools saves only the selected group; an instance split across
-        # groups keeps its outside node (htools 3.0.2 crashes there)
-        saved = {n.idx: n for n in fin_nodes}
-        for inst in tbl.insts.values():
-            for ndx in inst.all_nodes():
-                if ndx >= 0 and ndx not in saved:
-                    saved[ndx] = nodes[ndx]
-        fin = ClusterData(groups=cdata.groups,
-                          nodes=[saved[i] for i in sorted(saved)],
+        # htools saves only the selected group and names each instance's
+        # nodes from it: an instance whose secondary is in another group
+        # makes it crash on that key (nothing is written here)
+        for idx in sorted(tbl.insts):
+            inst = tbl.insts[idx]
+            for ndx in (inst.pnode, inst.snode):
+                if ndx >= 0 and ndx not in tbl.nodes:
+                    raise MissingKey(ndx)
+        fin = ClusterData(groups=cdata.groups, nodes=fin_nodes,
                           instances=[tbl.insts[i] for i in sorted(tbl.insts)],
                           tags=cdata.tags, ipolicy=cdata.ipolicy)
         out.flush()

@@ -15,7 +15,7 @@ def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
     from htools import extloader, report, scorer
-    from htools.cluster_info import compute_bad_items, find_split_instances, split_cluster
+    from htools.cluster_info import bad_items, find_split_instances, split_cluster
     from htools.hsfmt import fmt_f
     from htools.loader import common_suffix
 
@@ -52,11 +52,10 @@ def run(opts, args) -> int:
         sys.stderr.flush()
 
     # group information
-    by_idx = {i.idx: i for i in insts}
     rows = []
     all_happy = True
     for gdx, gnodes, ginsts in split_cluster(nodes, insts):
-        bad_nodes, bad_insts = compute_bad_items(gnodes, by_idx)
+        bad_nodes, bad_insts = bad_items(gnodes)
         happy = not bad_nodes
         all_happy = all_happy and happy
         rows.append([groups[gdx].name, "%d" % len(gnodes), "%d" % len(ginsts),

@@ -19,11 +19,10 @@ LOCAL = "LOCAL"
 
 
 def print_cluster(nodes, insts) -> str:
-    from htools.cluster_info import compute_bad_items
+    from htools.cluster_info import bad_items
     from htools.hsfmt import fmt_f
     from htools.scorer import comp_cv
-    by_idx = {i.idx: i for i in insts}
-    bad_nodes, bad_insts = compute_bad_items(nodes, by_idx)
+    bad_nodes, bad_insts = bad_items(nodes)
     t_ram = sum(n.t_mem for n in nodes)
     t_dsk = sum(n.t_dsk for n in nodes)
     f_ram = sum(n.f_mem for n in nodes)

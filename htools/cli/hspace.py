@@ -204,11 +204,17 @@ def run(opts: Options, args: list) -> int:
 
     bad_nodes = [n for n in nlist if not n.offline and n.fail_n1]
     groups = list(orig.groups)
-    bad_grp_idxs = [g.idx for g in sorted(groups, key=lambda g: g.idx)
-                    if not redundant_grp(nl, il, g.idx, alg.accept_existing,
-                                         alg.capacity_ignore_groups)]
     if verbose > 3 and bad_nodes:
         err.write("Bad nodes: %s\n" % al.hs_str_list([n.name for n in bad_nodes]))
+    # htools evaluates the global N+1 check of the groups only when it shows
+    # them (-v x4) or uses them (--independent-groups): an instance split
+    # over groups makes that check crash (MissingKey), otherwise unseen
+    if verbose > 3 or independent:
+        bad_grp_idxs = [g.idx for g in sorted(groups, key=lambda g: g.idx)
+                        if not redundant_grp(nl, il, g.idx, alg.accept_existing,
+                                             alg.capacity_ignore_groups)]
+    else:
+        bad_grp_idxs = []
     if verbose > 3 and bad_grp_idxs:
         by_idx = {g.idx: g for g in groups}
         err.write("Bad groups: %s\n"

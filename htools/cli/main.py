@@ -25,7 +25,7 @@ import click
 
 from htools.cli.options import (PROGRAMS, CommandLineExit, Options,
                                 parse_cmdline, usage_help)
-from htools.errors import HtoolsError, UncaughtIOError
+from htools.errors import HtoolsError, MissingKey, UncaughtIOError, crash_text
 
 __all__ = ["HtoolsCommand", "COMMANDS", "run_tool", "check_args",
            "multi_main", "hail", "harep", "hbal", "hcheck", "hinfo",
@@ -93,6 +93,11 @@ def _execute(command: "HtoolsCommand", args: List[str], **extra) -> int:
             sys.stdout.flush()
             _write(sys.stderr, "Error: %s\n" % e.message)
             status = e.status
+        except MissingKey as e:
+            # where htools crashes on a missing map key, say what it says
+            sys.stdout.flush()
+            _write(sys.stderr, crash_text(command.name, e))
+            status = 1
         sys.stdout.flush()
     except KeyboardInterrupt:
         status = 1
