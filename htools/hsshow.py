@@ -42,3 +42,118 @@ def show_ipolicy(p: IPolicy) -> str:
                 ",".join(show_minmax(m) for m in p.minmax), show_ispec(p.std),
                 ",".join(_DT_CON[d] for d in p.disk_templates),
                 _dbl(p.vcpu_ratio), _dbl(p.spindle_ratio)))
+
+
+# ---------------------------------------------------------------- opcodes
+# Haskell ``show`` of the opcodes htools submits (``OpCodes.OpCode``'s
+# derived Show): the record fields in declaration order, optional fields
+# as ``Nothing``/``Just``, non-empty strings and non-negative numbers in
+# their newtype wrappers.  Used where htools prints pending opcodes
+# (the summary of an interrupted ``-X`` run).
+
+def _hs_str(s) -> str:
+    from backends.iallocator import hs_show_string
+    return hs_show_string(s)
+
+
+def _ne(s) -> str:
+    return "NonEmpty {fromNonEmpty = %s}" % _hs_str(s)
+
+
+def _maybe(v, show) -> str:
+    if v is None:
+        return "Nothing"
+    return "Just (%s)" % show(v) if " " in show(v) else "Just " + show(v)
+
+
+def _bool(v) -> str:
+    return "True" if v else "False"
+
+
+def _int(v) -> str:
+    return str(v) if v >= 0 else "(%d)" % v
+
+
+_REPLACE_MODES = {"replace_on_primary": "ReplaceOnPrimary",
+                  "replace_on_secondary": "ReplaceOnSecondary",
+                  "replace_new_secondary": "ReplaceNewSecondary",
+                  "replace_auto": "ReplaceAuto"}
+_TAG_KINDS = {"instance": "TagKindInstance", "node": "TagKindNode",
+              "nodegroup": "TagKindGroup", "cluster": "TagKindCluster",
+              "network": "TagKindNetwork"}
+_OOB_COMMANDS = {"power-on": "OobPowerOn", "power-off": "OobPowerOff",
+                 "power-cycle": "OobPowerCycle", "power-status": "OobPowerStatus",
+                 "health": "OobHealth"}
+
+#: OP_ID -> (constructor, [(Haskell field, JSON key, shower)])
+_OPCODES = {
+    "OP_INSTANCE_MIGRATE": ("OpInstanceMigrate", [
+        ("opInstanceName", "instance_name", _hs_str),
+        ("opInstanceUuid", "instance_uuid", lambda v: _maybe(v, _ne)),
+        ("opMigrationMode", "mode", lambda v: _maybe(v, lambda m: "Migration" + m.capitalize())),
+        ("opOldLiveMode", "live", lambda v: _maybe(v, _bool)),
+        ("opTargetNode", "target_node", lambda v: _maybe(v, _ne)),
+        ("opTargetNodeUuid", "target_node_uuid", lambda v: _maybe(v, _ne)),
+        ("opAllowRuntimeChanges", "allow_runtime_changes", _bool),
+        ("opIgnoreIpolicy", "ignore_ipolicy", _bool),
+        ("opMigrationCleanup", "cleanup", _bool),
+        ("opIallocator", "iallocator", lambda v: _maybe(v, _ne)),
+        ("opAllowFailover", "allow_failover", _bool),
+        ("opIgnoreHvversions", "ignore_hvversions", _bool)]),
+    "OP_INSTANCE_FAILOVER": ("OpInstanceFailover", [
+        ("opInstanceName", "instance_name", _hs_str),
+        ("opInstanceUuid", "instance_uuid", lambda v: _maybe(v, _ne)),
+        ("opShutdownTimeout", "shutdown_timeout",
+         lambda v: "NonNegative {fromNonNegative = %d}" % v),
+        ("opIgnoreConsistency", "ignore_consistency", _bool),
+        ("opTargetNode", "target_node", lambda v: _maybe(v, _ne)),
+        ("opTargetNodeUuid", "target_node_uuid", lambda v: _maybe(v, _ne)),
+        ("opIgnoreIpolicy", "ignore_ipolicy", _bool),
+        ("opMigrationCleanup", "cleanup", _bool),
+        ("opIallocator", "iallocator", lambda v: _maybe(v, _ne))]),
+    "OP_INSTANCE_REPLACE_DISKS": ("OpInstanceReplaceDisks", [
+        ("opInstanceName", "instance_name", _hs_str),
+        ("opInstanceUuid", "instance_uuid", lambda v: _maybe(v, _ne)),
+        ("opEarlyRelease", "early_release", _bool),
+        ("opIgnoreIpolicy", "ignore_ipolicy", _bool),
+        ("opReplaceDisksMode", "mode", lambda v: _REPLACE_MODES.get(v, v)),
+        ("opReplaceDisksList", "disks", lambda v: "[%s]" % ",".join(map(str, v))),
+        ("opRemoteNode", "remote_node", lambda v: _maybe(v, _ne)),
+        ("opRemoteNodeUuid", "remote_node_uuid", lambda v: _maybe(v, _ne)),
+        ("opIallocator", "iallocator", lambda v: _maybe(v, _ne))]),
+    "OP_TAGS_SET": ("OpTagsSet", [
+        ("opKind", "kind", lambda v: _TAG_KINDS.get(v, v)),
+        ("opTagsList", "tags", lambda v: "[%s]" % ",".join(_hs_str(t) for t in v)),
+        ("opTagsGetName", "name", lambda v: _maybe(v, _hs_str))]),
+    "OP_NODE_SET_PARAMS": ("OpNodeSetParams", [
+        ("opNodeName", "node_name", _ne),
+        ("opNodeUuid", "node_uuid", lambda v: _maybe(v, _ne)),
+        ("opForce", "force", _bool),
+        ("opHvState", "hv_state", lambda v: _maybe(v, str)),
+        ("opDiskState", "disk_state", lambda v: _maybe(v, str)),
+        ("opMasterCandidate", "master_candidate", lambda v: _maybe(v, _bool)),
+        ("opOffline", "offline", lambda v: _maybe(v, _bool)),
+        ("opDrained", "drained", lambda v: _maybe(v, _bool)),
+        ("opAutoPromote", "auto_promote", _bool),
+        ("opMasterCapable", "master_capable", lambda v: _maybe(v, _bool)),
+        ("opVmCapable", "vm_capable", lambda v: _maybe(v, _bool)),
+        ("opSecondaryIp", "secondary_ip", lambda v: _maybe(v, _ne)),
+        ("opgenericNdParams", "ndparams", lambda v: _maybe(v, str)),
+        ("opPowered", "powered", lambda v: _maybe(v, _bool))]),
+    "OP_OOB_COMMAND": ("OpOobCommand", [
+        ("opNodeNames", "node_names", lambda v: "[%s]" % ",".join(_ne(n) for n in v)),
+        ("opNodeUuids", "node_uuids", lambda v: _maybe(v, str)),
+        ("opOobCommand", "command", lambda v: _OOB_COMMANDS.get(v, v)),
+        ("opOobTimeout", "timeout", _int),
+        ("opIgnoreStatus", "ignore_status", _bool),
+        ("opPowerDelay", "power_delay", lambda v: show_double(float(v)))]),
+}
+
+
+def show_opcode(op) -> str:
+    """Haskell ``show`` of one opcode given as its JSON fields."""
+    con, fields = _OPCODES[op["OP_ID"]]
+    return "%s {%s}" % (con, ", ".join(
+        "%s = %s" % (hname, show(op.get(key)) if key in op or show is _bool
+                     else "Nothing")
+        for hname, key, show in fields))

@@ -77,6 +77,9 @@ def run(opts, args) -> int:
     out = sys.stdout
     verbose = opts.verbose
     force = opts.ignore_soft_errors
+    if opts.exec_jobs and opts.luxi is not None:
+        from cluster.execute import wait_for_earlier_runs
+        wait_for_earlier_runs(opts.luxi, "hbal", opts.pending_jobs, verbose)
     cdata = extloader.load_external_data(opts)
     if verbose > 1:
         out.write("Loaded cluster tags: " + ",".join(cdata.tags) + "\n")
@@ -220,8 +223,11 @@ def run(opts, args) -> int:
     if opts.exec_jobs and tbl.plc:
         if opts.luxi is None:
             raise HtoolsError("hbal: Execution of commands possible only on LUXI")
-        from cluster import execute
-        return execute.run_jobsets(opts, tbl, jobsets)
+        from cluster import execute, jobs
+        sets = jobs.move_jobsets(
+            {n.idx: n for n in nodes}, {i.idx: i for i in insts}, jobsets,
+            lambda names: "Executing jobset for instances " + ",".join(names))
+        return execute.run_jobsets(opts, sets, jobs.hbal_annotation(opts), "hbal")
     return 0
 
 

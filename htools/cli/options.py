@@ -138,6 +138,7 @@ class Options:
     priority: Optional[str] = None             # --priority (low|normal|high)
     capacity: bool = True                      # --no-capacity-checks -> False
     search: str = "exhaustive"                 # --search (hbal extension)
+    pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
 
 
 #: Haskell-derived snake_case names that differ from the field names above;
@@ -332,6 +333,17 @@ def _apply_search(o: Options, v: str) -> None:
         raise OptionValueError("Unknown search mode '%s' (expected %s)"
                                % (v, " or ".join(SEARCH_MODES)))
     o.search = v
+
+
+#: --pending-jobs values (cluster.execute.wait_for_earlier_runs)
+PENDING_JOBS_MODES = ("wait", "refuse", "ignore")
+
+
+def _apply_pending_jobs(o: Options, v: str) -> None:
+    if v not in PENDING_JOBS_MODES:
+        raise OptionValueError("Unknown pending-jobs mode '%s' (expected %s)"
+                               % (v, ", ".join(PENDING_JOBS_MODES)))
+    o.pending_jobs = v
 
 
 def _apply_yes_no(attr: str):
@@ -607,6 +619,11 @@ _OPTS = [
         "move search: exhaustive (default, as htools) or pruned (faster "
         "on large clusters, other moves)",
         "choices=" + ",".join(SEARCH_MODES), _apply_search),
+    # -X extension of hbal and hsqueeze (see HIDDEN_OPTIONS)
+    _mk("pending-jobs", "", "pending-jobs", REQ_ARG, "MODE",
+        "unfinished jobs of an earlier hbal/hsqueeze run: wait (default), "
+        "refuse or ignore", "choices=" + ",".join(PENDING_JOBS_MODES),
+        _apply_pending_jobs),
     # generic options (Ganeti.Common)
     _mk("version", "V", "version", NO_ARG, None,
         "show the version of the program", "none", _setter("show_ver", True)),
@@ -716,7 +733,8 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: what they mean for the reference).  hbal's are described in
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
-    "hbal": ("search",),
+    "hbal": ("search", "pending-jobs"),
+    "hsqueeze": ("pending-jobs",),
 }
 
 #: The nine programs, in the order of the reference's personality list.
