@@ -8,8 +8,9 @@ common pipeline merges it afterwards.
   argument contains a ``:`` (then it is used as given), and the resources
   ``/2/groups?bulk=1``, ``/2/nodes?bulk=1``, ``/2/instances?bulk=1`` and
   ``/2/info`` are fetched with TLS verification off, a 15 s connection
-  timeout and a 60 s total timeout (like the reference's curl options).
-  As with curl, the body is used whatever the HTTP status.
+  timeout and a 60 s total timeout (the reference's curl options) by the
+  shared reader of :mod:`backends.http`; an HTTP status of 400 or more is
+  the reference's ``CurlHttpReturnedError``.
 
 All four sources are read first; they are then parsed in the order groups,
 nodes, instances, info, so the first error reported is the reference's
@@ -19,10 +20,6 @@ first error, with its text (JSON decoding and key errors reuse the
 from __future__ import annotations
 
 import os
-import re
-import socket
-import ssl
-import time
 from typing import Dict, List, Optional, Tuple
 
 from backends.iallocator import (
@@ -38,8 +35,6 @@ from htools.types import NO_SECONDARY, InstanceStatus
 
 FILE_PREFIX = "file://"
 DEFAULT_RAPI_PORT = 5080
-CONN_TIMEOUT = 15
-QUERY_TIMEOUT = 60
 DEFAULT_GROUP_ID = "00000000-0000-0000-0000-000000000000"
 
 r_instance_status = r_enum("InstanceStatus",
@@ -73,113 +68,17 @@ def read_data_file(path: str) -> List[Body]:
                          "info.json")]
 
 
-def _curl_code(err: BaseException) -> str:
-    """The name of the curl error code closest to a Python failure."""
-    if isinstance(err, socket.gaierror):
-        return "CurlCouldntResolveHost"
-    if isinstance(err, (socket.timeout, TimeoutError)):
-        return "CurlOperationTimeout"
-    if isinstance(err, ssl.SSLError):
-        return "CurlSSLConnectError"
-    if isinstance(err, (ConnectionRefusedError, ConnectionResetError,
-                        OSError)) and not isinstance(err, _HttpParseError):
-        return "CurlCouldntConnect"
-    return "CurlRecvError"
-
-
-class _HttpParseError(Exception):
-    pass
-
-
-def _split_url(url: str):
-    from urllib.parse import urlsplit
-    if "://" not in url:
-        url = "http://" + url  # curl guesses the protocol
-    parts = urlsplit(url)
-    scheme = (parts.scheme or "http").lower()
-    host = parts.hostname or ""
-    if not _HOST_RE.match(host):
-        raise ValueError(host)
-    if scheme not in ("http", "https"):
-        try:
-            socket.getaddrinfo(host, None)
-        except OSError:
-            raise _Resolve() from None
-        raise _Unsupported()
-    port = parts.port or (443 if scheme == "https" else 80)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return scheme, host, port, path
-
-
-class _Unsupported(Exception):
-    pass
-
-
-class _Resolve(Exception):
-    pass
-
-
-_HOST_RE = re.compile(r"\A(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+|[A-Za-z0-9._~-]+)\Z")
-
-
 def get_url(url: str) -> Body:
-    """GET ``url`` like the reference's curl call (body whatever the status)."""
-    import http.client
+    """GET ``url`` like the reference's curl call: the body, or its error.
+
+    Transport, timeouts (15 s to connect, 60 s in all), the body bound and
+    the HTTP status rule (any status of 400 or more fails) are those of
+    :mod:`backends.http`."""
+    from backends import http
     try:
-        scheme, host, port, path = _split_url(url)
-    except _Unsupported:
-        return False, "Curl error for '%s', error CurlUnsupportedProtocol" % url
-    except _Resolve:
-        return False, "Curl error for '%s', error CurlCouldntResolveHost" % url
-    except ValueError:
-        return False, "Curl error for '%s', error CurlUrlMalformat" % url
-    if not host:
-        return False, "Curl error for '%s', error CurlUrlMalformat" % url
-    deadline = time.monotonic() + QUERY_TIMEOUT
-    try:
-        sock = socket.create_connection((host, port), timeout=CONN_TIMEOUT)
-    except BaseException as err:  # noqa: BLE001 - mapped to a curl code
-        if isinstance(err, KeyboardInterrupt):
-            raise
-        return False, "Curl error for '%s', error %s" % (url, _curl_code(err))
-    try:
-        remaining = max(0.001, deadline - time.monotonic())
-        sock.settimeout(remaining)
-        if scheme == "https":
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            sock = ctx.wrap_socket(sock, server_hostname=host)
-            conn = http.client.HTTPSConnection(host, port, timeout=remaining)
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=remaining)
-        conn.sock = sock
-        conn.request("GET", path, headers={"Accept": "*/*"})
-        resp = conn.getresponse()
-        chunks = []
-        while True:
-            # the socket timeout bounds each read; the deadline the total
-            if time.monotonic() > deadline:
-                raise socket.timeout()
-            chunk = resp.read(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        conn.close()
-    except KeyboardInterrupt:
-        raise
-    except http.client.HTTPException:
-        return False, "Curl error for '%s', error CurlRecvError" % url
-    except BaseException as err:  # noqa: BLE001
-        return False, "Curl error for '%s', error %s" % (url, _curl_code(err))
-    finally:
-        try:
-            sock.close()
-        except OSError:
-            pass
-    return True, b"".join(chunks).decode("utf-8", errors="surrogateescape")
+        return True, http.get_text(url, "rapi")
+    except http.CurlError as err:
+        return False, "Curl error for '%s', error %s" % (url, err.code)
 
 
 def read_data_http(master: str) -> List[Body]:
