@@ -81,6 +81,7 @@ class FastBalancer:
     def __init__(self, opts: balance.AlgorithmOptions, tbl: balance.Table) -> None:
         if BalanceState is None:
             raise NotImplementedError("htools._balance is not built")
+        _check_representable(tbl)
         self.opts = opts
         self.state = BalanceState(tbl.nodes, tbl.insts, opts)
         self.tbl = tbl
@@ -89,6 +90,7 @@ class FastBalancer:
 
     def sync(self, opts: balance.AlgorithmOptions, tbl: balance.Table) -> None:
         if tbl is not self.tbl or opts != self.opts:
+            _check_representable(tbl)
             self.opts = opts
             self.state = BalanceState(tbl.nodes, tbl.insts, opts)
             self.tbl = tbl
@@ -98,6 +100,17 @@ class FastBalancer:
     def counters(self):
         """Work counters of the compiled state (candidates evaluated, ...)."""
         return self.state.counters()
+
+
+def _check_representable(tbl: balance.Table) -> None:
+    """The compiled state assumes distinct primary and secondary nodes; an
+    instance with the same node in both roles (htools loads it as that
+    node's secondary only, and its moves overwrite one role with the other)
+    is left to the model's moves."""
+    for inst in tbl.insts.values():
+        if inst.snode >= 0 and inst.snode == inst.pnode:
+            raise NotImplementedError("instance %s has the same primary and "
+                                      "secondary node" % inst.name)
 
 
 Scorer = Union[FastBalancer, balance.Scorer]
@@ -118,7 +131,10 @@ def try_balance(opts: balance.AlgorithmOptions, tbl: balance.Table,
     """One balancing step, as :func:`balance.try_balance`."""
     if not isinstance(scorer, FastBalancer):
         return balance.try_balance(opts, tbl, scorer)
-    scorer.sync(opts, tbl)
+    try:
+        scorer.sync(opts, tbl)
+    except NotImplementedError:
+        return balance.try_balance(opts, tbl, balance.make_scorer(tbl.nodes))
     state = scorer.state
     if opts.search == "pruned":
         best = _best_pruned(opts, tbl.score, scorer)

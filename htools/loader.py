@@ -199,7 +199,12 @@ def merge_data(cdata: ClusterData,
             inst.location_score = len(nodes[inst.pnode].location_tags
                                       & nodes[inst.snode].location_tags)
     for inst in insts:
-        nodes[inst.pnode].set_pri(inst)
+        # htools' fixNodes takes the secondary's state from *before* the
+        # primary was set: an instance (not DRBD, which is refused when
+        # loading) with the same node as primary and secondary ends up as
+        # that node's secondary only
+        if inst.snode != inst.pnode:
+            nodes[inst.pnode].set_pri(inst)
         if inst.snode != NO_SECONDARY:
             nodes[inst.snode].set_sec(inst)
     groups = cdata.groups

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
+from htools.errors import HtoolsError, MissingKey
 from htools.model import Instance, Node
 from htools.types import NO_SECONDARY, FailMode
 
@@ -41,13 +42,31 @@ def _with_loc_score(inst: Instance, pnode: Node, snode: Optional[Node]) -> Insta
     return new
 
 
+def _node(nl: Mapping[int, Node], ndx: int, inst: Instance) -> Node:
+    """``Container.find``: htools crashes on a missing key.  A mirrored
+    instance without a secondary (-1) is bad input: say so in one line."""
+    try:
+        return nl[ndx]
+    except KeyError:
+        if ndx == NO_SECONDARY:
+            raise HtoolsError("instance %s uses disk template %s but has no "
+                              "secondary node" % (inst.name,
+                                                  inst.disk_template.value)
+                              ) from None
+        raise MissingKey(ndx) from None
+
+
 def apply_move(force: bool, nl: Mapping[int, Node], inst: Instance,
                mv: IMove) -> Union[Applied, FailMode]:
-    """htools' ``applyMoveEx``: the nodes changed by ``mv`` and the result."""
+    """htools' ``applyMoveEx``: the nodes changed by ``mv`` and the result.
+
+    The changed nodes are listed in the order htools' ``Container.add`` /
+    ``addTwo`` store them (last one wins), which matters when two roles are
+    the same node (an instance with the same primary and secondary)."""
     kind = mv.kind
     old_pdx, old_sdx = inst.pnode, inst.snode
     if kind == FAILOVER:
-        old_p, old_s = nl[old_pdx], nl[old_sdx]
+        old_p, old_s = _node(nl, old_pdx, inst), _node(nl, old_sdx, inst)
         int_p = old_p.remove_pri(inst)
         int_s = old_s.remove_sec(inst)
         if not check_migration(old_p, old_s):
@@ -61,11 +80,11 @@ def apply_move(force: bool, nl: Mapping[int, Node], inst: Instance,
             return new_s
         new_inst = inst.copy()
         new_inst.pnode, new_inst.snode = old_sdx, old_pdx
-        return {old_pdx: new_s, old_sdx: new_p}, new_inst, old_sdx, old_pdx
+        return {old_sdx: new_p, old_pdx: new_s}, new_inst, old_sdx, old_pdx
     if kind == FAILOVER_TO_ANY:
         new_pdx = mv.target
-        old_pnode = nl[old_pdx]
-        new_pnode = nl[new_pdx]
+        old_pnode = _node(nl, old_pdx, inst)
+        new_pnode = _node(nl, new_pdx, inst)
         if not check_migration(old_pnode, new_pnode):
             return FailMode.FailMig
         new_pnode2 = new_pnode.add_pri(inst, force=old_pnode.offline or force)
@@ -74,11 +93,11 @@ def apply_move(force: bool, nl: Mapping[int, Node], inst: Instance,
         old_pnode2 = old_pnode.remove_pri(inst)
         new_inst = inst.copy()
         new_inst.pnode = new_pdx
-        return {old_pdx: old_pnode2, new_pdx: new_pnode2}, new_inst, new_pdx, old_sdx
+        return {new_pdx: new_pnode2, old_pdx: old_pnode2}, new_inst, new_pdx, old_sdx
     if kind == REPLACE_PRIMARY:
         new_pdx = mv.target
-        old_p, old_s = nl[old_pdx], nl[old_sdx]
-        tgt_n = nl[new_pdx]
+        old_p, old_s = _node(nl, old_pdx, inst), _node(nl, old_sdx, inst)
+        tgt_n = _node(nl, new_pdx, inst)
         int_p = old_p.remove_pri(inst)
         int_s = old_s.remove_sec(inst)
         new_inst = _with_loc_score(inst, tgt_n, int_s)
@@ -96,13 +115,13 @@ def apply_move(force: bool, nl: Mapping[int, Node], inst: Instance,
         new_s = tmp_s2.add_sec(new_inst, new_pdx, force=force_p)
         if isinstance(new_s, FailMode):
             return new_s
-        return ({old_pdx: int_p, old_sdx: new_s, new_pdx: new_p},
+        return ({old_sdx: new_s, old_pdx: int_p, new_pdx: new_p},
                 new_inst, new_pdx, old_sdx)
     if kind == REPLACE_SECONDARY:
         new_sdx = mv.target
-        old_s = nl[old_sdx]
-        tgt_n = nl[new_sdx]
-        pnode = nl[old_pdx]
+        old_s = _node(nl, old_sdx, inst)
+        tgt_n = _node(nl, new_sdx, inst)
+        pnode = _node(nl, old_pdx, inst)
         pnode2 = pnode.remove_pri(inst)
         int_s = old_s.remove_sec(inst)
         force_s = old_s.offline or force
@@ -114,12 +133,12 @@ def apply_move(force: bool, nl: Mapping[int, Node], inst: Instance,
         pnode3 = pnode2.add_pri(new_inst, force=True)
         if isinstance(pnode3, FailMode):
             return pnode3
-        return ({new_sdx: new_s, old_sdx: int_s, old_pdx: pnode3},
+        return ({old_sdx: int_s, new_sdx: new_s, old_pdx: pnode3},
                 new_inst, old_pdx, new_sdx)
     if kind == REPLACE_AND_FAILOVER:
         new_pdx = mv.target
-        old_p, old_s = nl[old_pdx], nl[old_sdx]
-        tgt_n = nl[new_pdx]
+        old_p, old_s = _node(nl, old_pdx, inst), _node(nl, old_sdx, inst)
+        tgt_n = _node(nl, new_pdx, inst)
         int_p = old_p.remove_pri(inst)
         int_s = old_s.remove_sec(inst)
         new_inst = _with_loc_score(inst, tgt_n, int_p)
@@ -133,12 +152,12 @@ def apply_move(force: bool, nl: Mapping[int, Node], inst: Instance,
         new_s = int_p.add_sec(new_inst, new_pdx, force=force_s)
         if isinstance(new_s, FailMode):
             return new_s
-        return ({old_pdx: new_s, old_sdx: int_s, new_pdx: new_p},
+        return ({old_sdx: int_s, old_pdx: new_s, new_pdx: new_p},
                 new_inst, new_pdx, old_pdx)
     if kind == FAILOVER_AND_REPLACE:
         new_sdx = mv.target
-        old_p, old_s = nl[old_pdx], nl[old_sdx]
-        tgt_n = nl[new_sdx]
+        old_p, old_s = _node(nl, old_pdx, inst), _node(nl, old_sdx, inst)
+        tgt_n = _node(nl, new_sdx, inst)
         int_p = old_p.remove_pri(inst)
         int_s = old_s.remove_sec(inst)
         force_p = old_p.offline or force
@@ -152,7 +171,7 @@ def apply_move(force: bool, nl: Mapping[int, Node], inst: Instance,
         new_s = tgt_n.add_sec(new_inst, old_sdx, force=force_p)
         if isinstance(new_s, FailMode):
             return new_s
-        return ({old_sdx: new_p, old_pdx: int_p, new_sdx: new_s},
+        return ({old_pdx: int_p, old_sdx: new_p, new_sdx: new_s},
                 new_inst, old_sdx, new_sdx)
     raise ValueError("unknown move kind %r" % kind)
 
