@@ -233,7 +233,7 @@ class LuxiClient:
 
     # -- raw messages -----------------------------------------------------
     def send(self, method: str, args: Any) -> None:
-        data = json.dumps({"method": method, "args": args},
+        data = json.dumps({"method": method, "args": hs_numbers(args)},
                           separators=(",", ":")).encode("utf-8") + EOM
         assert self.sock is not None
         self.sock.settimeout(self.rw_timeout)
@@ -326,6 +326,18 @@ class LuxiClient:
 
     def cancel_job(self, job_id: int, kill: bool = False):
         return self.call("CancelJob", [job_id, kill])
+
+
+def hs_numbers(v):
+    """Numbers as Ganeti's JSON encoder writes them: a double with an
+    integral value as an integer (``2.0`` -> ``2``)."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, dict):
+        return {k: hs_numbers(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [hs_numbers(x) for x in v]
+    return v
 
 
 def parse_response(raw: bytes):

@@ -14,36 +14,35 @@ from typing import List, Optional
 from htools.commands import save_commands
 from htools.errors import HtoolsError, UncaughtIOError
 
-#: version text used in opcode comments and reason trails
-_VERSION = "3.0.2"
-
-
-def _maybe_exec(opts, comment: str, make_opcodes) -> None:
+def _maybe_exec(opts, comment: str, make_jobsets) -> None:
     """``maybeExecJobs`` followed by ``exitIfBad "hsqueeze"``.
 
-    Execution is delegated to ``cluster.execute.exec_opcode_jobsets(opts,
-    jobs, annotation)`` once a Luxi executor exists: ``jobs`` is a list of
-    ``(jobset, description)`` with ``jobset`` a list of jobs, each a list
-    of opcode dicts (``OP_ID`` + fields); ``annotation`` carries the opcode
-    comment and the reason-trail entry (source, text; the executor adds the
-    timestamp).  It returns a false value on success, else the error text.
-    """
+    ``make_jobsets()`` gives the :class:`cluster.jobs.JobSet` s to run;
+    :mod:`cluster.execute` submits them with hsqueeze's annotation
+    (comment ``<comment> <version>``, reason ``hsqueeze <version> called``)."""
     if not opts.exec_jobs:
         return
     if opts.luxi is None:
         raise HtoolsError("hsqueeze: Execution of commands possible only on LUXI")
-    jobs = make_opcodes()
-    try:
-        from cluster import execute  # type: ignore[attr-defined]
-        runner = execute.exec_opcode_jobsets
-    except (ImportError, AttributeError):
-        raise HtoolsError("hsqueeze: job execution via Luxi is not "
-                          "implemented yet") from None
-    annotation = {"comment": "%s %s" % (comment, _VERSION),
-                  "reason": ("hsqueeze", "hsqueeze %s called" % _VERSION)}
-    status = runner(opts, jobs, annotation)
-    if status:
-        raise HtoolsError("hsqueeze: %s" % status)
+    from cluster import execute, jobs
+    from htools.cli.options import VERSION
+    annotation = jobs.Annotation("hsqueeze", "%s %s" % (comment, VERSION),
+                                 None, opts.priority)
+    execute.run_jobsets(opts, make_jobsets(), annotation, "hsqueeze")
+
+
+def _jobsets(entries, nodes, insts, move_sets):
+    """JobSets for ``(jobs, description)`` entries; the move sets (listed
+    first in ``entries`` from ``first``) get their preconditions."""
+    from cluster import jobs
+    checked = jobs.move_jobsets(nodes, insts, move_sets, lambda names: "")
+    out = [jobs.JobSet(js, descr) for js, descr in entries]
+    first = next((i for i, (_, d) in enumerate(entries)
+                  if d.startswith("Moving instances")), None)
+    if first is not None:
+        for k, cs in enumerate(checked):
+            out[first + k].checks = cs.checks
+    return out
 
 
 def _save(opts, suffix: str, msg: str, cdata, nodes=None, insts=None) -> None:
@@ -74,6 +73,9 @@ def run(opts, args: List[str]) -> int:
 
     out = sys.stdout
     verbose = opts.verbose
+    if opts.exec_jobs and opts.luxi is not None:
+        from cluster.execute import wait_for_earlier_runs
+        wait_for_earlier_runs(opts.luxi, "hsqueeze", opts.pending_jobs, verbose)
     cdata = extloader.load_external_data(opts)
     _save(opts, "original", "before hsqueeze run", cdata)
 
@@ -97,7 +99,8 @@ def run(opts, args: List[str]) -> int:
                            squeeze.online_commands(p))
         out.flush()
         _maybe_exec(opts, "expanding by %d nodes" % len(p.nodes),
-                    lambda: squeeze.online_opcodes(p, nodes, insts))
+                    lambda: _jobsets(squeeze.online_opcodes(p, nodes, insts),
+                                     nodes, insts, p.jobsets))
         _save(opts, "squeezed", "after hsqueeze expansion", cdata,
               p.result.nodes, p.result.insts)
     elif p.action == "none":
@@ -114,7 +117,8 @@ def run(opts, args: List[str]) -> int:
                            squeeze.offline_commands(p))
         out.flush()
         _maybe_exec(opts, "condensing by %d nodes" % len(p.nodes),
-                    lambda: squeeze.offline_opcodes(p, nodes, insts))
+                    lambda: _jobsets(squeeze.offline_opcodes(p, nodes, insts),
+                                     nodes, insts, p.jobsets))
         _save(opts, "squeezed", "after hsqueeze run", cdata,
               p.result.nodes, p.result.insts)
     return 0
