@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from backends.luxi import (JOB_PENDING, JOB_STATUS_SHOW, JOB_SUCCESS,
-                           LuxiClient, LuxiError, LuxiIOError)
+                           LuxiClient, LuxiError, LuxiIOError, format_error)
 from cluster.jobs import Annotation, JobSet, MoveCheck
 from htools.errors import HtoolsError
 
@@ -124,6 +124,9 @@ class Progress:
             if isinstance(ts, list) and ts:
                 when = time.strftime("%H:%M:%S ", time.localtime(ts[0]))
             self._say("[job %d] %s%s" % (ev.job_id, when, msg))
+        elif ev.kind == "failed":
+            for i, line in enumerate(str(ev.data).split("\n")):
+                self._say("[job %d] %s%s" % (ev.job_id, "" if i == 0 else "  ", line))
         elif ev.kind == "jobset-done":
             self.done += ev.data
             self._say("[jobset %d] done: %d of %d moves executed"
@@ -295,9 +298,25 @@ class Executor:
             if self.follow_logs:
                 self._fetch_logs(client, n, ids, serial)
             if not any(st in JOB_PENDING for st in sts):
+                if self.follow_logs:
+                    self._explain_failures(client, n, ids, sts)
                 return list(zip(ids, sts))
             delay = min(delay * 2, self.poll_max)
             self._pause(client, n, ids, status, serial, delay)
+
+    def _explain_failures(self, client, n, ids, sts) -> None:
+        failed = [j for j, st in zip(ids, sts) if st != JOB_SUCCESS]
+        if not failed:
+            return
+        rows = client.query_jobs(failed, ["opstatus", "opresult"])
+        for jid, row in zip(failed, rows or []):
+            if not (isinstance(row, list) and len(row) == 2):
+                continue
+            for st, res in zip(row[0] or [], row[1] or []):
+                if st in ("error", "canceled"):
+                    msg = format_error(res) if isinstance(res, list) else str(res)
+                    self.on_event(Event("failed", n, jid, "%s: %s" % (st, msg)))
+                    break
 
     def _fetch_logs(self, client, n, ids, serial) -> None:
         rows = client.query_jobs(ids, ["oplog"])
