@@ -1,19 +1,43 @@
 """Dynamic CPU load from Ganeti's monitoring daemons (``--mond``).
 
-Reports come from each node's MonD over HTTP
-(``http://NODE:1815/1/report/<category>/<collector>``) or, with
-``--mond-data FILE``, from a JSON array of ``{"node": ..., "reports": [...]}``.
-One collector is used: ``cpu-avg-load`` (node total CPU load, spread over the
-node's instances by vcpus) or, with ``--mond-xen``, ``xen-cpu-avg-load``
-(per-instance CPU).  If any node does not answer, the collector's data are
-ignored with a warning and ``--exit-on-missing-mond-data`` makes that fatal.
+htools' ``Backend.MonD``.  One collector is used: ``cpu-avg-load`` (the
+node's total CPU load, spread over its primary instances by vcpus) or,
+with ``--mond-xen``, ``xen-cpu-avg-load`` (CPU load per instance); none
+with ``--ignore-dynu``.  Each node of the cluster -- offline ones too --
+is asked for its report:
+
+* live: ``http://NODE:1815/1/report/default/<collector>`` through the
+  shared reader of :mod:`backends.http` (the reference's curl call has no
+  timeout; ours bounds each request, see :func:`backends.http.limits`).
+  A transport failure or an HTTP status of 400 or more prints ``Failed to
+  contact node's NODE MonD for DC <collector>``; an answer that is not a
+  valid report is dropped silently, as in the reference;
+* ``--mond-data FILE``: a JSON array of ``{"node": name, "reports":
+  [report, ...]}`` replaces the daemons; the file is read as strictly as
+  the reference reads it (any malformed report aborts with its message).
+
+A report is read by one parser for both ways (:func:`read_report`, the
+``DCReport`` JSON instance); its ``data`` then has to be the collector's
+(``CPUavgload`` object, or a map of instance name to number), otherwise
+the node counts as not having answered.  If a node did not answer, the
+collector's data are ignored with a warning; ``--exit-on-missing-mond-data``
+makes that fatal (handled by the caller).
+
+Nodes are asked concurrently; the warnings are printed in node order,
+exactly as the reference prints them one request after the other.
 """
 from __future__ import annotations
 
-import json
 import sys
-from typing import Dict, List, Optional
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from typing import Dict, List, Optional, Tuple
 
+from backends.iallocator import (
+    JSNULL, JSObject, _Bad, decode_value, from_obj, hs_show_list,
+    hs_show_string, maybe_from_obj, r_double, r_int, r_list, r_object,
+    r_string, r_value, try_from_obj, with_desc,
+)
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.model import ClusterData
 
@@ -21,6 +45,11 @@ MOND_PORT = 1815
 MOND_API = 1
 CPU_AVG_LOAD = "cpu-avg-load"
 XEN_CPU_AVG_LOAD = "xen-cpu-avg-load"
+#: at most this many daemons are asked at the same time
+MAX_PARALLEL = 16
+
+_CATEGORIES = ("instance", "storage", "daemon", "hypervisor")
+_INT64 = 1 << 64
 
 
 def _warn(msg: str) -> None:
@@ -29,108 +58,308 @@ def _warn(msg: str) -> None:
     sys.stderr.flush()
 
 
-def parse_mond_data(text: str) -> Dict[str, List[dict]]:
-    """Parse a ``--mond-data`` file into node name -> reports."""
+# ---------------------------------------------------------------- JSON
+
+def decode_json(text: str):
+    """json-0.10's ``decodeStrict`` (any depth of nesting; raises _Bad)."""
     try:
-        data = json.loads(text)
-    except ValueError:
-        raise HtoolsError("can't parse MonD data: Parsing MonD's answer: Invalid "
-                          "JSON: a JSON text a serialized object or array at "
-                          "the top level.") from None
-    if not isinstance(data, list):
-        raise HtoolsError("can't parse MonD data: Parsing MonD's answer: "
-                          "Expected array")
-    out: Dict[str, List[dict]] = {}
-    for item in data:
-        if not isinstance(item, dict) or "node" not in item:
-            raise HtoolsError("can't parse MonD data: Parsing node's name: "
-                              "key 'node' not found")
-        if "reports" not in item or not isinstance(item["reports"], list):
-            raise HtoolsError("can't parse MonD data: Parsing node's reports: "
-                              "key 'reports' not found")
-        out[str(item["node"])] = item["reports"]
+        return decode_value(text)
+    except _Bad as err:
+        if err.msg != "Malformed JSON: nesting too deep":
+            raise
+    from backends.jsondeep import decode_deep
+    return decode_deep(text)
+
+
+def hs_show_jsvalue(v) -> str:
+    """Haskell's derived ``show`` of a json-0.10 ``JSValue``.
+
+    Iterative, so that a value nested a hundred thousand levels deep is
+    shown without exhausting the stack."""
+    out: List[str] = []
+    # work items: a value to show (with its precedence) or literal text
+    stack: List[Tuple[bool, object, int]] = [(True, v, 0)]
+    while stack:
+        is_val, item, prec = stack.pop()
+        if not is_val:
+            out.append(item)  # type: ignore[arg-type]
+            continue
+        x = item
+        if x is JSNULL:
+            out.append("JSNull")
+            continue
+        paren = prec > 10
+        if paren:
+            out.append("(")
+            stack.append((False, ")", 0))
+        if isinstance(x, bool):
+            out.append("JSBool " + ("True" if x else "False"))
+        elif isinstance(x, (int, Fraction)):
+            out.append("JSRational False " + _show_ratio(Fraction(x), 11))
+        elif isinstance(x, str):
+            out.append("JSString (JSONString {fromJSString = %s})"
+                       % hs_show_string(x))
+        elif isinstance(x, list):
+            out.append("JSArray [")
+            stack.append((False, "]", 0))
+            for idx in range(len(x) - 1, -1, -1):
+                stack.append((True, x[idx], 0))
+                if idx:
+                    stack.append((False, ",", 0))
+        elif isinstance(x, JSObject):
+            out.append("JSObject (JSONObject {fromJSObject = [")
+            stack.append((False, "]})", 0))
+            pairs = x.pairs
+            for idx in range(len(pairs) - 1, -1, -1):
+                key, val = pairs[idx]
+                stack.append((False, ")", 0))
+                stack.append((True, val, 0))
+                stack.append((False, "(%s," % hs_show_string(key), 0))
+                if idx:
+                    stack.append((False, ",", 0))
+        else:  # pragma: no cover - decode_json yields nothing else
+            raise TypeError(x)
+    return "".join(out)
+
+
+def _show_int(n: int, prec: int) -> str:
+    return "(%d)" % n if n < 0 and prec > 6 else str(n)
+
+
+def _show_ratio(r: Fraction, prec: int) -> str:
+    text = "%s %% %s" % (_show_int(r.numerator, 8), _show_int(r.denominator, 8))
+    return "(%s)" % text if prec > 7 else text
+
+
+# ---------------------------------------------------------------- reports
+
+class Report:
+    """A ``DCReport`` (only what htools uses is kept)."""
+
+    __slots__ = ("name", "data")
+
+    def __init__(self, name: str, data):
+        self.name = name
+        self.data = data
+
+
+def _r_version(v):
+    if isinstance(v, str):
+        return v
+    raise _Bad("Invalid JSON value %s for type DCVersion" % hs_show_jsvalue(v))
+
+
+def _r_integer(v):
+    if isinstance(v, (int, Fraction)) and not isinstance(v, bool):
+        return v
+    raise _Bad("Unable to read Integer")
+
+
+def _r_category(v):
+    if isinstance(v, str):
+        if v in _CATEGORIES:
+            return v
+        raise _Bad("Invalid category name %s for type DCCategory" % v)
+    raise _Bad("Invalid JSON value %s for type DCCategory" % hs_show_jsvalue(v))
+
+
+def _r_kind(v):
+    if isinstance(v, (int, Fraction)) and not isinstance(v, bool):
+        x = Fraction(v)
+        if x.denominator != 1:
+            raise _Bad("Invalid JSON value %s for type DCKind"
+                       % _show_ratio(x, 0))
+        n = (x.numerator + (1 << 63)) % _INT64 - (1 << 63)  # as an Int
+        if n in (0, 1):
+            return n
+        raise _Bad("Invalid JSON value %d for type DCKind" % n)
+    raise _Bad("Invalid JSON value %s for type DCKind" % hs_show_jsvalue(v))
+
+
+#: DCReport's fields in declaration order: (name, reader, optional)
+_REPORT_FIELDS = (
+    ("name", r_string, False),
+    ("version", _r_version, False),
+    ("format_version", r_int, False),
+    ("timestamp", _r_integer, False),
+    ("category", _r_category, True),
+    ("kind", _r_kind, False),
+    ("data", r_value, False),
+)
+_REPORT_KEYS = sorted(name for name, _, _ in _REPORT_FIELDS)
+
+
+def read_report(v) -> Report:
+    """``readJSON`` of Ganeti's ``DCReport`` (raises _Bad with its text)."""
+    obj = r_object(v)
+    vals = {}
+    for name, reader, optional in _REPORT_FIELDS:
+        if optional:
+            raw = maybe_from_obj(obj, name, r_value)
+            vals[name] = None if raw is None else with_desc(name, reader)(raw)
+        else:
+            vals[name] = with_desc(name, reader)(from_obj(obj, name, r_value))
+    extra = sorted(set(obj.keys()) - set(_REPORT_KEYS))
+    if extra:
+        raise _Bad("Superfluous dictionary keys: %s, but only %s allowed."
+                   % (hs_show_list(extra), hs_show_list(_REPORT_KEYS)))
+    return Report(vals["name"], vals["data"])
+
+
+def _cpu_avg_load(data) -> Optional[float]:
+    """``cpu_total`` of a ``CPUavgload`` object, None if ``data`` is not one."""
+    try:
+        obj = r_object(data)
+        total = None
+        for name, reader in (("cpu_number", r_int), ("cpus", r_list(r_double)),
+                             ("cpu_total", r_double)):
+            val = with_desc(name, reader)(from_obj(obj, name, r_value))
+            if name == "cpu_total":
+                total = val
+        if set(obj.keys()) - {"cpu_number", "cpus", "cpu_total"}:
+            return None
+        return total
+    except _Bad:
+        return None
+
+
+def _instance_cpu(data) -> Optional[Dict[str, float]]:
+    """``maybeParseMap`` at type Double: instance name -> CPU load."""
+    if not isinstance(data, JSObject):
+        return None
+    out: Dict[str, float] = {}
+    try:
+        for key, val in data.pairs:
+            out[key] = r_double(val)   # Map.fromList: the last one wins
+    except _Bad:
+        return None
     return out
 
 
-def _from_file(collector: str, node_name: str, data: Dict[str, List[dict]]) -> Optional[dict]:
+def _use_report(collector: str, rep: Optional[Report]):
+    if rep is None:
+        return None
+    if collector == CPU_AVG_LOAD:
+        return _cpu_avg_load(rep.data)
+    return _instance_cpu(rep.data)
+
+
+# ---------------------------------------------------------------- sources
+
+def parse_mond_data(text: str) -> Dict[str, List[Report]]:
+    """A ``--mond-data`` file: node name -> its reports (``pMonDData``).
+
+    Raises HtoolsError with the reference's message."""
+    try:
+        try:
+            val = decode_json(text)
+        except _Bad as err:
+            raise _Bad("Parsing MonD's answer: " + err.msg) from None
+        items = _annotate_list("Parsing MonD's answer", val)
+        out: Dict[str, List[Report]] = {}
+        for obj in items:
+            node = try_from_obj("Parsing node's name", obj, "node", r_string)
+            reports = try_from_obj("Parsing node's reports", obj, "reports",
+                                   r_list(read_report))
+            out[node] = reports           # Map.fromList: the last one wins
+        return out
+    except _Bad as err:
+        raise HtoolsError("can't parse MonD data: " + err.msg) from None
+
+
+def _annotate_list(desc: str, val) -> List[JSObject]:
+    """``loadJSArray``'s type check: a list of objects."""
+    if not isinstance(val, list):
+        raise _Bad(desc + ": Unable to read list")
+    for item in val:
+        if not isinstance(item, JSObject):
+            raise _Bad(desc + ": Unable to read JSObject")
+    return val
+
+
+def _from_file(collector: str, node_name: str,
+               data: Dict[str, List[Report]]) -> Optional[Report]:
     for rep in data.get(node_name, []):
-        if isinstance(rep, dict) and rep.get("name") == collector:
+        if rep.name == collector:
             return rep
     return None
 
 
-def _from_http(collector: str, node_name: str) -> Optional[dict]:
-    import urllib.request
-    url = "http://%s:%d/%d/report/default/%s" % (node_name, MOND_PORT, MOND_API,
-                                                  collector)
+def report_url(node_name: str, collector: str) -> str:
+    """The reference's URL (no scheme: curl takes it for http)."""
+    return "%s:%d/%d/report/default/%s" % (node_name, MOND_PORT, MOND_API,
+                                          collector)
+
+
+def fetch_report(node_name: str, collector: str) -> Tuple[bool, Optional[Report]]:
+    """Ask one node's MonD: (contacted, report or None)."""
+    from backends import http
     try:
-        with urllib.request.urlopen(url, timeout=15) as resp:
-            return json.loads(resp.read().decode("utf-8"))
-    except Exception:  # any transport or decoding failure: no report
-        _warn("Failed to contact node's %s MonD for DC %s" % (node_name, collector))
-        return None
-
-
-def _cpu_total(rep: dict) -> Optional[float]:
-    data = rep.get("data")
-    if not isinstance(data, dict):
-        return None
+        body = http.get_text(report_url(node_name, collector), "mond")
+    except http.CurlError:
+        return False, None
     try:
-        int(data["cpu_number"])
-        [float(x) for x in data["cpus"]]
-        return float(data["cpu_total"])
-    except (KeyError, TypeError, ValueError):
-        return None
+        return True, read_report(decode_json(body))
+    except _Bad:
+        return True, None
 
 
-def _instance_map(rep: dict) -> Optional[Dict[str, float]]:
-    data = rep.get("data")
-    if not isinstance(data, dict):
-        return None
+def _query_live(collector: str, names: List[str]) -> List[Optional[Report]]:
+    if not names:
+        return []
+    workers = min(MAX_PARALLEL, len(names))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        answers = list(pool.map(lambda n: fetch_report(n, collector), names))
+    reports = []
+    for name, (contacted, rep) in zip(names, answers):
+        if not contacted:
+            _warn("Failed to contact node's %s MonD for DC %s" % (name, collector))
+        reports.append(rep)
+    return reports
+
+
+# ---------------------------------------------------------------- use
+
+def _read_mond_file(path: str) -> Dict[str, List[Report]]:
     try:
-        return {str(k): float(v) for k, v in data.items()}
-    except (TypeError, ValueError):
-        return None
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError as err:
+        from backends.text import _io_error_text
+        raise UncaughtIOError(_io_error_text(path, err)) from None
+    return parse_mond_data(text)
+
+
+def collectors(opts) -> List[str]:
+    if getattr(opts, "ignore_dynu", False):
+        return []
+    if getattr(opts, "mond_xen", False):
+        return [XEN_CPU_AVG_LOAD]
+    return [CPU_AVG_LOAD]
 
 
 def apply(cdata: ClusterData, opts) -> bool:
     """Query the collectors and update utilisation; False if data missing."""
     file_data = None
     if getattr(opts, "mond_file", None):
-        path = opts.mond_file
-        try:
-            with open(path, "rb") as fh:
-                text = fh.read().decode("utf-8", errors="replace")
-        except OSError as err:
-            from backends.text import _io_error_text
-            raise UncaughtIOError(_io_error_text(path, err)) from None
-        file_data = parse_mond_data(text)
-    if getattr(opts, "ignore_dynu", False):
-        collectors: List[str] = []
-    elif getattr(opts, "mond_xen", False):
-        collectors = [XEN_CPU_AVG_LOAD]
-    else:
-        collectors = [CPU_AVG_LOAD]
+        file_data = _read_mond_file(opts.mond_file)
     all_ok = True
-    for coll in collectors:
-        reports = []
-        for node in cdata.nodes:
-            rep = (_from_file(coll, node.name, file_data) if file_data is not None
-                   else _from_http(coll, node.name))
-            parsed = None
-            if rep is not None:
-                parsed = _cpu_total(rep) if coll == CPU_AVG_LOAD else _instance_map(rep)
-            reports.append(parsed)
-        if any(r is None for r in reports):
+    names = [node.name for node in cdata.nodes]
+    for coll in collectors(opts):
+        if file_data is not None:
+            reports = [_from_file(coll, name, file_data) for name in names]
+        else:
+            reports = _query_live(coll, names)
+        parsed = [_use_report(coll, rep) for rep in reports]
+        if any(p is None for p in parsed):
             _warn("Didn't receive an answer by all MonDs, %s's data will be "
                   "ignored." % coll)
             all_ok = False
             continue
         if coll == CPU_AVG_LOAD:
-            _use_node_total(cdata, reports)
-        else:
-            if not _use_instance_cpu(cdata, reports):
-                all_ok = False
+            _use_node_total(cdata, parsed)
+        elif not _use_instance_cpu(cdata, parsed):
+            all_ok = False
     return all_ok
 
 
@@ -144,20 +373,27 @@ def _use_node_total(cdata: ClusterData, totals: List[float]) -> None:
         for inst in cdata.instances:
             if inst.pnode == node.idx:
                 u = inst.util.copy()
-                u.cpu = ct / node.u_cpu * inst.vcpus if node.u_cpu else (
-                    float("nan") if ct == 0 else float("inf"))
+                u.cpu = _divide(ct, node.u_cpu) * inst.vcpus
                 inst.util = u
+
+
+def _divide(num: float, den: int) -> float:
+    """A Double division as Haskell does it (x/0 is ±Infinity or NaN)."""
+    if den:
+        return num / den
+    if num == 0 or num != num:
+        return float("nan")
+    return float("inf") if num > 0 else float("-inf")
 
 
 def _use_instance_cpu(cdata: ClusterData, maps: List[Dict[str, float]]) -> bool:
     usage: Dict[str, float] = {}
-    for m in maps:
+    for m in maps:                    # Map.unions: the first one wins
         for k, v in m.items():
             usage.setdefault(k, v)
     missing = sorted({i.name for i in cdata.instances} - set(usage))
     if missing:
-        _warn("No CPU information available for [%s]"
-              % ",".join('"%s"' % n for n in missing))
+        _warn("No CPU information available for " + hs_show_list(missing))
         return False
     for inst in cdata.instances:
         u = inst.util.copy()
