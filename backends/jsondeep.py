@@ -12,8 +12,22 @@ from __future__ import annotations
 from typing import List
 
 from backends.iallocator import (
-    JSObject, _context, _Parser, _WS_CHARS, _WS_RUN, hs_show_string,
+    JSObject, _Bad, _context, _Parser, _WS_CHARS, _WS_RUN, decode_value,
+    hs_show_string,
 )
+
+
+def decode_any(text: str):
+    """json-0.10's ``decodeStrict`` at any depth of nesting (raises _Bad).
+
+    The fast decoder first; the iterative one only when it refuses the
+    document for its depth."""
+    try:
+        return decode_value(text)
+    except _Bad as err:
+        if err.msg != "Malformed JSON: nesting too deep":
+            raise
+    return decode_deep(text)
 
 
 def decode_deep(text: str):
@@ -99,4 +113,4 @@ def _read_key(p: _Parser, s: str, pos: int):
     return key, _WS_RUN.match(s, d + 1).end()
 
 
-__all__ = ["decode_deep"]
+__all__ = ["decode_any", "decode_deep"]

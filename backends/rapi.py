@@ -23,8 +23,8 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 from backends.iallocator import (
-    JSObject, _annotate, _Bad, _r_strings, as_jsobject, decode_strict_object,
-    decode_value, from_obj_with_default, maybe_from_obj, pp_value, r_alloc_policy,
+    JSObject, _annotate, _Bad, _r_strings, as_jsobject,
+    from_obj_with_default, maybe_from_obj, pp_value, r_alloc_policy,
     r_bool, r_disk_template, r_double, r_enum, r_hypervisor, r_int,
     r_ipolicy, r_list, r_object, r_string, r_value, read_either_string,
     try_from_obj,
@@ -105,8 +105,9 @@ def _body(b: Body) -> str:
 
 def load_js_array(desc: str, text: str) -> List[JSObject]:
     """Ganeti's ``loadJSArray`` (decodeStrict at type [JSObject JSValue])."""
+    from backends.jsondeep import decode_any
     try:
-        val = decode_value(text)
+        val = decode_any(text)
         if not isinstance(val, list):
             raise _Bad("Unable to read list")
         for v in val:
@@ -301,8 +302,11 @@ def parse_data(bodies: List[Body]) -> ClusterData:
                      load_js_array("Parsing instance data", _body(inst_body))]
         _, insts = _assign(inst_data)
         info_text = _body(info_body)
+        from backends.jsondeep import decode_any
         try:
-            info = decode_strict_object(info_text)
+            info = decode_any(info_text)
+            if not isinstance(info, JSObject):
+                raise _Bad("Unable to read JSObject")
         except _Bad as err:
             raise _Bad("Parsing cluster info: " + err.msg) from None
         tags, ipolicy, master, hypervisor = parse_cluster(info)

@@ -34,10 +34,11 @@ from fractions import Fraction
 from typing import Dict, List, Optional, Tuple
 
 from backends.iallocator import (
-    JSNULL, JSObject, _Bad, decode_value, from_obj, hs_show_list,
+    JSNULL, JSObject, _Bad, from_obj, hs_show_list,
     hs_show_string, maybe_from_obj, r_double, r_int, r_list, r_object,
     r_string, r_value, try_from_obj, with_desc,
 )
+from backends.jsondeep import decode_any
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.model import ClusterData
 
@@ -59,17 +60,6 @@ def _warn(msg: str) -> None:
 
 
 # ---------------------------------------------------------------- JSON
-
-def decode_json(text: str):
-    """json-0.10's ``decodeStrict`` (any depth of nesting; raises _Bad)."""
-    try:
-        return decode_value(text)
-    except _Bad as err:
-        if err.msg != "Malformed JSON: nesting too deep":
-            raise
-    from backends.jsondeep import decode_deep
-    return decode_deep(text)
-
 
 def hs_show_jsvalue(v) -> str:
     """Haskell's derived ``show`` of a json-0.10 ``JSValue``.
@@ -117,7 +107,7 @@ def hs_show_jsvalue(v) -> str:
                 stack.append((False, "(%s," % hs_show_string(key), 0))
                 if idx:
                     stack.append((False, ",", 0))
-        else:  # pragma: no cover - decode_json yields nothing else
+        else:  # pragma: no cover - decode_any yields nothing else
             raise TypeError(x)
     return "".join(out)
 
@@ -252,7 +242,7 @@ def parse_mond_data(text: str) -> Dict[str, List[Report]]:
     Raises HtoolsError with the reference's message."""
     try:
         try:
-            val = decode_json(text)
+            val = decode_any(text)
         except _Bad as err:
             raise _Bad("Parsing MonD's answer: " + err.msg) from None
         items = _annotate_list("Parsing MonD's answer", val)
@@ -299,7 +289,7 @@ def fetch_report(node_name: str, collector: str) -> Tuple[bool, Optional[Report]
     except http.CurlError:
         return False, None
     try:
-        return True, read_report(decode_json(body))
+        return True, read_report(decode_any(body))
     except _Bad:
         return True, None
 
