@@ -272,8 +272,9 @@ def _spec_key(inst: Instance) -> Tuple:
 def _suffices_shrinking(alloc_fn, inst: Instance, fm: FailMode,
                         memo: Optional[Dict] = None) -> Optional[Instance]:
     """``sufficesShrinking``: the first instance of the chain ``inst``,
-    ``shrink fm inst``, ... that allocates, while ``fm`` is among the
-    failures; None if there is none.
+    ``shrink fm inst``, ... (each listed only if it can be shrunk once
+    more) that allocates, while ``fm`` is among the failures; None if
+    there is none.
 
     ``memo`` maps (spec, fm) to the answer for one cluster state: every
     spec of a walked chain has the answer of the chain's end, so the shrink
@@ -283,6 +284,12 @@ def _suffices_shrinking(alloc_fn, inst: Instance, fm: FailMode,
     seen: List[Tuple] = []
     found: Optional[Instance] = None
     while cur is not None:
+        # htools walks ``iterateOk (shrinkByType fm) inst``, which lists a
+        # spec only if it can still be shrunk: the last spec of the chain
+        # (one unit of the resource: 1 vCPU, 1 spindle, ...) is never tried
+        nxt = shrink_by_type(cur, fm)
+        if nxt is None:
+            break
         key = (_spec_key(cur), fm)
         if memo is not None and key in memo:
             found = memo[key]
@@ -294,7 +301,7 @@ def _suffices_shrinking(alloc_fn, inst: Instance, fm: FailMode,
             break
         if sol.fails[fm] == 0:
             break
-        cur = shrink_by_type(cur, fm)
+        cur = nxt
     if memo is not None:
         for key in seen:
             memo[key] = found
