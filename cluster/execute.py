@@ -189,9 +189,9 @@ class Executor:
     # -- the run ----------------------------------------------------------------
     def run(self, jobsets: Sequence[JobSet]) -> Report:
         report = Report()
-        with LuxiClient(self.path) as probe:
-            probe.query_cluster_info()
         with _Signals(self.out) as sigs:
+            with LuxiClient(self.path) as probe:
+                probe.query_cluster_info()
             for n, js in enumerate(jobsets, 1):
                 if sigs.cancel:
                     report.interrupted = True

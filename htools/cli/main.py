@@ -10,7 +10,8 @@ return value (int, None = 0) is the exit status.
 
 Error convention: :class:`htools.errors.HtoolsError` raised below ``run()``
 prints ``Error: <message>`` on stderr and exits with its status;
-``KeyboardInterrupt`` exits 1 without a traceback; a closed stdout pipe
+``KeyboardInterrupt`` (SIGINT) ends the process by SIGINT (status 130) without a
+traceback, as the GHC runtime does; a closed stdout pipe
 (``BrokenPipeError``) exits 1 quietly.
 
 Start-up cost matters: only click and the option table are imported here.
@@ -76,6 +77,22 @@ def _silence_stdout() -> None:
         pass
 
 
+#: status of a run stopped by SIGINT (the process then dies of SIGINT,
+#: like the GHC runtime's top handler does: the shell sees 130)
+_INTERRUPTED = 130
+
+
+def _die_of_sigint() -> None:
+    import signal
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def _execute(command: "HtoolsCommand", args: List[str], **extra) -> int:
     """Parse, run and map every outcome to an exit status."""
     try:
@@ -100,7 +117,7 @@ def _execute(command: "HtoolsCommand", args: List[str], **extra) -> int:
             status = 1
         sys.stdout.flush()
     except KeyboardInterrupt:
-        status = 1
+        status = _INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()
         status = 1
@@ -144,6 +161,8 @@ class HtoolsCommand(click.Command):
         status = _execute(self, list(args), **extra)
         if not standalone_mode:
             return status
+        if status == _INTERRUPTED:
+            _die_of_sigint()
         sys.exit(status)
 
 
