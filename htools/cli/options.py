@@ -714,7 +714,7 @@ PROGRAMS: Dict[str, ProgramSpec] = {
         "offline-maintenance", "verbose", "quiet", "no-headers", "node-tags",
         "save", "group", "print-moves", "full-evacuation",
         "skip-non-redundant", "ignore-non-redundant", "force", "one-step-only",
-        "static-kvm-node-memory", "rebalance-after", "json",
+        "static-kvm-node-memory",
     ), (),
         "cluster rolling maintenance helper; it helps scheduling node reboots "
         "in a manner that doesn't conflict with the instances' topology"),
@@ -735,6 +735,7 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "hbal": ("search", "pending-jobs"),
     "hsqueeze": ("pending-jobs",),
+    "hroller": ("rebalance-after", "json"),
 }
 
 #: The nine programs, in the order of the reference's personality list.
