@@ -47,6 +47,7 @@ RECONNECT_FOR = 120.0
 
 #: the comments / reason sources that mark jobs of our executing tools
 OWN_SOURCES = ("hbal", "hsqueeze")
+OWN_COMMENTS = ("rebalancing via hbal", "condensing by ", "expanding by ")
 
 
 @dataclass
@@ -171,11 +172,14 @@ class _Signals:
 class Executor:
     """Run job sets on the cluster behind a Luxi socket."""
 
-    def __init__(self, socket_path: str, annotation: Annotation,
+    def __init__(self, connect, annotation: Annotation,
                  on_event: Optional[Callable[[Event], None]] = None,
                  out=None, precheck: bool = True,
                  poll_first: float = POLL_FIRST, poll_max: float = POLL_MAX):
-        self.path = socket_path
+        """``connect``: a Luxi socket path, or a callable that opens a
+        client (a :class:`LuxiClient` or a :class:`cluster.rapi.RapiClient`)."""
+        self.connect = (lambda: LuxiClient(connect)) if isinstance(connect, str) \
+            else connect
         self.annotation = annotation
         self.on_event = on_event or (lambda ev: None)
         self.out = out or sys.stdout
@@ -190,8 +194,13 @@ class Executor:
     def run(self, jobsets: Sequence[JobSet]) -> Report:
         report = Report()
         with _Signals(self.out) as sigs:
-            with LuxiClient(self.path) as probe:
-                probe.query_cluster_info()
+            try:
+                with self.connect() as probe:
+                    probe.query_cluster_info()
+            except LuxiError as err:
+                report.error = err.message
+                report.not_submitted = list(jobsets)
+                return report
             for n, js in enumerate(jobsets, 1):
                 if sigs.cancel:
                     report.interrupted = True
@@ -227,7 +236,7 @@ class Executor:
 
     def _run_jobset(self, n: int, js: JobSet, report: Report
                     ) -> Optional[List[Tuple[int, str]]]:
-        with LuxiClient(self.path) as client:
+        with self.connect() as client:
             if self.precheck and js.checks:
                 problem = check_moves(client, js.checks)
                 if problem:
@@ -259,7 +268,7 @@ class Executor:
         first = True
         while True:
             try:
-                with LuxiClient(self.path) as client:
+                with self.connect() as client:
                     if lost_since is not None:
                         sys.stderr.write("Reconnected to the master daemon\n")
                         sys.stderr.flush()
@@ -291,12 +300,12 @@ class Executor:
             time.sleep(delay)
         while True:
             sts = client.query_jobs_status(ids)
+            if self.follow_logs:
+                self._fetch_logs(client, n, ids, serial)
             for jid, st in zip(ids, sts):
                 if st != status[jid]:
                     status[jid] = st
                     self.on_event(Event("status", n, jid, st))
-            if self.follow_logs:
-                self._fetch_logs(client, n, ids, serial)
             if not any(st in JOB_PENDING for st in sts):
                 if self.follow_logs:
                     self._explain_failures(client, n, ids, sts)
@@ -419,19 +428,24 @@ def _is_own(op, sources) -> bool:
         if isinstance(entry, list) and entry and entry[0] in sources:
             return True
     comment = op.get("comment") or ""
-    return isinstance(comment, str) and comment.startswith("rebalancing via hbal")
+    return isinstance(comment, str) and comment.startswith(OWN_COMMENTS)
 
 
-def wait_for_earlier_runs(path: str, prog: str, mode: str, verbose: int,
-                          poll: float = 2.0) -> None:
+def wait_for_earlier_runs(connect, prog: str, mode: str, verbose: int,
+                          poll: float = 2.0, strict: bool = False) -> None:
     """Before ``-X``: handle jobs of an earlier run that are still pending.
 
     ``mode`` ``wait`` waits for them (telling so on stderr), ``refuse``
-    raises HtoolsError naming them, ``ignore`` does nothing."""
+    raises HtoolsError naming them, ``ignore`` does nothing.  ``strict``
+    (RAPI): a failure to list the jobs is fatal, so that bad credentials or
+    certificates stop the run before anything is computed."""
     if mode == "ignore":
         return
+    if isinstance(connect, str):
+        path = connect
+        connect = lambda: LuxiClient(path)  # noqa: E731
     try:
-        with LuxiClient(path) as client:
+        with connect() as client:
             pending = pending_own_jobs(client)
             if not pending:
                 return
@@ -447,10 +461,29 @@ def wait_for_earlier_runs(path: str, prog: str, mode: str, verbose: int,
             while pending:
                 time.sleep(poll)
                 pending = pending_own_jobs(client)
-    except LuxiError:
+    except LuxiError as err:
+        if strict:  # over RAPI: a refusal here (401, 403) refuses -X too
+            raise HtoolsError("%s: %s" % (prog, err.message)) from None
         return  # no job list to look at: the reference does not look either
     except LuxiIOError:
+        if strict:
+            raise
         return  # the load that follows reports the socket failure
+
+
+def connector(opts):
+    """The client factory for ``-X``: Luxi with ``-L``, else RAPI (``-m``)."""
+    if getattr(opts, "luxi", None) is not None:
+        path = opts.luxi
+        return lambda: LuxiClient(path)
+    from cluster import rapi
+    return rapi.connector(opts)
+
+
+def check_executable(opts, prog: str) -> None:
+    """``-X`` needs Luxi (the reference) or, ours, RAPI (``-m``)."""
+    if getattr(opts, "luxi", None) is None and not getattr(opts, "master", ""):
+        raise HtoolsError("%s: Execution of commands possible only on LUXI" % prog)
 
 
 def run_jobsets(opts, jobsets: Sequence[JobSet], annotation: Annotation,
@@ -459,7 +492,7 @@ def run_jobsets(opts, jobsets: Sequence[JobSet], annotation: Annotation,
     verbose = getattr(opts, "verbose", 1)
     show = sys.stderr.isatty() or verbose >= 2
     progress = Progress(show, sum(len(js.jobs) for js in jobsets))
-    ex = Executor(opts.luxi, annotation, progress,
+    ex = Executor(connector(opts), annotation, progress,
                   precheck=getattr(opts, "precheck", True))
     try:
         report = ex.run(jobsets)

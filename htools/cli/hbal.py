@@ -77,9 +77,10 @@ def run(opts, args) -> int:
     out = sys.stdout
     verbose = opts.verbose
     force = opts.ignore_soft_errors
-    if opts.exec_jobs and opts.luxi is not None:
-        from cluster.execute import wait_for_earlier_runs
-        wait_for_earlier_runs(opts.luxi, "hbal", opts.pending_jobs, verbose)
+    if opts.exec_jobs and (opts.luxi is not None or opts.master):
+        from cluster.execute import connector, wait_for_earlier_runs
+        wait_for_earlier_runs(connector(opts), "hbal", opts.pending_jobs, verbose,
+                              strict=opts.luxi is None)
     cdata = extloader.load_external_data(opts)
     if verbose > 1:
         out.write("Loaded cluster tags: " + ",".join(cdata.tags) + "\n")
@@ -221,9 +222,8 @@ def run(opts, args) -> int:
         out.write("Original: mem=%d disk=%d\n" % (ini_fm, ini_fd))
         out.write("Final:    mem=%d disk=%d\n" % (fin_fm, fin_fd))
     if opts.exec_jobs and tbl.plc:
-        if opts.luxi is None:
-            raise HtoolsError("hbal: Execution of commands possible only on LUXI")
         from cluster import execute, jobs
+        execute.check_executable(opts, "hbal")
         sets = jobs.move_jobsets(
             {n.idx: n for n in nodes}, {i.idx: i for i in insts}, jobsets,
             lambda names: "Executing jobset for instances " + ",".join(names))

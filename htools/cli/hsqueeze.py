@@ -22,9 +22,8 @@ def _maybe_exec(opts, comment: str, make_jobsets) -> None:
     (comment ``<comment> <version>``, reason ``hsqueeze <version> called``)."""
     if not opts.exec_jobs:
         return
-    if opts.luxi is None:
-        raise HtoolsError("hsqueeze: Execution of commands possible only on LUXI")
     from cluster import execute, jobs
+    execute.check_executable(opts, "hsqueeze")
     from htools.cli.options import VERSION
     annotation = jobs.Annotation("hsqueeze", "%s %s" % (comment, VERSION),
                                  None, opts.priority)
@@ -73,9 +72,10 @@ def run(opts, args: List[str]) -> int:
 
     out = sys.stdout
     verbose = opts.verbose
-    if opts.exec_jobs and opts.luxi is not None:
-        from cluster.execute import wait_for_earlier_runs
-        wait_for_earlier_runs(opts.luxi, "hsqueeze", opts.pending_jobs, verbose)
+    if opts.exec_jobs and (opts.luxi is not None or opts.master):
+        from cluster.execute import connector, wait_for_earlier_runs
+        wait_for_earlier_runs(connector(opts), "hsqueeze", opts.pending_jobs, verbose,
+                              strict=opts.luxi is None)
     cdata = extloader.load_external_data(opts)
     _save(opts, "original", "before hsqueeze run", cdata)
 

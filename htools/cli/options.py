@@ -139,6 +139,9 @@ class Options:
     capacity: bool = True                      # --no-capacity-checks -> False
     search: str = "exhaustive"                 # --search (hbal extension)
     pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
+    rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
+    rapi_ca: Optional[str] = None              # --rapi-ca=FILE (-m -X extension)
+    rapi_insecure: bool = False                # --rapi-insecure (-m -X extension)
 
 
 #: Haskell-derived snake_case names that differ from the field names above;
@@ -624,6 +627,16 @@ _OPTS = [
         "unfinished jobs of an earlier hbal/hsqueeze run: wait (default), "
         "refuse or ignore", "choices=" + ",".join(PENDING_JOBS_MODES),
         _apply_pending_jobs),
+    # execution over RAPI, hbal and hsqueeze (see HIDDEN_OPTIONS)
+    _mk("rapi-auth", "", "rapi-auth", REQ_ARG, "FILE",
+        "file with the RAPI user and password for -m -X", "file",
+        _store("rapi_auth")),
+    _mk("rapi-ca", "", "rapi-ca", REQ_ARG, "FILE",
+        "CA (or the server's certificate) to verify RAPI with for -m -X",
+        "file", _store("rapi_ca")),
+    _mk("rapi-insecure", "", "rapi-insecure", NO_ARG, None,
+        "do not verify the RAPI server's certificate for -m -X", "none",
+        _setter("rapi_insecure", True)),
     # generic options (Ganeti.Common)
     _mk("version", "V", "version", NO_ARG, None,
         "show the version of the program", "none", _setter("show_ver", True)),
@@ -733,8 +746,8 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: what they mean for the reference).  hbal's are described in
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
-    "hbal": ("search", "pending-jobs"),
-    "hsqueeze": ("pending-jobs",),
+    "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
+    "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hroller": ("rebalance-after", "json"),
 }
 
