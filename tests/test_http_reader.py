@@ -297,3 +297,13 @@ def test_hinfo_scheme_mismatch_against_reference(server, tls_server, tmp_path):
     _differential("http-to-tls", "hinfo",
                   ["-m", "http://127.0.0.1:%d/ok" % tls_server.port],
                   tls_server.port, tmp_path / "b")
+
+
+@pytest.mark.parametrize("script", ["e500", "rapi"])
+def test_hbal_against_reference(server, tmp_path, script):
+    """hbal -m: a status >= 400 aborts loading (exit 1), as curl fails."""
+    if script == "rapi" and not have_data():
+        pytest.skip("Ganeti test data not available")
+    _differential(script, "hbal",
+                  ["-m", "127.0.0.1:%d/%s" % (server.port, script)],
+                  server.port, tmp_path)
