@@ -39,6 +39,9 @@ from typing import List, Optional, Tuple
 #: default body bound (bytes); ``HTOOLS_HTTP_MAX_BODY`` overrides it
 MAX_BODY = 256 * 1024 * 1024
 
+#: bound on the size of a response's status line and headers (bytes)
+_MAX_HEADERS = 1024 * 1024
+
 #: protocols this system's libcurl knows but that htools never needs;
 #: we resolve and connect like curl, then give up (see ``_other_protocol``)
 _CURL_PROTOCOLS = {
@@ -327,8 +330,12 @@ def _read_head(rd: _Reader) -> Tuple[int, dict]:
                 raise CurlError("CurlUnspportedProtocol")
             status = int(m2.group(2))
         headers: dict = {}
+        head_bytes = len(first)
         while True:
             line = rd.line()
+            head_bytes += len(line or b"")
+            if head_bytes > _MAX_HEADERS:
+                raise CurlError("CurlRecvError")
             if line is None:
                 # the stream ended inside the headers: curl takes what it
                 # got as a complete answer with an empty body

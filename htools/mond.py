@@ -29,7 +29,7 @@ exactly as the reference prints them one request after the other.
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from fractions import Fraction
 from typing import Dict, List, Optional, Tuple
 
@@ -294,12 +294,34 @@ def fetch_report(node_name: str, collector: str) -> Tuple[bool, Optional[Report]
         return True, None
 
 
+def _ask_all(collector: str, names: List[str]):
+    """fetch_report for every node, at most MAX_PARALLEL at a time.
+
+    Daemon threads: an interrupted run (SIGINT) does not wait for the
+    requests still under way."""
+    answers: List[Tuple[bool, Optional[Report]]] = [(False, None)] * len(names)
+    pending = iter(range(len(names)))
+    lock = threading.Lock()
+
+    def work():
+        while True:
+            with lock:
+                idx = next(pending, None)
+            if idx is None:
+                return
+            answers[idx] = fetch_report(names[idx], collector)
+
+    threads = [threading.Thread(target=work, daemon=True)
+               for _ in range(min(MAX_PARALLEL, len(names)))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return answers
+
+
 def _query_live(collector: str, names: List[str]) -> List[Optional[Report]]:
-    if not names:
-        return []
-    workers = min(MAX_PARALLEL, len(names))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        answers = list(pool.map(lambda n: fetch_report(n, collector), names))
+    answers = _ask_all(collector, names)
     reports = []
     for name, (contacted, rep) in zip(names, answers):
         if not contacted:
