@@ -175,9 +175,12 @@ class Executor:
     def __init__(self, connect, annotation: Annotation,
                  on_event: Optional[Callable[[Event], None]] = None,
                  out=None, precheck: bool = True,
-                 poll_first: float = POLL_FIRST, poll_max: float = POLL_MAX):
+                 poll_first: float = POLL_FIRST, poll_max: float = POLL_MAX,
+                 summary: bool = True):
         """``connect``: a Luxi socket path, or a callable that opens a
-        client (a :class:`LuxiClient` or a :class:`cluster.rapi.RapiClient`)."""
+        client (a :class:`LuxiClient` or a :class:`cluster.rapi.RapiClient`).
+        ``summary``: print htools' summary when SIGINT stops the run (other
+        drivers report it their own way; :attr:`cancelled` tells them)."""
         self.connect = (lambda: LuxiClient(connect)) if isinstance(connect, str) \
             else connect
         self.annotation = annotation
@@ -187,6 +190,8 @@ class Executor:
         self.poll_first = poll_first
         self.poll_max = poll_max
         self.follow_logs = getattr(self.on_event, "enabled", True)
+        self.summary = summary
+        self.cancelled = False
         self._status: Dict[int, Dict[int, Optional[str]]] = {}
         self._serial: Dict[int, Dict[int, Optional[int]]] = {}
 
@@ -195,34 +200,41 @@ class Executor:
         report = Report()
         with _Signals(self.out) as sigs:
             try:
-                with self.connect() as probe:
-                    probe.query_cluster_info()
-            except LuxiError as err:
-                report.error = err.message
-                report.not_submitted = list(jobsets)
-                return report
-            for n, js in enumerate(jobsets, 1):
-                if sigs.cancel:
-                    report.interrupted = True
-                    report.not_submitted = list(jobsets[n - 1:])
+                return self._run(jobsets, report, sigs)
+            finally:
+                self.cancelled = bool(sigs.cancel)
+
+    def _run(self, jobsets: Sequence[JobSet], report: Report, sigs) -> Report:
+        try:
+            with self.connect() as probe:
+                probe.query_cluster_info()
+        except LuxiError as err:
+            report.error = err.message
+            report.not_submitted = list(jobsets)
+            return report
+        for n, js in enumerate(jobsets, 1):
+            if sigs.cancel:
+                report.interrupted = True
+                report.not_submitted = list(jobsets[n - 1:])
+                if self.summary:
                     self._print_summary(report)
-                    return report
-                results = self._run_jobset(n, js, report)
-                if results is None:
-                    report.not_submitted = list(jobsets[n - 1:])
-                    return report
-                failures = [(jid, st) for jid, st in results if st != JOB_SUCCESS]
-                if failures:
-                    report.submitted.append((js.description, results))
-                    report.not_submitted = list(jobsets[n:])
-                    report.error = (
-                        "Not all jobs completed successfully: [%s]\nAborting.\n"
-                        % ",".join("(JobId {fromJobId = %d},%s)"
-                                   % (jid, JOB_STATUS_SHOW[st])
-                                   for jid, st in failures))
-                    return report
+                return report
+            results = self._run_jobset(n, js, report)
+            if results is None:
+                report.not_submitted = list(jobsets[n - 1:])
+                return report
+            failures = [(jid, st) for jid, st in results if st != JOB_SUCCESS]
+            if failures:
                 report.submitted.append((js.description, results))
-                self.on_event(Event("jobset-done", n, data=len(js.jobs)))
+                report.not_submitted = list(jobsets[n:])
+                report.error = (
+                    "Not all jobs completed successfully: [%s]\nAborting.\n"
+                    % ",".join("(JobId {fromJobId = %d},%s)"
+                               % (jid, JOB_STATUS_SHOW[st])
+                               for jid, st in failures))
+                return report
+            report.submitted.append((js.description, results))
+            self.on_event(Event("jobset-done", n, data=len(js.jobs)))
         return report
 
     def _print_summary(self, report: Report) -> None:

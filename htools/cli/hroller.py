@@ -102,6 +102,26 @@ def _rebalance_plan(opts, cdata, nodes, insts) -> List[dict]:
     return plans
 
 
+def _rolling_reboot(opts, groups) -> int:
+    """``--reboot-command``: execute the maintenance (cluster.rolling)."""
+    if opts.luxi is None:
+        raise HtoolsError("hroller: Execution of reboots possible only on LUXI")
+    from cluster.jobs import Annotation
+    from cluster.rolling import RollingOptions, RollingReboot, default_state_file
+    from htools.cli.options import VERSION
+    sys.stdout.write("\n'Rolling Reboot'\n")
+    ropts = RollingOptions(command=opts.reboot_command,
+                           timeout=float(opts.reboot_timeout),
+                           state_file=opts.state_file or default_state_file(),
+                           dry_run=opts.dry_run,
+                           full_evacuation=opts.full_evacuation)
+    annotation = Annotation("hroller", "rolling reboot via hroller " + VERSION,
+                            opts.reason, opts.priority)
+    driver = RollingReboot(opts.luxi, [names for names, _ in groups], ropts,
+                           annotation, opts.verbose)
+    return driver.run()
+
+
 def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
@@ -201,6 +221,8 @@ def run(opts, args) -> int:
     for names, mv in groups:
         show(names, mv)
 
+    if opts.reboot_command is not None:
+        return _rolling_reboot(opts, groups)
     if plans is not None:
         out.write("\n'Rebalance After Maintenance'\n")
         for p in plans:

@@ -142,6 +142,9 @@ class Options:
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
     rapi_ca: Optional[str] = None              # --rapi-ca=FILE (-m -X extension)
     rapi_insecure: bool = False                # --rapi-insecure (-m -X extension)
+    reboot_command: Optional[str] = None       # --reboot-command (hroller extension)
+    reboot_timeout: int = 1800                 # --reboot-timeout (hroller extension)
+    state_file: Optional[str] = None           # --state-file (hroller extension)
 
 
 #: Haskell-derived snake_case names that differ from the field names above;
@@ -336,6 +339,15 @@ def _apply_search(o: Options, v: str) -> None:
         raise OptionValueError("Unknown search mode '%s' (expected %s)"
                                % (v, " or ".join(SEARCH_MODES)))
     o.search = v
+
+
+def _apply_reboot_timeout(o: Options, v: str) -> None:
+    try:
+        o.reboot_timeout = int(v)
+    except ValueError:
+        raise OptionValueError("Invalid reboot timeout '%s'" % v) from None
+    if o.reboot_timeout <= 0:
+        raise OptionValueError("Invalid reboot timeout '%s'" % v)
 
 
 #: --pending-jobs values (cluster.execute.wait_for_earlier_runs)
@@ -637,6 +649,16 @@ _OPTS = [
     _mk("rapi-insecure", "", "rapi-insecure", NO_ARG, None,
         "do not verify the RAPI server's certificate for -m -X", "none",
         _setter("rapi_insecure", True)),
+    # rolling reboots, hroller (see HIDDEN_OPTIONS and cluster.rolling)
+    _mk("reboot-command", "", "reboot-command", REQ_ARG, "COMMAND",
+        "run the rolling reboot: COMMAND reboots node {node}", "none",
+        _store("reboot_command")),
+    _mk("reboot-timeout", "", "reboot-timeout", REQ_ARG, "SECONDS",
+        "how long a rebooted node may take to come back", "none",
+        _apply_reboot_timeout),
+    _mk("state-file", "", "state-file", REQ_ARG, "FILE",
+        "where the rolling reboot keeps its progress", "file",
+        _store("state_file")),
     # generic options (Ganeti.Common)
     _mk("version", "V", "version", NO_ARG, None,
         "show the version of the program", "none", _setter("show_ver", True)),
@@ -748,7 +770,8 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
-    "hroller": ("rebalance-after", "json"),
+    "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",
+                "state-file", "dry-run"),
 }
 
 #: The nine programs, in the order of the reference's personality list.
