@@ -106,21 +106,60 @@ def hs_show_string(s: str) -> str:
     return show(s)
 
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_DAYS_C = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
            "Oct", "Nov", "Dec")
 
 
+def _overflowed_tm(t: int) -> Tuple[int, int, int, int, int, int, int, str]:
+    """What glibc's ``localtime_r`` leaves in a zeroed ``struct tm`` when the
+    year does not fit an int (old-time ignores the failure): hour, minute,
+    second and weekday (Sunday = 0) computed, the year truncated to 32 bits,
+    month and day of month untouched (January, day 0).  The zone is the
+    local standard one."""
+    offset, zone = -time.timezone, time.tzname[0]
+    days = abs(t) // 86400 * (1 if t >= 0 else -1)      # C division
+    rem = t - days * 86400 + offset
+    while rem < 0:
+        rem += 86400
+        days -= 1
+    while rem >= 86400:
+        rem -= 86400
+        days += 1
+    wday = (4 + days) % 7
+
+    def leaps(y: int) -> int:
+        return y // 4 - y // 100 + y // 400
+
+    def is_leap(y: int) -> bool:
+        return y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+
+    y = 1970
+    while days < 0 or days >= (366 if is_leap(y) else 365):
+        yg = y + days // 365
+        days -= (yg - y) * 365 + leaps(yg - 1) - leaps(y - 1)
+        y = yg
+    tm_year = ((y - 1900 + (1 << 31)) % (1 << 32)) - (1 << 31)
+    return (wday, 1, 0, rem // 3600, rem % 3600 // 60, rem % 60, zone,
+            tm_year + 1900)
+
+
 def show_clock_time(secs: int) -> str:
     """``show`` of a ``ClockTime`` (old-time): the local time as
-    ``%a %b %e %H:%M:%S %Z %Y`` in the default (English) locale."""
+    ``%a %b %e %H:%M:%S %Z %Y`` in the default (English) locale; the
+    seconds pass through a 64-bit ``time_t`` first."""
+    t = wrap_int64(secs)
     try:
-        tm = time.localtime(secs)
+        tm = time.localtime(t)
+        fields = (tm.tm_wday, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                  tm.tm_sec, tm.tm_zone or "", tm.tm_year)
+        wday = (fields[0] + 1) % 7          # Python: Monday = 0
     except (OverflowError, OSError, ValueError):
-        tm = time.gmtime(0)
+        fields = _overflowed_tm(t)
+        wday = fields[0]                    # C: Sunday = 0
+    _, mon, mday, hour, minute, sec, zone, year = fields
     return "%s %s %2d %02d:%02d:%02d %s %d" % (
-        _DAYS[tm.tm_wday], _MONTHS[tm.tm_mon - 1], tm.tm_mday, tm.tm_hour,
-        tm.tm_min, tm.tm_sec, tm.tm_zone or "", tm.tm_year)
+        _DAYS_C[wday], _MONTHS[mon - 1], mday, hour, minute, sec, zone, year)
 
 
 def _json_str(s: str) -> str:

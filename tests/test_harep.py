@@ -380,6 +380,35 @@ STATES_GROUPS = {"g1": [P + "failover"]}
 STATES_NODES = _nodes({"g1": 4})
 STATES_DOWN = {"node-02": {"offline": True}}
 
+# How harep reads the numbers in tags (Haskell's reader: hex, octal,
+# negative, parentheses; no exponent) and shows suspension times (local
+# time zone; a year that does not fit glibc's struct tm).
+LEX_GROUPS = {"g1": [P + "failover"], "g2": [P + "suspend:999999999999"],
+              "g3": [P + "suspend:99999999999999999999"],
+              "g4": [P + "suspend:18446744073709551615"]}
+LEX_NODES = _nodes({"g1": 3, "g2": 2, "g3": 2, "g4": 2})
+LEX_DOWN = {"node-02": {"offline": True}, "node-05": {"offline": True},
+            "node-07": {"offline": True}, "node-09": {"offline": True}}
+LEX_INSTS = [
+    Inst("l-plain", "node-02", "node-01"),
+    Inst("l-year-33658", "node-05", "node-04"),
+    # (a suspension beyond year 2^31 is shown from uninitialised memory by
+    # the reference: "Jan  0" or "illegal month value: 21563928", at random)
+    Inst("l-wrapped", "node-09", "node-08"),
+    Inst("l-exponent", "node-02", "node-01", tags=[P + "suspend:1e10"]),
+    Inst("l-hex", "node-02", "node-01", tags=[P + "suspend:0xF4865700"]),
+    Inst("l-octal", "node-02", "node-01", tags=[P + "suspend:0o36441053400"]),
+    Inst("l-parens", "node-02", "node-01", tags=[P + "suspend:(4102444800)"]),
+    Inst("l-negative", "node-02", "node-01",
+         tags=[P + "suspend:-5", P + "suspend: 4102444801"]),
+    Inst("l-pending-hex", "node-01", "node-03",
+         tags=[P + "pending:failover:hx:0x10:0x1"]),
+    Inst("l-pending-zeros", "node-01", "node-03",
+         tags=[P + "pending:fix-storage:z0:-7:002+(1)"]),
+    Inst("l-pending-space", "node-01", "node-03",
+         tags=[P + "pending:fix-storage:z1:7 :1"]),
+]
+
 TWO_PENDING = [Inst("bad", "node-01", "node-02",
                     tags=[P + "pending:failover:a:100:1", P + "pending:failover:b:200:2"])]
 PENDING_THEN_SUCCESS = [Inst("ok", "node-01", "node-02"),
@@ -398,6 +427,7 @@ class Case:
     script: dict = field(default_factory=dict)
     ctags: Sequence[str] = ()
     socket: Optional[str] = None        # -L argument; None: the fixture's
+    tz: str = "UTC"
 
 
 def _cases() -> List[Case]:
@@ -458,6 +488,14 @@ def _cases() -> List[Case]:
              [Inst("d1", "node-02", "node-03")], [],
              {"nodes": STATES_DOWN, "faults": [{"method": "SubmitManyJobs", "action": "reply",
                                                 "result": [[True, "x"]]}]}),
+        Case("submit-drop", STATES_GROUPS, STATES_NODES,
+             [Inst("d1", "node-02", "node-03")], [],
+             {"nodes": STATES_DOWN, "faults": [{"method": "SubmitManyJobs", "nth": 2,
+                                                "action": "drop_mid_reply"}]}),
+        Case("tag-submit-garbage", STATES_GROUPS, STATES_NODES,
+             [Inst("d1", "node-02", "node-03")], [],
+             {"nodes": STATES_DOWN, "faults": [{"method": "SubmitManyJobs", "nth": 2,
+                                                "action": "garbage"}]}),
         Case("poll-null", STATES_GROUPS, STATES_NODES,
              [Inst("d1", "node-02", "node-03")], [],
              {"nodes": STATES_DOWN, "faults": [{"method": "QueryJobs", "action": "reply",
@@ -474,6 +512,15 @@ def _cases() -> List[Case]:
              [Inst("d1", "node-02", "node-03", tags=[P + "pending:failover:z:5:1"])], [],
              {"nodes": STATES_DOWN, "existing_jobs": [_job("success")],
               "faults": [{"method": "QueryJobs", "action": "drop_mid_reply"}]}),
+        Case("tag-numbers-ist", LEX_GROUPS, LEX_NODES, LEX_INSTS, ["--job-delay=0"],
+             {"nodes": LEX_DOWN, "existing_jobs": [_job("success"), _job("error")]},
+             tz="Asia/Kolkata"),
+        Case("tag-numbers-newyork", LEX_GROUPS, LEX_NODES, LEX_INSTS,
+             ["--dry-run", "--job-delay=Infinity"],
+             {"nodes": LEX_DOWN, "existing_jobs": [_job("running"), _job("success")]},
+             tz="America/New_York"),
+        Case("job-delay-nan", LEX_GROUPS, LEX_NODES, LEX_INSTS[:1],
+             ["--dry-run", "--job-delay=NaN"], {"nodes": LEX_DOWN}),
         Case("two-pending", STATES_GROUPS, STATES_NODES, TWO_PENDING, []),
         Case("pending-then-success", STATES_GROUPS, STATES_NODES, PENDING_THEN_SUCCESS, []),
         Case("drbd-no-secondary", STATES_GROUPS, STATES_NODES,
@@ -509,7 +556,7 @@ def run_harep(binary: str, case: Case, data_file: str) -> Run:
     script = json.loads(json.dumps(case.script))
     with LuxiFixture(data_file, script) as fx:
         sock = case.socket or fx.socket
-        env = dict(os.environ, TZ="UTC")
+        env = dict(os.environ, TZ=case.tz)
         p = subprocess.run([binary, "-L" + sock] + list(case.args), capture_output=True,
                            text=True, timeout=120, env=env)
         with fx._lock:
