@@ -127,8 +127,7 @@ def parse_url(url: str) -> _Url:
     else:
         scheme = ""
         rest = url
-    for stop in "#":
-        rest = rest.split(stop, 1)[0]
+    rest = rest.split("#", 1)[0]         # the fragment is never sent
     cut = len(rest)
     for ch in "/?":
         pos = rest.find(ch)
