@@ -20,8 +20,10 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -428,6 +430,7 @@ class Case:
     ctags: Sequence[str] = ()
     socket: Optional[str] = None        # -L argument; None: the fixture's
     tz: str = "UTC"
+    rootdir: bool = False               # serve at $GANETI_ROOTDIR's default socket
 
 
 def _cases() -> List[Case]:
@@ -530,6 +533,12 @@ def _cases() -> List[Case]:
              {"faults": [{"method": "Query", "what": "instance", "action": "error"}]}),
         Case("no-socket", STATES_GROUPS, STATES_NODES, [], [], {},
              socket="/nonexistent/ganeti-query"),
+        Case("default-socket", STATES_GROUPS, STATES_NODES,
+             [Inst("d1", "node-02", "node-03")], ["--dry-run"], {"nodes": STATES_DOWN},
+             rootdir=True),
+        Case("default-socket-L", STATES_GROUPS, STATES_NODES,
+             [Inst("d1", "node-02", "node-03")], ["-L", "--job-delay", "3"],
+             {"nodes": STATES_DOWN}, rootdir=True),
         Case("argument", STATES_GROUPS, STATES_NODES, [], ["extra"]),
         Case("empty", STATES_GROUPS, STATES_NODES, []),
     ]
@@ -554,16 +563,28 @@ class Run:
 def run_harep(binary: str, case: Case, data_file: str) -> Run:
     from tests.luxi_fixture import LuxiFixture
     script = json.loads(json.dumps(case.script))
-    with LuxiFixture(data_file, script) as fx:
-        sock = case.socket or fx.socket
-        env = dict(os.environ, TZ=case.tz)
-        p = subprocess.run([binary, "-L" + sock] + list(case.args), capture_output=True,
-                           text=True, timeout=120, env=env)
-        with fx._lock:
+    env = dict(os.environ, TZ=case.tz)
+    env.pop("GANETI_ROOTDIR", None)
+    root = tempfile.mkdtemp(prefix="harep-root-")
+    sock_path = None
+    if case.rootdir:
+        env["GANETI_ROOTDIR"] = root
+        sock_dir = os.path.join(root, "var", "run", "ganeti", "socket")
+        os.makedirs(sock_dir)
+        sock_path = os.path.join(sock_dir, "ganeti-query")
+    try:
+        with LuxiFixture(data_file, script, socket_path=sock_path) as fx:
+            argv = list(case.args) if case.rootdir else \
+                ["-L" + (case.socket or fx.socket)] + list(case.args)
+            p = subprocess.run([binary] + argv, capture_output=True,
+                               text=True, timeout=120, env=env)
+            # harep has exited: the fixture's records are complete
             requests = json.loads(json.dumps(fx.requests))
             jobs = [(j.id, json.loads(json.dumps(j.submitted_ops)))
                     for j in fx.submitted_jobs]
             tags = {i["name"]: list(i["tags"]) for i in fx.cluster.instances.values()}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     return Run(p.stdout, p.stderr, p.returncode, requests, jobs, tags)
 
 
