@@ -179,6 +179,12 @@ def format_error(value) -> str:
             "Unknown exception '%s'" % (pp_value(value), name))
 
 
+def _luxi_exception(msg: str) -> LuxiError:
+    """A ``LuxiError`` exception raised by the client itself, as
+    ``formatError`` shows it (``Unhandled exception: LuxiError "..."``)."""
+    return LuxiError("Unhandled exception: LuxiError " + hs_show_string(msg))
+
+
 # ---------------------------------------------------------------- transport
 
 def _io_text(err: BaseException, when: str) -> str:
@@ -279,8 +285,8 @@ class LuxiClient:
         """``SubmitManyJobs``: the job ids (LuxiError on any refusal)."""
         res = self.call("SubmitManyJobs", [list(map(list, jobs))])
         if not isinstance(res, list):
-            raise LuxiError("Cannot parse response from Ganeti: "
-                            + pp_value(res))
+            raise _luxi_exception("Cannot parse response from Ganeti: "
+                                   + pp_value(res))
         ids = []
         for item in res:
             if isinstance(item, list) and len(item) == 2 and item[0] is True:
@@ -290,12 +296,12 @@ class LuxiClient:
                 if isinstance(item[1], str) and item[1].isdigit():
                     ids.append(int(item[1]))
                     continue
-                raise LuxiError("Unable to read Int")
+                raise _luxi_exception("Unable to read Int")
             if isinstance(item, list) and len(item) == 2 and item[0] is False \
                     and isinstance(item[1], str):
-                raise LuxiError(item[1])
-            raise LuxiError("Unknown result from the master daemon: "
-                            + pp_value(item))
+                raise _luxi_exception(item[1])
+            raise _luxi_exception("Unknown result from the master daemon: "
+                                   + pp_value(item))
         return ids
 
     def query_jobs(self, ids: Optional[Sequence[int]], fields: Sequence[str]):
@@ -306,16 +312,16 @@ class LuxiClient:
         """``queryJobsStatus``: one status per job."""
         res = self.query_jobs(ids, ["status"])
         if not isinstance(res, list):
-            raise LuxiError("Unable to read list")
+            raise _luxi_exception("Unable to read list")
         out = []
         for row in res:
             if not isinstance(row, list):
-                raise LuxiError("Unable to read list")
+                raise _luxi_exception("Unable to read list")
             if not row:
-                raise LuxiError("Missing job status field")
+                raise _luxi_exception("Missing job status field")
             if row[0] not in JOB_STATUSES:
-                raise LuxiError("Invalid string value for type JobStatus: %s"
-                                % hs_show_string(str(row[0])))
+                raise _luxi_exception("Invalid string value for type JobStatus: %s"
+                                      % hs_show_string(str(row[0])))
             out.append(row[0])
         return out
 

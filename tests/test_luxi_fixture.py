@@ -650,20 +650,11 @@ OURS_EXEC = [
     ("job-error", "drbd", ["-X", "-l", "1"], FAIL_CASES[0][1]),
     ("job-canceled", "drbd", ["-X", "-l", "1"],
      {"jobs": [{"match": {"index": 0}, "outcome": "canceled"}]}),
-    pytest.param("job-rejected", "drbd", ["-X", "-l", "1"], FAIL_CASES[3][1],
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "ours prints 'Job submission error: <msg>', the reference "
-                     "'Job submission error: Unhandled exception: LuxiError \"<msg>\"'"))),
+    ("job-rejected", "drbd", ["-X", "-l", "1"], FAIL_CASES[3][1]),
     ("load-drop", "drbd", [], {"faults": [LOAD_FAULTS[1][1]]}),
     ("load-garbage", "drbd", [], {"faults": [LOAD_FAULTS[4][1]]}),
     ("load-error", "drbd", [], {"faults": [LOAD_FAULTS[5][1]]}),
     ("submit-garbage", "drbd", ["-X", "-l", "1"], {"faults": [EXEC_FAULTS[1][1]]}),
-    pytest.param("poll-drop", "drbd", ["-X", "-l", "1"], {"faults": [EXEC_FAULTS[4][1]]},
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "ours reconnects after the master closes the connection while "
-                     "polling and carries on (exit 0, 'Lost the connection ... "
-                     "reconnecting...' on stderr); the reference stops with 'hbal: "
-                     "<socket: 3>: hWaitForInput: end of file', exit 1"))),
     ("poll-error", "drbd", ["-X", "-l", "1"], {"faults": [EXEC_FAULTS[6][1]]}),
 ]
 
@@ -677,19 +668,44 @@ def test_ours_exec_like_reference(name, cluster, args, script):
 
 
 @need_ours
-@pytest.mark.parametrize("sig", [
-    pytest.param(signal.SIGINT, id="SIGINT"),
-    pytest.param(signal.SIGTERM, id="SIGTERM", marks=pytest.mark.xfail(strict=True, reason=(
-        "on SIGTERM the reference exits without flushing stdout: a pipe loses "
-        "'Cluster score improved ...', 'Solution length=2', 'Got job IDs 1' and "
-        "'Double cancel request, exiting now...'; ours prints them"))),
-])
-def test_ours_signals_like_reference(sig):
-    a = run_with_signal(ref("hbal"), sig, "drbd")
-    b = run_with_signal(ours("hbal"), sig, "drbd")
+def test_ours_sigint_like_reference():
+    a = run_with_signal(ref("hbal"), signal.SIGINT, "drbd")
+    b = run_with_signal(ours("hbal"), signal.SIGINT, "drbd")
     assert (b.stdout, b.stderr, b.status) == (a.stdout, a.stderr, a.status), \
         diff_text(a.stdout, b.stdout, "reference", "ours") + "\nstderr %r / %r" % (
             a.stderr, b.stderr)
+    assert normalise_opcodes(a.opcodes) == normalise_opcodes(b.opcodes)
+
+
+@need_ours
+def test_ours_sigterm_exits_2_and_keeps_its_output():
+    """Both exit 2 at once after the same submissions; the reference loses
+    its buffered stdout on a pipe (GHC's exitImmediately), ours flushes it:
+    the reference's lines are a prefix of ours, which end with the
+    'Double cancel request' line."""
+    a = run_with_signal(ref("hbal"), signal.SIGTERM, "drbd")
+    b = run_with_signal(ours("hbal"), signal.SIGTERM, "drbd")
+    assert a.status == b.status == 2
+    assert (a.stderr, b.stderr) == ("", "")
+    assert b.stdout.startswith(a.stdout)
+    assert "Got job IDs " in b.stdout
+    assert b.stdout.endswith("Double cancel request, exiting now...\n")
+    assert normalise_opcodes(a.opcodes) == normalise_opcodes(b.opcodes)
+
+
+@need_ours
+def test_ours_reconnects_when_the_master_drops_the_connection():
+    """The reference dies when the master closes the connection while it
+    polls a job ('hbal: <socket: 3>: hWaitForInput: end of file', exit 1);
+    ours reconnects, follows the same job to its end and finishes the plan."""
+    script = {"faults": [EXEC_FAULTS[4][1]]}
+    a = reference_run("hbal", ["-X", "-l", "1"], "drbd", script)
+    b = run_fixture(ours("hbal"), ["-X", "-l", "1"], CLUSTERS["drbd"], script)
+    assert (a.status, a.stderr) == (1, "hbal: <socket: 3>: hWaitForInput: end of file\n")
+    assert b.status == 0, b.stderr
+    assert b.stdout == a.stdout
+    assert "Lost the connection to the master daemon" in b.stderr
+    assert "Reconnected to the master daemon" in b.stderr
     assert normalise_opcodes(a.opcodes) == normalise_opcodes(b.opcodes)
 
 
