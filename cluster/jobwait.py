@@ -82,8 +82,10 @@ def submit_jobs(client: LuxiClient, jobs: Sequence[Sequence[dict]]) -> List[int]
     try:
         res = _raw_call(client, "SubmitManyJobs", [[list(j) for j in jobs]])
         if not isinstance(res, list):
-            raise _client_error("Cannot parse response from Ganeti: "
-                                + _show_js(res))
+            # ``show`` of the call's ``Ok x``
+            shown = _show_js(res)
+            raise _client_error("Cannot parse response from Ganeti: Ok "
+                                + (shown if res is JSNULL else "(%s)" % shown))
         ids = []
         for item in res:
             if isinstance(item, list) and len(item) == 2 and item[0] is True:
@@ -93,7 +95,7 @@ def submit_jobs(client: LuxiClient, jobs: Sequence[Sequence[dict]]) -> List[int]
                 raise _client_error(item[1])
             else:
                 raise _client_error("Unknown result from the master daemon: "
-                                    + hs_show_string(pp_value(item)))
+                                    + pp_value(item))
     except LuxiError as err:
         raise JobsError("Job submission error: " + err.message) from None
     return ids

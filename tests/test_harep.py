@@ -491,6 +491,18 @@ def _cases() -> List[Case]:
              [Inst("d1", "node-02", "node-03")], [],
              {"nodes": STATES_DOWN, "faults": [{"method": "SubmitManyJobs", "action": "reply",
                                                 "result": [[True, "x"]]}]}),
+        *[Case("submit-reply-%d" % k, STATES_GROUPS, STATES_NODES,
+               [Inst("d1", "node-02", "node-03")], [],
+               {"nodes": STATES_DOWN, "faults": [{"method": "SubmitManyJobs",
+                                                  "action": "reply", "result": res}]})
+          for k, res in enumerate([[[True, -2]], [[True, True]], [[True, 2.5]], [1],
+                                   {"a": 1}, [[True, "0x10"]], [[True, 1], [False, "no"]],
+                                   None, [[True, 1], [True, 2]]])],
+        *[Case("poll-reply-%d" % k, STATES_GROUPS, STATES_NODES,
+               [Inst("d1", "node-02", "node-03")], [],
+               {"nodes": STATES_DOWN, "faults": [{"method": "QueryJobs", "action": "reply",
+                                                  "result": res}]})
+          for k, res in enumerate([{}, [["bogus"]], [["success", 1]], [5]])],
         Case("submit-drop", STATES_GROUPS, STATES_NODES,
              [Inst("d1", "node-02", "node-03")], [],
              {"nodes": STATES_DOWN, "faults": [{"method": "SubmitManyJobs", "nth": 2,
@@ -680,3 +692,69 @@ def test_cases_exercise_harep(results):
     assert any(op["OP_ID"] == "OP_TAGS_DEL" for _, ops in ref["states"].jobs for op in ops)
     assert ref["two-pending"].status == 1
     assert ref["tag-job-fails"].stderr.endswith("Error: The following jobs failed: 2=>error\n")
+
+
+# ================================================================ cluster.jobwait
+
+class _FakeClient:
+    """Answers SubmitManyJobs / QueryJobs from canned results."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.sent = []
+
+    def send(self, method, args):
+        self.sent.append((method, args))
+
+    def recv(self) -> bytes:
+        return json.dumps({"success": True, "result": self.answers.pop(0)}).encode()
+
+
+def test_exec_jobs_wait_ok_schedule_and_failures():
+    from cluster import jobwait
+    pending = [["running"], ["success"]]
+    answers = [[[True, 3], [True, 4]]] + [pending] * 7 + [[["error"], ["canceled"]]]
+    client = _FakeClient(answers)
+    slept = []
+    with pytest.raises(jobwait.JobsError) as ei:
+        jobwait.exec_jobs_wait_ok(client, [[{"OP_ID": "OP_TEST_DELAY"}]] * 2, slept.append)
+    assert ei.value.message == "The following jobs failed: 3=>error, 4=>canceled"
+    assert slept == [0.5, 1, 2, 4, 8, 15, 15, 15]
+    assert client.sent[0][0] == "SubmitManyJobs"
+    assert client.sent[1:] == [("QueryJobs", [[3, 4], ["status"]])] * 8
+
+
+@pytest.mark.parametrize("result,message", [
+    ([[False, "drained"]], 'Job submission error: Unhandled exception: LuxiError "drained"'),
+    ([[True, -2]], "Job submission error: Unhandled exception: LuxiError "
+                   "\"Invalid value for job ID ' -2'\""),
+    ([[True, True]], "Job submission error: Unhandled exception: LuxiError "
+                     "\"Wrong type/value for job id: JSBool True\""),
+    ([1], "Job submission error: Unhandled exception: LuxiError "
+          "\"Unknown result from the master daemon: 1\""),
+    ({"a": 1}, "Job submission error: Unhandled exception: LuxiError \"Cannot parse "
+               "response from Ganeti: Ok (JSObject (JSONObject {fromJSObject = "
+               "[(\\\"a\\\",JSRational False (1 % 1))]}))\""),
+    (None, "Job submission error: Unhandled exception: LuxiError \"Cannot parse "
+           "response from Ganeti: Ok JSNull\""),
+])
+def test_submit_jobs_errors(result, message):
+    from cluster import jobwait
+    with pytest.raises(jobwait.JobsError) as ei:
+        jobwait.submit_jobs(_FakeClient([result]), [[{"OP_ID": "OP_TEST_DELAY"}]])
+    assert ei.value.message == message
+
+
+def test_query_jobs_status_errors():
+    from backends.luxi import LuxiError
+    from cluster import jobwait
+    for result, text in [([["bogus"]], 'Invalid string value for type JobStatus: \\"bogus\\"'),
+                         ([[1]], "Can't parse value for 'JobStatus': Unable to read String"),
+                         ([[], ["x"]], 'Invalid string value for type JobStatus: \\"x\\"'),
+                         ([[], ["success"]], "Missing job status field"),
+                         ({}, "Unable to read list")]:
+        with pytest.raises(LuxiError) as ei:
+            jobwait.query_jobs_status(_FakeClient([result]), [1])
+        assert ei.value.message == 'Unhandled exception: LuxiError "%s"' % text
+    assert jobwait.query_jobs_status(_FakeClient([[["queued"], ["error"]]]), [1, 2]) == \
+        ["queued", "error"]
