@@ -40,6 +40,7 @@ from backends.iallocator import (
     r_disk_template, r_double, r_enum, r_hypervisor, r_int, r_ipolicy,
     r_list, r_string, r_value, try_from_obj,
 )
+from backends.rapi import _assign
 from htools.errors import UncaughtIOError
 from htools.loader import LoadError
 from htools.model import ClusterData, Disk, Group, Instance, Node
@@ -604,16 +605,6 @@ def parse_cluster(value):
     master = extract("master", r_string)
     hypervisor = extract("default_hypervisor", r_hypervisor)
     return tags, ipolicy, master, hypervisor
-
-
-def _assign(items):
-    names: Dict[str, int] = {}
-    out = []
-    for idx, (key, elem) in enumerate(items):
-        elem.idx = idx
-        names[key] = idx
-        out.append(elem)
-    return names, out
 
 
 #: a query's outcome: (True, decoded value) or (False, error text)

@@ -39,6 +39,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from backends.luxi import LuxiClient, LuxiError, LuxiIOError
 from cluster.execute import Executor, Progress
 from cluster.jobs import Annotation, JobSet, MoveCheck
+from htools.allocation import _op_migrate, _op_replace
 from htools.errors import HtoolsError
 
 STATE_VERSION = 1
@@ -126,22 +127,6 @@ class State:
 def _op_drain(node: str, drained: bool) -> Dict:
     return {"OP_ID": "OP_NODE_SET_PARAMS", "node_name": node, "force": False,
             "drained": drained, "auto_promote": False}
-
-
-def _op_migrate(inst: str, target: Optional[str]) -> Dict:
-    op = {"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": inst}
-    if target is not None:
-        op["target_node"] = target
-    op.update([("allow_runtime_changes", False), ("ignore_ipolicy", False),
-               ("cleanup", False), ("allow_failover", True),
-               ("ignore_hvversions", True)])
-    return op
-
-
-def _op_replace_secondary(inst: str, node: str) -> Dict:
-    return {"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": inst,
-            "early_release": False, "ignore_ipolicy": False,
-            "mode": "replace_new_secondary", "disks": [], "remote_node": node}
 
 
 class RollingReboot:
@@ -238,14 +223,14 @@ class RollingReboot:
                     if inst.snode in in_group:
                         problems.append("%s has both nodes in the group" % inst.name)
                         continue
-                    ops = [_op_migrate(inst.name, None)]
+                    ops = [_op_migrate(inst, None)]
                     new_p, new_s = inst.snode, inst.pnode
                     if self.ropts.full_evacuation:
                         tgt = self._best(nl, inst, in_group | {inst.snode}, secondary_of=inst.snode)
                         if tgt is None:
                             problems.append("no new secondary for %s" % inst.name)
                             continue
-                        ops.append(_op_replace_secondary(inst.name, names[tgt]))
+                        ops.append(_op_replace(inst, names[tgt]))
                         new_s = tgt
                 elif inst.uses_local_storage:
                     problems.append("%s keeps its disks on %s (%s) and cannot be "
@@ -257,7 +242,7 @@ class RollingReboot:
                     if tgt is None:
                         problems.append("no node outside the group can take %s" % inst.name)
                         continue
-                    ops = [_op_migrate(inst.name, names[tgt])]
+                    ops = [_op_migrate(inst, names[tgt])]
                     new_p, new_s = tgt, inst.snode
                     nl[tgt] = nl[tgt].add_pri(inst, True)
                 jobs.append(ops)
@@ -270,7 +255,7 @@ class RollingReboot:
                 if tgt is None:
                     problems.append("no new secondary for %s" % inst.name)
                     continue
-                jobs.append([_op_replace_secondary(inst.name, names[tgt])])
+                jobs.append([_op_replace(inst, names[tgt])])
                 checks.append(MoveCheck(inst.name, names[inst.pnode], names[inst.snode],
                                         names[inst.pnode], names[tgt], 0, False))
         if problems:
