@@ -42,7 +42,7 @@ reasons ("node3: memory short by 1.5 GiB ...").
 from __future__ import annotations
 
 import math
-from collections import ChainMap
+from collections import ChainMap, OrderedDict
 from dataclasses import dataclass, field
 from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
                     Sequence, Tuple, Union)
@@ -382,6 +382,20 @@ def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     moves computed by the compiled core (same values, same choices).
 
     Raises :class:`globaln1.MissingKey` where the reference crashes."""
+    return evacuate_detail(nodes, insts, node)[0]
+
+
+def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
+                    node: Node) -> Tuple[bool, Optional[frozenset]]:
+    """:func:`can_evacuate_node` and, for a failure that no *addition* of
+    instances to other nodes can undo, the node keys it depends on.
+
+    Such a failure is one of a DRBD failover (it reads the node and the
+    secondaries failed over to so far), or of the re-creation of the first
+    non-movable instance when there is no shared-storage step (it reads
+    the escape nodes only through the forced placement checks - memory,
+    disk, spindles left, and the unchanged policy -, which a placement
+    elsewhere can only make harder).  Otherwise the second item is None."""
     drbd: List[int] = []
     shared: List[int] = []
     non_move: List[int] = []
@@ -394,7 +408,7 @@ def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         else:
             non_move.append(idx)
     if not drbd and not shared and not non_move:
-        return True
+        return True, None
     # 1. fail over all DRBD primaries (on an overlay of the node map)
     changes: NodeList = {}
     ichanges: InstList = {}
@@ -406,11 +420,11 @@ def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         _find(view, inst.snode)
         res = mv.apply_move(True, view, inst, failover)
         if isinstance(res, FailMode):
-            return False
+            return False, frozenset(changes).union((node.idx, inst.snode))
         changes.update(res[0])
         ichanges[idx] = res[1]
     if not shared and not non_move:
-        return True
+        return True, None
     nl: NodeList = dict(nodes)
     nl.update(changes)
     il: InstList = dict(insts)
@@ -439,7 +453,7 @@ def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
                     best = res
                     best_cv = cv
             if best is None:
-                return False
+                return False, None
             nl.update(best[0])
             gcs.set_nodes([(k, v) for k, v in best[0].items() if k in gset])
             il[idx] = best[1]
@@ -448,7 +462,7 @@ def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     if non_move:
         todo = sorted((_find(il, i) for i in non_move), key=lambda i: -i.mem)
         cs = ClusterState([nl[k] for k in keys], keys)
-        for inst in todo:
+        for pos, inst in enumerate(todo):
             cands = []
             for ndx in escape:
                 p = nl[ndx]
@@ -459,7 +473,9 @@ def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
                     continue
                 cands.append((cs.score_with(((ndx, new_p),)), ndx, new_p))
             if not cands:
-                return False
+                if pos == 0 and not shared:
+                    return False, frozenset(changes).union((node.idx,))
+                return False, None
             cands.reverse()
 
             def make(c, inst=inst) -> Element:
@@ -472,7 +488,7 @@ def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             changed = [(n.idx, new_nl[n.idx]) for n in el.placed]
             nl = new_nl
             cs.set_nodes(changed)
-    return True
+    return True, None
 
 
 _LOCAL, _GROUP, _ALL = 0, 1, 2
@@ -509,6 +525,9 @@ class N1Checker:
                       if not (accept_existing and nl[k].offline)
                       and nl[k].group not in ignored]
         self._base: Dict[int, object] = {}
+        #: nodes that cannot be evacuated now and stay so under any
+        #: placement that changes none of these keys (see evacuate_detail)
+        self._sticky: Dict[int, frozenset] = {}
         self.kind: Dict[int, int] = {}
         self.rdeps: Dict[int, set] = {}
         self.group_dep: Dict[int, List[int]] = {}
@@ -555,10 +574,12 @@ class N1Checker:
         except KeyError:
             pass
         try:
-            res: object = can_evacuate_node(self.nl, self.il, self.nl[k])
+            res, sticky = evacuate_detail(self.nl, self.il, self.nl[k])
         except globaln1.MissingKey as err:
-            res = err
+            res, sticky = err, None
         self._base[k] = res
+        if sticky is not None:
+            self._sticky[k] = sticky
         return res
 
     def _affected(self, changed: Iterable[int]) -> set:
@@ -583,19 +604,29 @@ class N1Checker:
         bf = self._ensure_base_false()
         if not bf:
             return False
+        changed = set(changed)
         affected = self._affected(changed)
+        return self._stays_bad(bf, affected, changed)
+
+    def _stays_bad(self, bf: List[int], affected: set, changed: set) -> bool:
+        """Some node that cannot be evacuated now still cannot after a
+        placement changing ``changed``."""
+        sticky = self._sticky
         for k in bf:
             if k not in affected:
+                return True
+            deps = sticky.get(k)
+            if deps is not None and deps.isdisjoint(changed):
                 return True
         return False
 
     def check(self, new_nl: Mapping[int, Node], new_il: Mapping[int, Instance],
               changed: Iterable[int]) -> bool:
+        changed = set(changed)
         affected = self._affected(changed)
         if not self.crash_possible:
-            for k in self._ensure_base_false():
-                if k not in affected:
-                    return False
+            if self._stays_bad(self._ensure_base_false(), affected, changed):
+                return False
             for k in sorted(affected):
                 if k in self.kind and not can_evacuate_node(new_nl, new_il,
                                                             new_nl[k]):
@@ -619,6 +650,29 @@ class N1Checker:
         return self.check(new_nl, new_il, [n.idx for n in el.placed])
 
 
+#: N1Checkers by state identity (the state objects are kept alive with
+#: them, so an id is not reused while its entry exists): hspace's tiered
+#: allocation tries many specs on one unchanged state, and the answers of
+#: the unchanged state (which nodes can be evacuated) do not depend on the
+#: instance being placed.  Most recently used last; bounded.
+_CHECKERS: "OrderedDict[Tuple, Tuple[object, object, N1Checker]]" = OrderedDict()
+_CHECKERS_MAX = 64
+
+
+def _shared_checker(nl: Mapping[int, Node], il: Mapping[int, Instance],
+                    accept_existing: bool, ignore_groups: Tuple) -> N1Checker:
+    key = (id(nl), id(il), accept_existing, ignore_groups)
+    hit = _CHECKERS.get(key)
+    if hit is not None and hit[0] is nl and hit[1] is il:
+        _CHECKERS.move_to_end(key)
+        return hit[2]
+    checker = N1Checker(nl, il, accept_existing, ignore_groups)
+    _CHECKERS[key] = (nl, il, checker)
+    if len(_CHECKERS) > _CHECKERS_MAX:
+        _CHECKERS.popitem(last=False)
+    return checker
+
+
 class _N1Pred:
     """The capacity predicate of ``tryAlloc`` (a lazily built checker)."""
 
@@ -631,8 +685,9 @@ class _N1Pred:
     @property
     def checker(self) -> N1Checker:
         if self._checker is None:
-            self._checker = N1Checker(self.nl, self.il, self.opts.accept_existing,
-                                      self.opts.capacity_ignore_groups)
+            self._checker = _shared_checker(self.nl, self.il,
+                                            self.opts.accept_existing,
+                                            tuple(self.opts.capacity_ignore_groups))
         return self._checker
 
     def __call__(self, el: Element) -> bool:

@@ -334,6 +334,8 @@ class Node:
         self.hypervisor: Optional[Hypervisor] = None
 
     def copy(self) -> "Node":
+        """A shallow copy (replaced below by a generated straight-line
+        version: this is on every move's and placement's path)."""
         new = Node.__new__(Node)
         for slot in Node.__slots__:
             setattr(new, slot, getattr(self, slot))
@@ -748,6 +750,23 @@ class Node:
 
 
 _INT_MIN = -(2 ** 63)
+
+
+def _make_node_copy():
+    """``Node.copy`` as one straight-line function over the slots (several
+    times faster than a getattr/setattr loop)."""
+    src = ["def copy(self):", "    new = _new(_Node)"]
+    src += ["    new.%s = self.%s" % (s, s) for s in Node.__slots__]
+    src += ["    return new"]
+    env = {"_new": object.__new__, "_Node": Node}
+    exec("\n".join(src), env)  # noqa: S102 - generated from __slots__ only
+    fn = env["copy"]
+    fn.__doc__ = Node.copy.__doc__
+    fn.__qualname__ = "Node.copy"
+    return fn
+
+
+Node.copy = _make_node_copy()  # type: ignore[method-assign]
 
 
 def hs_truncate(x: float) -> int:
