@@ -627,7 +627,12 @@ class N1Checker:
         if not self.crash_possible:
             if self._stays_bad(self._ensure_base_false(), affected, changed):
                 return False
-            for k in sorted(affected):
+            # without a possible crash only the conjunction matters, not
+            # htools' node order: ask the changed nodes (the likeliest to
+            # fail, having just received the instance) first
+            first = sorted(k for k in affected if k in changed)
+            rest = sorted(k for k in affected if k not in changed)
+            for k in first + rest:
                 if k in self.kind and not can_evacuate_node(new_nl, new_il,
                                                             new_nl[k]):
                     return False
