@@ -95,6 +95,12 @@ DEFAULTS: Dict[str, object] = dict(
     unaccounted_mem=0.1,     # fraction of nodes with unaccounted memory
     overcommit=False,        # allow a few memory-overcommitted nodes
     forthcoming_frac=0.0,    # fraction of forthcoming instances
+    split_drbd_frac=0.0,     # drbd instances with their secondary in
+                             # another group (needs groups > 1)
+    samenode_frac=0.0,       # non-drbd instances listing their primary
+                             # node as secondary too ("n1|n1")
+    tight_cpu=False,         # few physical cpus: the vcpu ratio binds, so
+                             # tiered allocation shrinks specs to 1 vcpu
     domain="",               # e.g. ".example.com" appended to all names
     columns="full",          # "full" (15/13 columns) or "trim"
 )
@@ -490,6 +496,20 @@ def generate_cluster(**params) -> Cluster:
             if p["offline_unknown"] and rng.random() < 0.5:
                 nodes[i].unknown = True
 
+    # ---- odd shapes htools accepts (each draws random numbers only when
+    #      enabled, so other parameter sets stay byte-identical)
+    split = float(p["split_drbd_frac"])
+    if split and len(group_nodes) > 1:
+        _split_drbd(rng, nodes, group_nodes, instances, split)
+    same = float(p["samenode_frac"])
+    if same:
+        for inst in instances:
+            if inst.template != "drbd" and rng.random() < same:
+                inst.snode = inst.pnode
+    if p["tight_cpu"]:
+        for n in nodes:
+            n.tcpu = max(1, n.tcpu // 8)
+
     # ---- cluster tags
     ctags = []
     if p["exclusion_tags"]:
@@ -518,6 +538,40 @@ def generate_cluster(**params) -> Cluster:
                    ctags=ctags, ipolicies=ipolicies,
                    columns=str(p["columns"]),
                    write_cpu_speed=bool(p["cpu_speed"]))
+
+
+def _split_drbd(rng: Random, nodes: List[GenNode], group_nodes,
+                instances: List[GenInstance], frac: float) -> None:
+    """Move the secondary of about ``frac`` of the drbd instances to a node
+    of another group (an instance spanning groups, as after an
+    interrupted group change)."""
+    for inst in instances:
+        if inst.template != "drbd" or inst.snode < 0:
+            continue
+        if rng.random() >= frac:
+            continue
+        others = [i for g, idxs in enumerate(group_nodes) if g != inst.group
+                  for i in idxs]
+        if not others:
+            continue
+        new = _pick(rng, others)
+        old = nodes[inst.snode]
+        old.udisk -= inst.disk
+        if old.excl:
+            old.uspindles -= inst.spindles or 0
+        left = old.peers.get(inst.pnode, 0) - inst.mem
+        if left > 0:
+            old.peers[inst.pnode] = left
+        else:
+            old.peers.pop(inst.pnode, None)
+        old.scount -= 1
+        sn = nodes[new]
+        sn.udisk += inst.disk
+        if sn.excl:
+            sn.uspindles += inst.spindles or 0
+        sn.peers[inst.pnode] = sn.peers.get(inst.pnode, 0) + inst.mem
+        sn.scount += 1
+        inst.snode = new
 
 
 def _size_group(rng: Random, p, nodes: List[GenNode], idxs: List[int],
@@ -878,6 +932,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--unaccounted-mem", type=float)
     ap.add_argument("--overcommit", type=_bool)
     ap.add_argument("--forthcoming-frac", type=float)
+    ap.add_argument("--split-drbd-frac", type=float)
+    ap.add_argument("--samenode-frac", type=float)
+    ap.add_argument("--tight-cpu", type=_bool)
     ap.add_argument("--domain")
     ap.add_argument("--columns", choices=["full", "trim"])
     ap.add_argument("--all-features", action="store_true",
