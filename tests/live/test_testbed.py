@@ -33,11 +33,14 @@ def test_reset_restores_placement_flags_and_tags(clean_testbed, testbed_initial)
     target = tb.nodes[-1]
     tb.gnt("gnt-instance", "migrate", "-f", "-n", target, inst)
     assert tb.placement()[inst][0] == target
-    tb.gnt("gnt-cluster", "add-tags", "test:cluster")
-    tb.gnt("gnt-node", "add-tags", target, "test:node")
-    tb.gnt("gnt-instance", "add-tags", inst, "test:instance")
+    # tags everywhere and a drained node, in one job (gnt-* would take one each)
+    ops = [{"OP_ID": "OP_TAGS_SET", "kind": "cluster", "name": None, "tags": ["test:cluster"]},
+           {"OP_ID": "OP_TAGS_SET", "kind": "node", "name": target, "tags": ["test:node"]},
+           {"OP_ID": "OP_TAGS_SET", "kind": "instance", "name": inst, "tags": ["test:instance"]}]
     if len(tb.nodes) > 2:
-        tb.gnt("gnt-node", "modify", "-D", "yes", tb.nodes[1])
+        ops.append({"OP_ID": "OP_NODE_SET_PARAMS", "node_name": tb.nodes[1], "drained": True})
+    tb.wait_jobs([tb.submit(*ops)])
+    assert tb.luxi("QueryClusterInfo")["tags"] == ["test:cluster"]
     tb.reset(placement=testbed_initial["placement"],
              instance_tags=testbed_initial["tags"])
     assert {i: p for i, (p, _s) in tb.placement().items()} == testbed_initial["placement"]
