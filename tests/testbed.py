@@ -307,11 +307,15 @@ class Testbed:
         if why:
             raise TestbedError(why)
         self._lock()
-        if self.exists() or os.path.exists(self.root) or os.path.exists(self.nsetc):
-            self._down()                     # left behind by a dead owner
-        self._check_net_free()
+        try:
+            self._check_net_free()
+        except BaseException:
+            self._unlock()
+            raise
         t0 = time.monotonic()
         try:
+            if self.exists() or os.path.exists(self.root) or os.path.exists(self.nsetc):
+                self._down()                 # left behind by a dead owner
             self._phase("netns", self._setup_netns)
             self._phase("storage", self._setup_storage)
             self._phase("etc+sshd", self._setup_etc)
@@ -588,8 +592,10 @@ class Testbed:
                 _run(["ip", "netns", "del", self.netns], timeout=20, check=False)
         except Exception as e:             # keep going: the rest must go too
             errors.append(str(e))
-        _run(["ip", "route", "del", "blackhole", self.net + ".0/24"],
-             timeout=10, check=False)
+        bh = _run(["ip", "route", "show", "type", "blackhole"], timeout=10, check=False)
+        if any(line.split()[1:2] == [self.net + ".0/24"] for line in bh.stdout.splitlines()):
+            _run(["ip", "route", "del", "blackhole", self.net + ".0/24"],
+                 timeout=10, check=False)
         for _ in range(3):
             r = _run(["mountpoint", "-q", self.storage], timeout=10, check=False)
             if r.returncode != 0:
