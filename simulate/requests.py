@@ -52,6 +52,8 @@ DEFAULTS: Dict[str, object] = dict(
     networks=None,        # None: sometimes
     policy_variety=None,  # None: sometimes non-default group policies
     node_class=None,      # None: random; else index into NODE_MEM
+    samenode_frac=None,   # instances listing one node twice ("nodes": [n, n])
+    split_frac=None,      # drbd instances with their secondary in another group
 )
 
 DEFAULT_TEMPLATES = {"drbd": 50, "plain": 20, "diskless": 6, "file": 4,
@@ -506,10 +508,45 @@ def make_request(seed: int, rtype: Optional[str] = None, **params) -> Dict:
         raise ValueError("unknown request type %r" % rtype)
     cl = make_cluster(rng, **params)
     req = _MAKERS[rtype](rng, cl)
+    same = float(_param(params, "samenode_frac", 0.0))
+    split = float(_param(params, "split_frac", 0.0))
+    if same or split:
+        _odd_shapes(Random(seed * 7919 + 17), cl, req, same, split)
     for k in ("_nodes", "_insts", "_groups"):
         del cl[k]
     cl["request"] = req
     return cl
+
+
+def _strings(obj) -> set:
+    if isinstance(obj, str):
+        return {obj}
+    if isinstance(obj, dict):
+        return set().union(*(_strings(v) for v in obj.values())) if obj else set()
+    if isinstance(obj, (list, tuple)):
+        return set().union(*(_strings(v) for v in obj)) if obj else set()
+    return set()
+
+
+def _odd_shapes(rng: Random, cl: Dict, req: Dict, same: float,
+                split: float) -> None:
+    """Shapes htools accepts but a healthy cluster does not have, on the
+    instances the request does not name (its own random numbers, so that
+    the rest of the document does not change): an instance listing its
+    primary twice, a drbd instance whose secondary is in another group."""
+    named = _strings(req)
+    nodes = cl["_nodes"]
+    for rec in cl["_insts"]:
+        if rec["name"] in named:
+            continue
+        jrec = cl["instances"][rec["name"]]
+        p = nodes[rec["_p"]]
+        if same and _chance(rng, same):
+            jrec["nodes"] = [p.name, p.name]
+        elif split and rec["_s"] is not None and _chance(rng, split):
+            others = [n for n in nodes if n.group != p.group]
+            if others:
+                jrec["nodes"] = [p.name, _pick(rng, others).name]
 
 
 def request_text(seed: int, rtype: Optional[str] = None, **params) -> str:

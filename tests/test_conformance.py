@@ -171,3 +171,40 @@ def test_generator_shapes():
     assert generate(nodes=8, instances=40, groups=3, seed=4) == generate(
         nodes=8, instances=40, groups=3, seed=4, split_drbd_frac=0.0,
         samenode_frac=0.0, tight_cpu=False)
+
+
+HAIL_CASES = [
+    ("allocate", 0, dict(samenode_frac=0.25)),
+    ("relocate", 1, dict(samenode_frac=0.25)),
+    ("node-evacuate", 2, dict(groups=3, samenode_frac=0.2, split_frac=0.2, nodes=10)),
+    ("change-group", 1, dict(groups=2, split_frac=0.3, nodes=8)),
+    ("multi-allocate", 2, dict(groups=2, split_frac=0.3, nodes=8)),
+]
+
+
+@pytest.mark.parametrize("rtype,seed,params", HAIL_CASES,
+                         ids=lambda v: (",".join("%s=%s" % kv for kv in sorted(v.items()))
+                                        if isinstance(v, dict) else str(v)))
+def test_hail_generated_shape(rtype, seed, params, tmp_path):
+    """Requests whose instances list one node twice or span two groups
+    (simulate.requests' samenode_frac / split_frac)."""
+    from htools.cli.hail import strip_explanation, strip_explanation_stderr
+    from simulate.requests import request_text
+    text = request_text(seed, rtype, **params)
+    name = "req-%s-%d-%s.json" % (rtype, seed, hashlib.sha1(text.encode()).hexdigest()[:8])
+    path = _stage(tmp_path, name, text)
+    exp, got = compare("conformance", "hail", [path], tmp_path)
+    assert strip_explanation(got["stdout"]) == exp["stdout"]
+    assert strip_explanation_stderr(got["stderr"]) == exp["stderr"]
+    assert got["status"] == exp["status"]
+
+
+def test_request_shapes():
+    from simulate.requests import make_request, request_text
+    assert request_text(3, "allocate") == request_text(3, "allocate", samenode_frac=0.0,
+                                                       split_frac=0.0)
+    doc = make_request(2, "allocate", groups=2, nodes=8, samenode_frac=0.3, split_frac=0.5)
+    group = {n: r["group"] for n, r in doc["nodes"].items()}
+    lists = [r["nodes"] for r in doc["instances"].values()]
+    assert any(len(ns) == 2 and ns[0] == ns[1] for ns in lists)
+    assert any(len(ns) == 2 and group[ns[0]] != group[ns[1]] for ns in lists)
