@@ -202,6 +202,28 @@ def _skip_reason():
     return None
 
 
+def _remove_stale_namespaces():
+    """Namespaces left by an earlier run of these tests killed outright
+    (named after a process that no longer exists)."""
+    import re
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True,
+                             text=True, timeout=30).stdout
+    for line in listing.splitlines():
+        m = re.match(r"(htmond(\d+))\b", line)
+        if not m or m.group(1) == NS:
+            continue
+        try:
+            os.kill(int(m.group(2)), 0)
+            continue                      # its test run is still going
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        subprocess.run(["ip", "netns", "del", m.group(1)], capture_output=True,
+                       timeout=30)
+        shutil.rmtree(Path("/etc/netns") / m.group(1), ignore_errors=True)
+
+
 def _ip(*args):
     subprocess.run(["ip"] + list(args), check=True, capture_output=True,
                    timeout=30)
@@ -214,6 +236,7 @@ def netns(tmp_path_factory):
     if reason:
         pytest.skip(reason)
     daemons = None
+    _remove_stale_namespaces()
     try:
         try:
             _ip("netns", "add", NS)
