@@ -47,8 +47,6 @@ FILE_CASES = [
     ("hspace", "split-n1.data", ["-O", "n1,n2,n3,n4"]),
     ("hbal", "split-n1.data", ["-G", "g1", "-C", "-v"]),
     ("hbal", "split-n1.data", ["-G", "g1", "-C", "-v", "-v", "-v", "-v", "-v"]),
-    ("hbal", "split-n1.data", ["-G", "g2", "-S", "{T}/saved"]),
-    ("hbal", "split-drbd.data", ["-G", "g1", "-S", "{T}/saved"]),
     ("hinfo", "split-n1.data", ["-v", "-v"]),
     # 2. a non-DRBD instance with the same node as primary and secondary
     ("hinfo", "samenode-blockdev.data", ["-p", "-v", "-v", "-v", "--print-instances"]),

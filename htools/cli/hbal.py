@@ -197,17 +197,16 @@ def run(opts, args) -> int:
                    "Commands to run to reach the above solution:",
                    opts.print_commands, balance.format_cmds(jobsets))
     if opts.save_cluster:
-        from htools.errors import MissingKey
         from htools.model import ClusterData
-        # htools saves only the selected group and names each instance's
-        # nodes from it: an instance whose secondary is in another group
-        # makes it crash on that key (nothing is written here)
-        for idx in sorted(tbl.insts):
-            inst = tbl.insts[idx]
-            for ndx in (inst.pnode, inst.snode):
-                if ndx >= 0 and ndx not in tbl.nodes:
-                    raise MissingKey(ndx)
-        fin = ClusterData(groups=cdata.groups, nodes=fin_nodes,
+        # htools saves only the selected group; an instance split across
+        # groups keeps its outside node (htools 3.0.2 crashes there)
+        saved = {n.idx: n for n in fin_nodes}
+        for inst in tbl.insts.values():
+            for ndx in inst.all_nodes():
+                if ndx >= 0 and ndx not in saved:
+                    saved[ndx] = nodes[ndx]
+        fin = ClusterData(groups=cdata.groups,
+                          nodes=[saved[i] for i in sorted(saved)],
                           instances=[tbl.insts[i] for i in sorted(tbl.insts)],
                           tags=cdata.tags, ipolicy=cdata.ipolicy)
         out.flush()
