@@ -630,9 +630,20 @@ class N1Checker:
             # without a possible crash only the conjunction matters, not
             # htools' node order: ask the changed nodes (the likeliest to
             # fail, having just received the instance) first
+            # (a placement can bring a crash of its own - a DRBD instance
+            # placed without a secondary -: then htools' order decides
+            # whether the crash or an earlier node's failure comes first)
             first = sorted(k for k in affected if k in changed)
             rest = sorted(k for k in affected if k not in changed)
-            for k in first + rest:
+            try:
+                for k in first + rest:
+                    if k in self.kind and not can_evacuate_node(new_nl, new_il,
+                                                                new_nl[k]):
+                        return False
+                return True
+            except globaln1.MissingKey:
+                pass
+            for k in sorted(affected):
                 if k in self.kind and not can_evacuate_node(new_nl, new_il,
                                                             new_nl[k]):
                     return False
