@@ -180,6 +180,33 @@ def format_error(value) -> str:
             "Unknown exception '%s'" % (pp_value(value), name))
 
 
+def _show_js(v) -> str:
+    from htools.mond import hs_show_jsvalue
+    return hs_show_jsvalue(v)
+
+
+def parse_job_id(v) -> int:
+    """``parseJobId`` of a submission result's payload."""
+    from fractions import Fraction
+    from htools.mond import _show_ratio
+    from htools.units import ReadError, try_read_int, wrap_int64
+    if isinstance(v, str):
+        try:
+            jid = try_read_int("parsing job id", v)
+        except ReadError as err:
+            raise _luxi_exception(str(err)) from None
+    elif isinstance(v, bool) or v is JSNULL or not isinstance(v, (int, Fraction)):
+        raise _luxi_exception("Wrong type/value for job id: " + _show_js(v))
+    elif isinstance(v, Fraction) and v.denominator != 1:
+        raise _luxi_exception("Got fractional job ID from master daemon?! Value:"
+                              + _show_ratio(v, 0))
+    else:
+        jid = wrap_int64(int(v))
+    if jid < 0:
+        raise _luxi_exception("Invalid value for job ID ' %d'" % jid)
+    return jid
+
+
 def _luxi_exception(msg: str) -> LuxiError:
     """A ``LuxiError`` exception raised by the client itself, as
     ``formatError`` shows it (``Unhandled exception: LuxiError "..."``)."""
@@ -275,6 +302,12 @@ class LuxiClient:
         self.send(method, args)
         return parse_response(self.recv())
 
+    def call_raw(self, method: str, args: Any):
+        """Like :meth:`call`, the result as decoded (JSObject form), for
+        messages that ``show`` what the master sent."""
+        self.send(method, args)
+        return decode_response(self.recv())
+
     # -- the calls ----------------------------------------------------------
     def query(self, what: str, fields: Sequence[str], qfilter=None):
         return self.call("Query", [what, list(fields), qfilter])
@@ -283,26 +316,23 @@ class LuxiClient:
         return self.call("QueryClusterInfo", [])
 
     def submit_many_jobs(self, jobs: Sequence[Sequence[dict]]) -> List[int]:
-        """``SubmitManyJobs``: the job ids (LuxiError on any refusal)."""
-        res = self.call("SubmitManyJobs", [list(map(list, jobs))])
+        """``SubmitManyJobs``: the job ids (LuxiError on any refusal, worded
+        as htools words its own ``LuxiError`` s)."""
+        res = self.call_raw("SubmitManyJobs", [[list(j) for j in jobs]])
         if not isinstance(res, list):
-            raise _luxi_exception("Cannot parse response from Ganeti: "
-                                   + pp_value(res))
+            shown = _show_js(res)  # ``show`` of the call's ``Ok x``
+            raise _luxi_exception("Cannot parse response from Ganeti: Ok "
+                                  + (shown if res is JSNULL else "(%s)" % shown))
         ids = []
         for item in res:
             if isinstance(item, list) and len(item) == 2 and item[0] is True:
-                if isinstance(item[1], int) and not isinstance(item[1], bool):
-                    ids.append(item[1])
-                    continue
-                if isinstance(item[1], str) and item[1].isdigit():
-                    ids.append(int(item[1]))
-                    continue
-                raise _luxi_exception("Unable to read Int")
-            if isinstance(item, list) and len(item) == 2 and item[0] is False \
-                    and isinstance(item[1], str):
+                ids.append(parse_job_id(item[1]))
+            elif isinstance(item, list) and len(item) == 2 and \
+                    item[0] is False and isinstance(item[1], str):
                 raise _luxi_exception(item[1])
-            raise _luxi_exception("Unknown result from the master daemon: "
-                                   + pp_value(item))
+            else:
+                raise _luxi_exception("Unknown result from the master daemon: "
+                                      + pp_value(item))
         return ids
 
     def query_jobs(self, ids: Optional[Sequence[int]], fields: Sequence[str]):
@@ -311,20 +341,22 @@ class LuxiClient:
 
     def query_jobs_status(self, ids: Sequence[int]) -> List[str]:
         """``queryJobsStatus``: one status per job."""
-        res = self.query_jobs(ids, ["status"])
+        res = self.call_raw("QueryJobs", [list(ids), ["status"]])
         if not isinstance(res, list):
             raise _luxi_exception("Unable to read list")
-        out = []
         for row in res:
             if not isinstance(row, list):
                 raise _luxi_exception("Unable to read list")
-            if not row:
-                raise _luxi_exception("Missing job status field")
-            if row[0] not in JOB_STATUSES:
-                raise _luxi_exception("Invalid string value for type JobStatus: %s"
-                                      % hs_show_string(str(row[0])))
-            out.append(row[0])
-        return out
+            for st in row:
+                if not isinstance(st, str):
+                    raise _luxi_exception("Can't parse value for 'JobStatus': "
+                                          "Unable to read String")
+                if st not in JOB_STATUSES:
+                    raise _luxi_exception("Invalid string value for type "
+                                          "JobStatus: " + hs_show_string(st))
+        if any(not row for row in res):
+            raise _luxi_exception("Missing job status field")
+        return [row[0] for row in res]
 
     def wait_for_job_change(self, job_id: int, fields: Sequence[str],
                             prev_info, prev_serial, timeout: int):

@@ -19,17 +19,10 @@ a socket failure propagates as :class:`backends.luxi.LuxiIOError`.
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from typing import Callable, List, Sequence, Tuple
 
-from backends.iallocator import JSNULL, hs_show_string, pp_value
-from backends.luxi import (JOB_PENDING, JOB_STATUSES, JOB_SUCCESS,
-                           LuxiClient, LuxiError, decode_response)
-from htools.units import wrap_int64
-
-#: htools' polling schedule (``waitForJobs``): seconds
-POLL_FIRST = 0.5
-POLL_MAX = 15.0
+from backends.luxi import JOB_PENDING, JOB_SUCCESS, LuxiClient, LuxiError
+from cluster.execute import POLL_FIRST, POLL_MAX
 
 
 class JobsError(Exception):
@@ -40,85 +33,17 @@ class JobsError(Exception):
         self.message = message
 
 
-def _client_error(msg: str) -> LuxiError:
-    """A ``LuxiError`` raised by htools itself, as ``formatError`` shows it."""
-    return LuxiError("Unhandled exception: LuxiError " + hs_show_string(msg))
-
-
-def _raw_call(client: LuxiClient, method: str, args):
-    """The decoded result (JSObject form); server errors are LuxiError."""
-    client.send(method, args)
-    return decode_response(client.recv())
-
-
-def _show_js(v) -> str:
-    from htools.mond import hs_show_jsvalue
-    return hs_show_jsvalue(v)
-
-
-def _job_id(v) -> int:
-    """``parseJobId`` of a submission result's payload."""
-    from htools.mond import _show_ratio
-    from htools.units import ReadError, try_read_int
-    if isinstance(v, str):
-        try:
-            jid = try_read_int("parsing job id", v)
-        except ReadError as err:
-            raise _client_error(str(err)) from None
-    elif isinstance(v, bool) or v is JSNULL or not isinstance(v, (int, Fraction)):
-        raise _client_error("Wrong type/value for job id: " + _show_js(v))
-    elif isinstance(v, Fraction) and v.denominator != 1:
-        raise _client_error("Got fractional job ID from master daemon?! Value:"
-                            + _show_ratio(v, 0))
-    else:
-        jid = wrap_int64(int(v))
-    if jid < 0:
-        raise _client_error("Invalid value for job ID ' %d'" % jid)
-    return jid
-
-
 def submit_jobs(client: LuxiClient, jobs: Sequence[Sequence[dict]]) -> List[int]:
     """``submitJobs``: SubmitManyJobs, the job ids in order."""
     try:
-        res = _raw_call(client, "SubmitManyJobs", [[list(j) for j in jobs]])
-        if not isinstance(res, list):
-            # ``show`` of the call's ``Ok x``
-            shown = _show_js(res)
-            raise _client_error("Cannot parse response from Ganeti: Ok "
-                                + (shown if res is JSNULL else "(%s)" % shown))
-        ids = []
-        for item in res:
-            if isinstance(item, list) and len(item) == 2 and item[0] is True:
-                ids.append(_job_id(item[1]))
-            elif isinstance(item, list) and len(item) == 2 and \
-                    item[0] is False and isinstance(item[1], str):
-                raise _client_error(item[1])
-            else:
-                raise _client_error("Unknown result from the master daemon: "
-                                    + pp_value(item))
+        return client.submit_many_jobs(jobs)
     except LuxiError as err:
         raise JobsError("Job submission error: " + err.message) from None
-    return ids
 
 
 def query_jobs_status(client: LuxiClient, ids: Sequence[int]) -> List[str]:
     """``Luxi.queryJobsStatus``: one status per job (LuxiError otherwise)."""
-    res = _raw_call(client, "QueryJobs", [list(ids), ["status"]])
-    if not isinstance(res, list):
-        raise _client_error("Unable to read list")
-    for row in res:
-        if not isinstance(row, list):
-            raise _client_error("Unable to read list")
-        for st in row:
-            if not isinstance(st, str):
-                raise _client_error("Can't parse value for 'JobStatus': "
-                                    "Unable to read String")
-            if st not in JOB_STATUSES:
-                raise _client_error("Invalid string value for type JobStatus: "
-                                    + hs_show_string(st))
-    if any(not row for row in res):
-        raise _client_error("Missing job status field")
-    return [row[0] for row in res]
+    return client.query_jobs_status(ids)
 
 
 def wait_for_jobs(client: LuxiClient, ids: Sequence[int],

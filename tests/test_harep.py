@@ -721,12 +721,17 @@ def test_cases_exercise_harep(results):
 
 # ================================================================ cluster.jobwait
 
-class _FakeClient:
-    """Answers SubmitManyJobs / QueryJobs from canned results."""
+from backends.luxi import LuxiClient as _LuxiClient
 
-    def __init__(self, answers):
+
+class _FakeClient(_LuxiClient):
+    """A Luxi client answering SubmitManyJobs / QueryJobs from canned results."""
+
+    def __init__(self, answers):  # no socket: send/recv below
         self.answers = list(answers)
         self.sent = []
+        self.sock = None
+        self._buf = b""
 
     def send(self, method, args):
         self.sent.append((method, args))
