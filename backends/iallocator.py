@@ -186,6 +186,64 @@ def _context(s: str, i: int) -> str:
     return s[i:i + 8]
 
 
+#: exponents beyond these bounds change nothing htools can observe
+_EXP_CAP = 400
+
+
+def json_number(neg: bool, ipart: str, frac: Optional[str],
+                exp: Optional[str]):
+    """The exact value json-0.10 reads from a number's parts.
+
+    ``ipart``/``frac`` are digit strings (``frac`` None without a
+    fraction), ``exp`` the exponent's digits with an optional leading
+    ``-`` (None without an exponent).  An int when written as an
+    integer, else a Fraction.
+
+    json-0.10 computes ``10 ^ exponent`` exactly (``1e999999999`` takes
+    the reference over a minute and gigabytes).  What htools reads from
+    a number is its 64-bit wrap (``round``, ``fromInteger``) or its
+    Double (``fromRational``); a power of ten beyond 10^400 leaves both
+    unchanged (the wrap is 0 modulo 2^64, the Double infinite, and below
+    10^-400 the Double is zero and the rounding 0), so such exponents are
+    clamped to that bound instead of computed.
+    """
+    if frac is None and exp is None:
+        v = int(ipart)
+        return -v if neg else v
+    digits = ipart + (frac or "")
+    mant = int(digits)
+    scale = -len(frac or "")
+    if exp is not None:
+        e_neg = exp.startswith("-")
+        e_digits = exp.lstrip("-").lstrip("0") or "0"
+        if len(e_digits) > 18:
+            e_val = 10 ** 18
+        else:
+            e_val = int(e_digits)
+        scale += -e_val if e_neg else e_val
+    if mant == 0:
+        val = Fraction(0)
+    else:
+        lo = -(len(digits) + _EXP_CAP)
+        scale = max(lo, min(_EXP_CAP, scale))
+        if scale >= 0:
+            val = Fraction(mant * 10 ** scale)
+        else:
+            val = Fraction(mant, 10 ** -scale)
+    return -val if neg else val
+
+
+_FLOAT_LEXEME = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?(?:[eE]([-+]?)([0-9]+))?\Z")
+
+
+def _json_float(text: str):
+    """``parse_float`` for json.loads: json_number of a float lexeme."""
+    m = _FLOAT_LEXEME.match(text)
+    esign = "-" if m.group(3) == "-" else ""
+    exp = None if m.group(4) is None else esign + m.group(4)
+    return json_number(text.startswith("-"), m.group(1), m.group(2), exp)
+
+
 class _Parser:
     def __init__(self, s: str):
         self.s = s
@@ -267,43 +325,39 @@ class _Parser:
             self.fail("Unable to parse JSON Rational: ")
         c = s[i]
         if c == "0":
-            val = 0
+            ipart = "0"
             i += 1
         elif not ("0" <= c <= "9"):
             self.fail("Unable to parse JSON Rational: " + _context(s, i + 1))
         else:
             j = _DIGITS.match(s, i).end()
-            val = int(s[i:j])
+            ipart = s[i:j]
             i = j
+        frac = None
         # fraction
         if i < n and s[i] == ".":
             j = _DIGITS.match(s, i + 1).end()
             if j == i + 1:
                 # "1." : the dot is dropped, no exponent is read
-                return (-val if neg else val), i + 1
-            digits = s[i + 1:j]
-            val = val + Fraction(int(digits), 10 ** len(digits))
+                return json_number(neg, ipart, None, None), i + 1
+            frac = s[i + 1:j]
             i = j
         # exponent
+        exp = None
         if i < n and s[i] in "eE":
             i += 1
-            recip = False
+            esign = ""
             if i < n and s[i] == "+":
                 i += 1
             elif i < n and s[i] == "-":
-                recip = True
+                esign = "-"
                 i += 1
             j = _DIGITS.match(s, i).end()
             if j == i:
                 self.fail("Unable to parse JSON exponential: " + _context(s, i))
-            exp = int(s[i:j])
-            if exp > 1000000:
-                self.fail("Unable to parse JSON exponential: exponent too "
-                          "large: " + _context(s, i))
-            factor = 10 ** exp
-            val = Fraction(val) / factor if recip else Fraction(val) * factor
+            exp = esign + s[i:j]
             i = j
-        return (-val if neg else val), i
+        return json_number(neg, ipart, frac, exp), i
 
     # --- compound values ------------------------------------------------
     def read_value(self, i: int, depth: int):
@@ -443,7 +497,7 @@ def decode_value(text: str):
     if text[:1] in ("{", "[") and not _SURROGATE_ESCAPE.search(text):
         try:
             return json.loads(text, object_pairs_hook=JSObject,
-                              parse_float=Fraction,
+                              parse_float=_json_float,
                               parse_constant=_reject_constant)
         except (ValueError, RecursionError):
             pass
@@ -1458,7 +1512,7 @@ def parse_request(text: str, static_n_mem: int = 0) -> Request:
 
 
 def _read_input(path: str) -> str:
-    from backends.text import _io_error_text
+    from backends.text import _io_error_text, decode_error, decode_prefix
     try:
         if path == "-":
             raw = sys.stdin.buffer.read()
@@ -1467,7 +1521,11 @@ def _read_input(path: str) -> str:
                 raw = fh.read()
     except OSError as err:
         raise LoadError(_io_error_text(path, err)) from None
-    return raw.decode("utf-8", errors="surrogateescape")
+    text, complete = decode_prefix(raw)
+    if not complete:
+        # decodeStrict reads the whole document (its end is checked)
+        raise LoadError(decode_error("<stdin>" if path == "-" else path))
+    return text
 
 
 def read_request(path: str, static_n_mem: int = 0,

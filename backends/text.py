@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.hsfmt import fmt_f, show_double
 from htools.hsread import read_float, read_int
-from htools.loader import LoadError
+from htools.loader import LoadError, hs_show_str
 from htools.model import ClusterData, Disk, Group, Instance, Node
 from htools.types import (
     DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, InstanceStatus,
@@ -61,7 +61,8 @@ def _enum(cls, kind: str, raw: str):
     try:
         return cls.from_raw(raw)
     except ValueError:
-        raise LoadError('Invalid string value for type %s: "%s"' % (kind, raw)) from None
+        raise LoadError("Invalid string value for type %s: %s"
+                        % (kind, hs_show_str(raw))) from None
 
 
 # ---------------------------------------------------------------- loading
@@ -155,7 +156,7 @@ def _load_inst(ktn: Dict[str, int], fields: List[str]) -> Tuple[str, Instance]:
         template = DiskTemplate.from_raw(dt)
     except ValueError:
         raise LoadError('Instance %s: Invalid string value for type '
-                        'DiskTemplate: "%s"' % (name, dt)) from None
+                        'DiskTemplate: %s' % (name, hs_show_str(dt))) from None
     spindle_use = read_int(name, su)
     vspindles = None if spindles == "-" else read_int(name, spindles)
     if forth == "Y":
@@ -249,13 +250,87 @@ def parse_data(text: str) -> ClusterData:
 
 
 def load(path: str) -> ClusterData:
-    """Read and parse a text-format file (raw data, see ``parse_data``)."""
+    """Read and parse a text-format file (raw data, see ``parse_data``).
+
+    Bytes that are not text in the locale's encoding stop the program the
+    way the reference's lazy ``readFile`` does (:func:`check_sections`)."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as err:
         raise LoadError(_io_error_text(path, err)) from None
-    return parse_data(raw.decode("utf-8", errors="surrogateescape"))
+    text, complete = decode_prefix(raw)
+    if not complete:
+        check_sections(path, text)
+    return parse_data(text)
+
+
+# ---------------------------------------------------------------- decoding
+
+#: GHC's text for input that is not valid in the locale's encoding
+DECODE_ERROR = "hGetContents: invalid argument (invalid byte sequence)"
+
+
+def input_codec() -> str:
+    """The codec GHC decodes files with: the locale's (``LC_CTYPE``) codeset."""
+    import codecs
+    import locale
+    try:
+        codeset = locale.nl_langinfo(locale.CODESET)
+    except (AttributeError, ValueError):  # pragma: no cover - non-POSIX
+        return "utf-8"
+    if codeset in ("ANSI_X3.4-1968", "ASCII", "US-ASCII", ""):
+        return "ascii"
+    try:
+        return codecs.lookup(codeset).name
+    except LookupError:  # pragma: no cover - exotic locale
+        return "utf-8"
+
+
+def decode_prefix(raw: bytes) -> Tuple[str, bool]:
+    """``(text, complete)``: ``raw`` decoded up to its first byte that is
+    not valid in the locale's encoding (all of it when ``complete``).
+
+    GHC decodes a lazily read file chunk by chunk and raises the decoding
+    error only when the program reads past the last good character; the
+    callers decide from the prefix whether the reference gets that far."""
+    codec = input_codec()
+    try:
+        return raw.decode(codec), True
+    except UnicodeDecodeError as err:
+        return raw[:err.start].decode(codec), False
+
+
+def decode_error(path: str) -> str:
+    return "%s: %s" % (path, DECODE_ERROR)
+
+
+def check_sections(path: str, prefix: str) -> None:
+    """Raise the reference's decoding error unless ``prefix`` (the good
+    part of a file that goes on with a bad byte) holds all that htools
+    reads before its sections are known.
+
+    ``parseData`` matches ``sepSplit "" (lines text)`` against five
+    sections; that reads the file up to its fifth empty line and the first
+    character after it (to know whether a line follows), or to its end.
+    Whatever lies beyond is never read (a sixth section is ignored)."""
+    pos, seps, n = 0, 0, len(prefix)
+    while True:
+        if pos >= n:
+            break
+        if prefix[pos] == "\n":
+            seps += 1
+            if seps == 5:
+                if pos + 1 < n:
+                    return
+                break
+            pos += 1
+            continue
+        nl = prefix.find("\n", pos)
+        if nl < 0:
+            break
+        pos = nl + 1
+    raise UncaughtIOError(decode_error(path))
 
 
 def _io_error_text(path: str, err: OSError) -> str:

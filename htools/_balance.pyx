@@ -123,6 +123,8 @@ multiply-add (one rounding instead of two); never ``-ffast-math``.
 """
 
 from libc.math cimport sqrt, fabs, NAN, INFINITY
+
+from htools.model import hs_truncate
 from libc.stdlib cimport malloc, calloc, realloc, free, qsort
 from libc.string cimport memcpy, memset
 
@@ -688,7 +690,7 @@ cdef class BalanceState:
             node = nodes_l[i]
             n = &self.nd[i]
             n.t_mem = _flt(node.t_mem)
-            n.t_mem_i = _int(int(node.t_mem))
+            n.t_mem_i = _int(hs_truncate(node.t_mem))
             n.n_mem = _int(node.n_mem)
             n.x_mem_pos = _int(max(0, node.x_mem))
             n.t_dsk = _flt(node.t_dsk)

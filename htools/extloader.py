@@ -28,16 +28,23 @@ def parse_utilisation(line: str) -> Tuple[str, DynUtil]:
 
 
 def _read_util_file(path: str) -> List[Tuple[str, DynUtil]]:
-    from backends.text import _io_error_text, hs_lines
+    from backends.text import _io_error_text, decode_error, decode_prefix, hs_lines
     try:
         with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8", errors="surrogateescape")
+            text, complete = decode_prefix(fh.read())
     except OSError as err:
         raise UncaughtIOError(_io_error_text(path, err)) from None
+    lines = hs_lines(text)
+    if not complete and lines and not text.endswith("\n"):
+        lines.pop()    # the line the bad byte is in is never complete
     try:
-        return [parse_utilisation(line) for line in hs_lines(text)]
+        out = [parse_utilisation(line) for line in lines]
     except HtoolsError as err:
         raise HtoolsError("can't parse utilisation data: " + err.message) from None
+    if not complete:
+        # every line before the bad byte parsed: reading on fails
+        raise UncaughtIOError(decode_error(path))
+    return out
 
 
 def _backend(name: str, what: str):
@@ -92,7 +99,7 @@ def load_external_data(opts) -> ClusterData:
                    getattr(opts, "select_instances", None) or [],
                    getattr(opts, "exclude_instances", None) or [])
     except HtoolsError as err:
-        if err.status != 1:
+        if err.status != 1 or isinstance(err, UncaughtIOError):
             raise
         raise HtoolsError("failed to load data, aborting: " + err.message) from None
     if getattr(opts, "mond", False):

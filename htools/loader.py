@@ -12,6 +12,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError
 from htools.model import ClusterData, Instance, Node, hs_truncate
+from htools.units import wrap_int64
 from htools.types import NO_SECONDARY, DynUtil, Hypervisor, zero_util
 
 EX_TAGS_PREFIX = "htools:iextags:"
@@ -241,11 +242,12 @@ def hs_show_list(items: Sequence[str]) -> str:
 # ---------------------------------------------------------------- memory stats
 
 def node_imem(node: Node, insts: Sequence[Instance]) -> int:
-    return sum(insts[i].mem for i in node.p_list if insts[i].uses_memory)
+    return wrap_int64(sum(insts[i].mem for i in node.p_list
+                          if insts[i].uses_memory))
 
 
 def node_idsk(node: Node, insts: Sequence[Instance]) -> int:
-    return sum(insts[i].dsk for i in node.p_list + node.s_list)
+    return wrap_int64(sum(insts[i].dsk for i in node.p_list + node.s_list))
 
 
 def update_missing(cdata: ClusterData, static_node_mem: int) -> List[str]:
@@ -261,7 +263,8 @@ def update_missing(cdata: ClusterData, static_node_mem: int) -> List[str]:
             float("nan") if node.unallocated_mem() == 0 else
             (float("inf") if node.unallocated_mem() > 0 else float("-inf")))
         delta_mem = node.x_mem
-        delta_dsk = hs_truncate(node.t_dsk) - node.f_dsk - node_idsk(node, insts)
+        delta_dsk = wrap_int64(hs_truncate(node.t_dsk) - node.f_dsk
+                               - node_idsk(node, insts))
         if delta_mem > 512 or delta_dsk > 1024:
             msgs.append("node %s is missing %d MB ram and %d GB disk"
                         % (node.name, delta_mem, delta_dsk // 1024))

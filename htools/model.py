@@ -357,13 +357,13 @@ class Node:
         return _fdiv(self.p_cpu_forth, self.t_cpu_speed)
 
     def recorded_free_mem(self) -> int:
-        return hs_truncate(self.t_mem) - self.n_mem - self.i_mem
+        return _wrap(hs_truncate(self.t_mem) - self.n_mem - self.i_mem)
 
     def missing_mem(self) -> int:
-        return self.recorded_free_mem() - self.f_mem
+        return _wrap(self.recorded_free_mem() - self.f_mem)
 
     def unallocated_mem(self) -> int:
-        return self.recorded_free_mem() - max(0, self.x_mem)
+        return _wrap(self.recorded_free_mem() - max(0, self.x_mem))
 
     def avail_mem(self) -> int:
         return max(0, self.unallocated_mem() - self.r_mem)
@@ -375,7 +375,7 @@ class Node:
         return self.hi_cpu - self.u_cpu if self.hi_cpu >= self.u_cpu else 0
 
     def i_dsk(self) -> int:
-        return hs_truncate(self.t_dsk) - self.f_dsk
+        return _wrap(hs_truncate(self.t_dsk) - self.f_dsk)
 
     def conflicting_primaries(self) -> int:
         return sum(self.p_tags.values()) - len(self.p_tags)
@@ -505,7 +505,7 @@ class Node:
         i_mem = self.i_mem
         if inst.uses_memory:
             i_mem = i_mem + inst.mem if add else i_mem - inst.mem
-        free = hs_truncate(self.t_mem) - self.n_mem - i_mem - max(0, self.x_mem)
+        free = _wrap(hs_truncate(self.t_mem) - self.n_mem - i_mem - max(0, self.x_mem))
         return i_mem, free
 
     def remove_pri(self, inst: Instance) -> "Node":
@@ -767,6 +767,13 @@ def _make_node_copy():
 
 
 Node.copy = _make_node_copy()  # type: ignore[method-assign]
+
+
+def _wrap(v: int) -> int:
+    """Haskell ``Int`` arithmetic: wrap a result to 64 bits."""
+    if -_INT_MIN > v >= _INT_MIN:
+        return v
+    return (v + 2 ** 63) % 2 ** 64 - 2 ** 63
 
 
 def hs_truncate(x: float) -> int:
