@@ -9,6 +9,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from htools import allocation as al
 from htools import fastalloc
+from htools.errors import UncaughtIOError
 from htools.globaln1 import redundant
 from htools.model import Disk, Instance, Node, hs_truncate
 from htools.types import (DiskTemplate, FailMode, InstanceStatus, UNIT_CPU,
@@ -226,7 +227,23 @@ def _redundant(nl: NodeList, il: InstList, accept_existing: bool,
     return val
 
 
-def guess_bigstep_size(nl: NodeList, inst: Instance) -> int:
+class _DivideByZero:
+    """The value of ``x `div` 0``, which htools only evaluates lazily: a
+    big-step limit computed from an instance of no memory.  It is harmless
+    until compared or counted down (after a successful allocation), where
+    the reference dies of ``divide by zero``."""
+
+    def _die(self, *_args):
+        raise UncaughtIOError("divide by zero")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _die
+    __sub__ = __rsub__ = __isub__ = _die
+    __hash__ = None  # type: ignore[assignment]
+
+
+def guess_bigstep_size(nl: NodeList, inst: Instance):
+    if inst.mem == 0:
+        return _DivideByZero()
     total = fastalloc.total_avail_mem(nl)
     guess = total // inst.mem - len(nl)
     return 20 if guess < 20 else guess
@@ -243,13 +260,15 @@ def iterate_alloc(opts: al.AllocOptions, nl: NodeList, il: InstList,
         step = guess_bigstep_size(nl, newinst) if huge else 10
         if limit is None:
             lim1, newlimit = step, None
+        elif isinstance(step, _DivideByZero):
+            lim1 = newlimit = step
         else:
             lim1, newlimit = min(step, limit), max(0, limit - step)
         res = iterate_alloc_small_step(opts.replace(capacity=False), nl, il,
                                        lim1, newinst, allocnodes, ixes)
         if _redundant(res.nl, res.il, opts.accept_existing,
                       opts.capacity_ignore_groups):
-            if newlimit == 0 or len(res.ixes) == len(ixes):
+            if (newlimit is not None and newlimit == 0) or len(res.ixes) == len(ixes):
                 return res
             nl, il, limit, ixes = res.nl, res.il, newlimit, res.ixes
             continue

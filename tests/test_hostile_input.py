@@ -273,3 +273,103 @@ def test_ascii_locale(tmp_path):
                                capture_output=True, env=env, timeout=60)
         assert (rproc.returncode, rproc.stdout, rproc.stderr) == \
             (proc.returncode, proc.stdout, proc.stderr)
+
+
+# ------------------------------------------------------------ hspace 0,0,0
+
+@pytest.mark.parametrize("args", [
+    ["--tiered-alloc", "0,0,0"], ["--standard-alloc", "0,0,0"],
+    ["--standard-alloc", "0,0,0", "--tiered-alloc", "0,0,0", "--machine-readable"],
+    ["--tiered-alloc", "0,1024,1", "-l", "2"],
+], ids=["tiered", "standard", "both-machine-readable", "tiered-limit"])
+def test_hspace_zero_memory(args, tmp_path):
+    got = _same("hspace", ["-t", "{D}/hspace-tiered.data"] + args, tmp_path)
+    assert got["status"] == 0
+
+
+def test_hspace_zero_memory_allocated(tmp_path):
+    """A policy that lets an instance of no memory in: the big-step size
+    (total memory `div` 0) is needed, and the reference dies of it."""
+    text = (DATA / "hspace-tiered.data").read_text().replace(
+        "group-01|129024,4,1047552,1,1,1|129024,4,1047552,1,1,1;",
+        "group-01|129024,4,1047552,1,1,1|0,0,0,1,0,1;")
+    _place(tmp_path, "zero-min.data", text.encode())
+    got = _same("hspace", ["-t", "{T}/zero-min.data", "--standard-alloc", "0,0,0"],
+                tmp_path)
+    assert (got["status"], got["stderr"]) == (1, "hspace: divide by zero\n")
+
+
+# ------------------------------------------------------------ stdout failures
+
+def _many_nodes(tmp: Path) -> str:
+    """A cluster whose hroller answer is far beyond one 8 KiB buffer."""
+    rows = ["g|g1|preferred||", ""]
+    rows += ["node-%05d.example.com|1024|0|1024|100|100|4|%s|g1|1"
+             % (i, "M" if i == 0 else "N") for i in range(1500)]
+    rows += ["", "", ""]
+    path = tmp / "many.data"
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+def _run_closed(args, close_out: bool, close_err: bool, env=None):
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
+    if close_out:
+        proc.stdout.close()
+    if close_err:
+        proc.stderr.close()
+    err = b"" if close_err else proc.stderr.read()
+    out = b"" if close_out else proc.stdout.read()
+    return proc.wait(timeout=120), out, err
+
+
+def _both(tool, args):
+    """(ours, reference or None) command lines."""
+    ref = ref_bin(tool)
+    return [ours_bin(tool)] + args, ([ref] + args if ref else None)
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize("which", ["out", "err", "both"])
+def test_closed_pipes(which, unbuffered, tmp_path):
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    args = ["-t", str(DATA / "hspace-tiered.data"), "-p", "-v", "-v", "-v"]
+    expect = {"out": 0, "err": 1, "both": 1}[which]
+    ours, ref = _both("hinfo", args)
+    got = _run_closed(ours, which != "err", which != "out", env)
+    assert got[0] == expect
+    assert b"Traceback" not in got[2]
+    if ref:
+        assert _run_closed(ref, which != "err", which != "out", env) == got
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+def test_stdout_full_and_broken(unbuffered, tmp_path):
+    env = dict(os.environ)
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    many = _many_nodes(tmp_path)
+    cases = [
+        # (tool, args, expected status, expected stderr) to /dev/full
+        ("hroller", ["-t", many], 1,
+         b"hroller: <stdout>: commitBuffer: resource exhausted (No space left on device)\n"),
+        ("hinfo", ["-t", str(DATA / TEXT)], 0, b""),
+        ("hbal", ["-t", str(DATA / TEXT), "-C"], 0, b""),
+    ]
+    for tool, args, status, err in cases:
+        for cmd in _both(tool, args):
+            if cmd is None:
+                continue
+            with open("/dev/full", "wb") as full:
+                proc = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE,
+                                      env=env, timeout=120)
+            assert (proc.returncode, proc.stderr) == (status, err), cmd[0]
+        for cmd in _both(tool, args):
+            if cmd is not None:
+                # a reader gone away: quiet, status 0 (GHC ignores EPIPE on stdout)
+                assert _run_closed(cmd, True, False, env) == (0, b"", b""), cmd[0]

@@ -11,8 +11,10 @@ return value (int, None = 0) is the exit status.
 Error convention: :class:`htools.errors.HtoolsError` raised below ``run()``
 prints ``Error: <message>`` on stderr and exits with its status;
 ``KeyboardInterrupt`` (SIGINT) ends the process by SIGINT (status 130) without a
-traceback, as the GHC runtime does; a closed stdout pipe
-(``BrokenPipeError``) exits 1 quietly.
+traceback, as the GHC runtime does.  Standard output failing while the
+program runs ends it as GHC's top handler does: quietly with status 0 on a
+broken pipe, with ``<prog>: <stdout>: commitBuffer: ...`` and status 1 on
+any other error (a full disk); a failure of the final flush is ignored.
 
 Start-up cost matters: only click and the option table are imported here.
 """
@@ -77,6 +79,17 @@ def _silence_stdout() -> None:
         pass
 
 
+def _silence_stderr() -> None:
+    """After EPIPE on stderr: fd 2 to /dev/null, the buffer dropped."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stderr.fileno())
+        os.close(devnull)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 #: status of a run stopped by SIGINT (the process then dies of SIGINT,
 #: like the GHC runtime's top handler does: the shell sees 130)
 _INTERRUPTED = 130
@@ -93,8 +106,124 @@ def _die_of_sigint() -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
+class StdoutError(Exception):
+    """Writing the standard output failed (``errno`` of the failure)."""
+
+    def __init__(self, err: OSError) -> None:
+        super().__init__(err.errno)
+        self.errno = err.errno
+        self.strerror = err.strerror or os.strerror(err.errno or 0)
+
+
+class _GuardedStdout:
+    """The standard output, with its write failures told apart from any
+    other I/O error (GHC's top handler treats them specially).
+
+    GHC writes stdout (not a terminal) through an 8 KiB buffer and does
+    not flush it on its own before exit: a broken or full output is
+    noticed only when that buffer first fills.  Ours may write earlier
+    (explicit flushes that keep stdout in order with stderr, or an
+    unbuffered stdout under PYTHONUNBUFFERED); a failure before 8 KiB
+    have been written is kept pending, with stdout pointed at /dev/null,
+    and raised once as much has been written as would have filled GHC's
+    buffer."""
+
+    GHC_BUFFER = 8192
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._written = 0
+        self._pending: Optional[OSError] = None
+
+    def _count(self, text) -> None:
+        self._written += len(text.encode("utf-8", "surrogateescape")) \
+            if not text.isascii() else len(text)
+
+    def write(self, text):
+        self._count(text)
+        if self._pending is not None and self._written > self.GHC_BUFFER:
+            raise StdoutError(self._pending)
+        try:
+            return self._stream.write(text)
+        except OSError as err:
+            self._failed(err)
+            return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except OSError as err:
+            self._failed(err)
+
+    def _failed(self, err: OSError) -> None:
+        if self._written > self.GHC_BUFFER:
+            raise StdoutError(err) from None
+        if self._pending is None:
+            self._pending = err
+            _silence_stdout()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+#: GHC's description of an I/O error type, by errno (``show IOErrorType``)
+def _ghc_error_kind(errno_: int) -> str:
+    import errno as e
+    kinds = {
+        e.ENOSPC: "resource exhausted", e.EDQUOT: "resource exhausted",
+        e.EFBIG: "resource exhausted", e.ENOMEM: "resource exhausted",
+        e.EIO: "hardware fault", e.EBADF: "invalid argument",
+        e.EINVAL: "invalid argument", e.EACCES: "permission denied",
+        e.EPERM: "permission denied", e.EPIPE: "resource vanished",
+        e.ECONNRESET: "resource vanished", e.EAGAIN: "resource exhausted",
+        e.EINTR: "interrupted",
+    }
+    return kinds.get(errno_, "failed")
+
+
+def _stdout_failed(prog: str, err: StdoutError) -> int:
+    """A write to stdout failed while the program ran: GHC's top handler
+    exits 0 quietly on EPIPE (the reader went away), else it shows
+    ``<prog>: <stdout>: commitBuffer: <kind> (<reason>)`` and exits 1."""
+    import errno
+    _silence_stdout()
+    if err.errno == errno.EPIPE:
+        return 0
+    try:
+        sys.stderr.write("%s: <stdout>: commitBuffer: %s (%s)\n"
+                         % (prog, _ghc_error_kind(err.errno or 0), err.strerror))
+        sys.stderr.flush()
+    except OSError:
+        pass
+    return 1
+
+
+def _final_flush() -> None:
+    """Flush stdout at exit; like GHC's ``hFlush stdout`` in ``hs_exit``,
+    a failure there is ignored (the status stays the program's)."""
+    try:
+        sys.stdout.flush()
+    except (OSError, StdoutError, ValueError):
+        _silence_stdout()
+
+
 def _execute(command: "HtoolsCommand", args: List[str], **extra) -> int:
     """Parse, run and map every outcome to an exit status."""
+    saved = sys.stdout
+    guarded = _GuardedStdout(saved)
+    sys.stdout = guarded
+    try:
+        return _execute_guarded(command, args, **extra)
+    finally:
+        if sys.stdout is guarded:
+            sys.stdout = saved
+
+
+def _execute_guarded(command: "HtoolsCommand", args: List[str], **extra) -> int:
     try:
         try:
             with command.make_context(command.name, args, **extra) as ctx:
@@ -115,11 +244,15 @@ def _execute(command: "HtoolsCommand", args: List[str], **extra) -> int:
             sys.stdout.flush()
             _write(sys.stderr, crash_text(command.name, e))
             status = 1
-        sys.stdout.flush()
+        _final_flush()
     except KeyboardInterrupt:
         status = _INTERRUPTED
+    except StdoutError as e:
+        status = _stdout_failed(command.name, e)
     except BrokenPipeError:
+        # stderr went away: the error cannot even be shown
         _silence_stdout()
+        _silence_stderr()
         status = 1
     return status
 
