@@ -81,7 +81,13 @@ JOB_STATUS_SHOW = {st: "JOB_STATUS_" + st.upper() for st in JOB_STATUSES}
 
 
 class LuxiIOError(UncaughtIOError):
-    """The socket failed (connect, read, write, timeout, closed)."""
+    """The socket failed (connect, read, write, timeout, closed).
+
+    While loading data the reference catches these (``Error: failed to load
+    data, aborting: ...``); elsewhere (hscan, job execution) they end the
+    program as ``<prog>: ...``."""
+
+    caught_by_loader = True
 
 
 class LuxiError(Exception):

@@ -99,7 +99,8 @@ def load_external_data(opts) -> ClusterData:
                    getattr(opts, "select_instances", None) or [],
                    getattr(opts, "exclude_instances", None) or [])
     except HtoolsError as err:
-        if err.status != 1 or isinstance(err, UncaughtIOError):
+        if err.status != 1 or (isinstance(err, UncaughtIOError)
+                               and not getattr(err, "caught_by_loader", False)):
             raise
         raise HtoolsError("failed to load data, aborting: " + err.message) from None
     if getattr(opts, "mond", False):
