@@ -1512,13 +1512,13 @@ def parse_request(text: str, static_n_mem: int = 0) -> Request:
 
 
 def _read_input(path: str) -> str:
-    from backends.text import _io_error_text, decode_error, decode_prefix
+    from backends.text import (_io_error_text, decode_error, decode_prefix,
+                               read_file_bytes)
     try:
         if path == "-":
             raw = sys.stdin.buffer.read()
         else:
-            with open(path, "rb") as fh:
-                raw = fh.read()
+            raw = read_file_bytes(path)
     except OSError as err:
         raise LoadError(_io_error_text(path, err)) from None
     text, complete = decode_prefix(raw)

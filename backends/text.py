@@ -255,14 +255,36 @@ def load(path: str) -> ClusterData:
     Bytes that are not text in the locale's encoding stop the program the
     way the reference's lazy ``readFile`` does (:func:`check_sections`)."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_file_bytes(path)
     except OSError as err:
         raise LoadError(_io_error_text(path, err)) from None
     text, complete = decode_prefix(raw)
     if not complete:
         check_sections(path, text)
     return parse_data(text)
+
+
+def read_file_bytes(path: str) -> bytes:
+    """All of ``path``, opened the way GHC's ``openFile`` does.
+
+    GHC opens files non-blocking: a FIFO without a writer opens at once
+    and reads as empty instead of waiting for a writer.  The descriptor
+    is made blocking again for the reads, so a FIFO whose writer is slow
+    is still read to its end."""
+    import fcntl
+    import os
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        import errno
+        import stat
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- decoding

@@ -28,10 +28,10 @@ def parse_utilisation(line: str) -> Tuple[str, DynUtil]:
 
 
 def _read_util_file(path: str) -> List[Tuple[str, DynUtil]]:
-    from backends.text import _io_error_text, decode_error, decode_prefix, hs_lines
+    from backends.text import (_io_error_text, decode_error, decode_prefix,
+                               hs_lines, read_file_bytes)
     try:
-        with open(path, "rb") as fh:
-            text, complete = decode_prefix(fh.read())
+        text, complete = decode_prefix(read_file_bytes(path))
     except OSError as err:
         raise UncaughtIOError(_io_error_text(path, err)) from None
     lines = hs_lines(text)

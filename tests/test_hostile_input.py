@@ -373,3 +373,21 @@ def test_stdout_full_and_broken(unbuffered, tmp_path):
             if cmd is not None:
                 # a reader gone away: quiet, status 0 (GHC ignores EPIPE on stdout)
                 assert _run_closed(cmd, True, False, env) == (0, b"", b""), cmd[0]
+
+
+# ------------------------------------------------------------ FIFOs, directories
+
+@pytest.mark.parametrize("tool,args", [
+    ("hbal", ["-t", "{T}/fifo"]), ("hinfo", ["-I", "{T}/fifo"]), ("hail", ["{T}/fifo"]),
+    ("hbal", ["-t", "{D}/" + TEXT, "-U", "{T}/fifo"]),
+    ("hbal", ["-t", "{T}"]), ("hail", ["{T}"]), ("hinfo", ["-I", "{T}"]),
+], ids=["text", "request", "hail", "util", "text-dir", "hail-dir", "request-dir"])
+def test_fifo_without_writer_and_directories(tool, args, tmp_path):
+    """GHC opens non-blocking: a FIFO nobody writes to reads as empty."""
+    for sub in ("ref", "ours"):
+        (tmp_path / sub).mkdir(parents=True, exist_ok=True)
+        os.mkfifo(str(tmp_path / sub / "fifo"))
+    t0 = time.monotonic()
+    got = _same(tool, args, tmp_path)
+    assert time.monotonic() - t0 < 30
+    assert got["status"] == (0 if "-U" in args else 1)
