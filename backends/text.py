@@ -21,22 +21,20 @@ from htools.types import (
 
 
 def sep_split(sep, seq) -> list:
-    """htools' ``sepSplit``: split on a separator, [] for empty input."""
+    """htools' ``sepSplit``: split on a separator, [] for empty input (a
+    trailing separator leaves an empty last part, as ``str.split``)."""
+    if not seq:
+        return []
+    if isinstance(seq, str):
+        return seq.split(sep)
     out = []
-    rest = list(seq) if not isinstance(seq, str) else seq
-    while True:
-        if not rest:
-            return out
-        try:
-            pos = rest.index(sep)
-        except ValueError:
-            out.append(rest)
-            return out
-        out.append(rest[:pos])
-        rest = rest[pos + 1:]
-        if not rest:
-            out.append(rest[:0])
-            return out
+    start = 0
+    for pos, item in enumerate(seq):
+        if item == sep:
+            out.append(list(seq[start:pos]))
+            start = pos + 1
+    out.append(list(seq[start:]))
+    return out
 
 
 def comma_split(s: str) -> List[str]:

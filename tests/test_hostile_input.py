@@ -391,3 +391,29 @@ def test_fifo_without_writer_and_directories(tool, args, tmp_path):
     got = _same(tool, args, tmp_path)
     assert time.monotonic() - t0 < 30
     assert got["status"] == (0 if "-U" in args else 1)
+
+
+# ------------------------------------------------------------ sizes
+
+def test_sep_split_is_linear():
+    """sepSplit on 400 000 tags: one pass (slicing the rest each time was
+    quadratic: 2.5 s for one instance of 200 000 tags)."""
+    from backends.text import sep_split
+    text = ",".join("t%d" % i for i in range(400000))
+    t0 = time.monotonic()
+    parts = sep_split(",", text)
+    assert time.monotonic() - t0 < 1.0
+    assert len(parts) == 400000 and parts[-1] == "t399999"
+    assert sep_split(",", "") == [] and sep_split(",", "a,") == ["a", ""]
+    assert sep_split("", ["a", "", "b", ""]) == [["a"], ["b"], []]
+
+
+def test_instance_with_200000_tags(tmp_path):
+    def edit(lines):
+        row = lines[5].split("|")
+        row[9] = ",".join("tag%d:v%d" % (i % 7, i) for i in range(200000))
+        lines[5] = "|".join(row)
+    _write_text(tmp_path, "tags200k.data", edit)
+    t0 = time.monotonic()
+    _same("hbal", ["-t", "{T}/tags200k.data", "--exclusion-tags=tag1,tag2"], tmp_path)
+    assert time.monotonic() - t0 < 30
