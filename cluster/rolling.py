@@ -14,7 +14,10 @@ For each reboot group, in hroller's order:
    seconds, until every node's daemon answers the master again;
 4. undrain the nodes;
 
-and after the last group, run hbal (``-X``) on every node group touched.
+and after the last group, move the instances the evacuations displaced
+back to their primary node of before the maintenance (where they still
+fit), so that the cluster ends no worse than it started, then run hbal
+(``-X``) on every node group.
 
 Progress is kept in a small JSON state file (``--state-file``) so that a
 run stopped at any point (SIGINT: after the current step; a failed job; a
@@ -76,6 +79,7 @@ class State:
         self.done: List[int] = []
         self.current: Optional[int] = None
         self.phase: Optional[str] = None
+        self.origin: Dict[str, str] = {}
 
     @classmethod
     def load_or_new(cls, path: str, cluster: str, groups: List[List[str]],
@@ -102,11 +106,13 @@ class State:
         st.done = [int(i) for i in doc.get("done", [])]
         st.current = doc.get("current")
         st.phase = doc.get("phase")
+        st.origin = dict(doc.get("origin") or {})
         return st, True
 
     def save(self) -> None:
         doc = {"version": STATE_VERSION, "cluster": self.cluster, "groups": self.groups,
                "done": self.done, "current": self.current, "phase": self.phase,
+               "origin": self.origin,
                "updated": time.strftime("%Y-%m-%d %H:%M:%S")}
         tmp = self.path + ".tmp"
         with open(tmp, "w") as fh:
@@ -193,7 +199,7 @@ class RollingReboot:
             self.interrupted = True
         if report.error is not None:
             raise Stop("%s failed: %s" % (what, report.error.rstrip("\n")))
-        if self.interrupted:
+        if report.not_submitted:
             raise Stop("interrupted during %s" % what)
 
     def drain(self, group: List[str], drained: bool) -> None:
@@ -347,6 +353,8 @@ class RollingReboot:
         if resumed:
             self.say("Resuming the rolling reboot recorded in %s: %d of %d group(s) done"
                      % (state.path, len(state.done), len(state.groups)))
+        elif not self.ropts.dry_run:
+            state.origin = self._placement()
         groups = state.groups
         old = {}
         for sig in (signal.SIGINT,):
@@ -356,28 +364,33 @@ class RollingReboot:
                 if k in state.done:
                     continue
                 self.say("Reboot group %d/%d: %s" % (k + 1, len(groups), ",".join(group)))
-                if not self.ropts.dry_run:
-                    state.current, state.phase = k, "evacuating"
-                    state.save()
                 if self.ropts.dry_run:
                     self.say("  would drain %s" % ",".join(group))
-                else:
-                    self.drain(group, True)
-                self._check_interrupt("after draining %s" % ",".join(group))
-                self._execute(self.evacuation(group), "evacuating")
-                self._check_interrupt("after evacuating %s" % ",".join(group))
-                if not self.ropts.dry_run:
-                    state.phase = "rebooting"
-                    state.save()
-                self.reboot(group)
-                if self.ropts.dry_run:
+                    self._execute(self.evacuation(group), "evacuating")
+                    self.reboot(group)
                     self.say("  would undrain %s" % ",".join(group))
                     continue
+                rebooted = state.current == k and state.phase == "rebooted"
+                if not rebooted:
+                    state.current, state.phase = k, "evacuating"
+                    state.save()
+                    self.drain(group, True)
+                    self._check_interrupt("after draining %s" % ",".join(group))
+                    self._execute(self.evacuation(group), "evacuating")
+                    self._check_interrupt("after evacuating %s" % ",".join(group))
+                    state.phase = "rebooting"
+                    state.save()
+                    self.reboot(group)
+                    state.phase = "rebooted"
+                    state.save()
                 self.drain(group, False)
                 state.done.append(k)
                 state.current, state.phase = None, None
                 state.save()
                 self._check_interrupt("after group %d" % (k + 1))
+            if not self.ropts.dry_run:
+                self.restore(state.origin)
+                self._check_interrupt("after moving instances back")
             self.say("Rebalancing")
             self.rebalance()
         except Stop as err:
@@ -395,6 +408,49 @@ class RollingReboot:
         self.say("Rolling reboot complete: %d group(s), %d node(s)"
                  % (len(groups), sum(len(g) for g in groups)))
         return 0
+
+    def _placement(self) -> Dict[str, str]:
+        with self._client() as c:
+            rows = c.query("instance", ["name", "pnode"])["data"]
+        return {r[0][1]: r[1][1] for r in rows}
+
+    def restore(self, origin: Dict[str, str]) -> None:
+        """Instances the evacuations moved go back to their primary node of
+        before the maintenance (where it still fits), so that the cluster
+        ends no worse than it started; hbal then improves on that."""
+        if not origin:
+            return
+        cdata = self._load()
+        by_name = {n.name: n for n in cdata.nodes}
+        names = {n.idx: n.name for n in cdata.nodes}
+        nl = {n.idx: n for n in cdata.nodes}
+        jobsets = []
+        from htools.model import Node
+        for inst in cdata.instances:
+            want = origin.get(inst.name)
+            if want is None or want == names[inst.pnode] or want not in by_name:
+                continue
+            tgt = by_name[want].idx
+            if nl[tgt].offline:
+                continue
+            if inst.has_secondary:
+                if inst.snode != tgt:
+                    continue  # its old primary holds no disks of it now
+                op, new_p, new_s = _op_migrate(inst, None), tgt, inst.pnode
+            elif inst.uses_local_storage:
+                continue
+            else:
+                moved = nl[tgt].add_pri(inst, False)
+                if not isinstance(moved, Node):
+                    continue
+                nl[tgt] = moved
+                op, new_p, new_s = _op_migrate(inst, want), tgt, inst.snode
+            check = MoveCheck(inst.name, names[inst.pnode], names.get(inst.snode),
+                              names[new_p], names.get(new_s), inst.mem, inst.is_running)
+            jobsets.append(JobSet([[op]], "Moving %s back" % inst.name, [check]))
+        if jobsets:
+            self.say("Moving %d instance(s) back to their nodes" % len(jobsets))
+            self._execute(jobsets, "moving instances back")
 
     def _on_sigint(self, signum, frame) -> None:
         self.interrupted = True

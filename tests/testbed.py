@@ -891,7 +891,7 @@ def _wait_all(procs, what: str, timeout: float, check: bool = True) -> None:
 
 def main(argv: Sequence[str]) -> int:
     usage = ("usage: python -m tests.testbed up [NODES] | down | status | "
-             "gnt [nodeN] COMMAND...")
+             "gnt [nodeN] COMMAND... | reboot|stop|start NODE")
     if not argv:
         print(usage, file=sys.stderr)
         return 2
@@ -923,6 +923,25 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if cmd == "status":
         print(tb.status())
+        return 0
+    if cmd in ("reboot", "stop", "start") and len(rest) == 1:
+        # a node "reboot" is an outage of its Ganeti daemons (the rolling
+        # reboot tests give "python -m tests.testbed reboot {node}" to hroller)
+        node = rest[0]
+        if node not in ["node%d" % i for i in range(1, MAX_NODES + 1)]:
+            print("error: no such node %s" % node, file=sys.stderr)
+            return 2
+        tb = Testbed(nodes=MAX_NODES)
+        try:
+            if cmd in ("reboot", "stop"):
+                tb.stop_node_daemons(node)
+            if cmd == "reboot":
+                time.sleep(float(os.environ.get("HTOOLS_TESTBED_DOWNTIME", "2")))
+            if cmd in ("reboot", "start"):
+                tb.start_node_daemons(node)
+        except TestbedError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 1
         return 0
     if cmd == "gnt":
         node = "node1"
