@@ -462,10 +462,11 @@ def get(url: str, connect_timeout: float, total_timeout: float,
 def get_text(url: str, kind: str) -> str:
     """:func:`get` with the limits of ``kind``; the body as text.
 
-    Bytes that are not UTF-8 are kept as surrogate escapes (the JSON
-    readers then treat them as the reference does)."""
+    Bytes that are not UTF-8 are dropped, as the reference's curl binding
+    drops them (a name with such bytes shows without them; a stray byte
+    between JSON tokens is not seen at all)."""
     conn, total, body = limits(kind)
-    return get(url, conn, total, body).decode("utf-8", "surrogateescape")
+    return get(url, conn, total, body).decode("utf-8", "ignore")
 
 
 __all__ = ["CurlError", "get", "get_text", "limits", "parse_url", "MAX_BODY"]

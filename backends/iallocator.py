@@ -55,6 +55,7 @@ from htools.loader import (
     update_missing,
 )
 from htools.model import ClusterData, Disk, Group, Instance, Nic, Node
+from htools.units import wrap_int64
 from htools.types import (
     DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, Hypervisor,
     InstanceStatus, IPolicy, ISpec, MinMaxISpecs,
@@ -933,12 +934,8 @@ def pp_value(v) -> str:
 
 Reader = Callable[[object], object]
 
-_INT64 = 1 << 64
-_INT64_MIN = -(1 << 63)
-
-
-def _wrap_int(v: int) -> int:
-    return (v - _INT64_MIN) % _INT64 + _INT64_MIN
+#: Haskell's ``fromInteger :: Integer -> Int`` (the one wrap of htools.units)
+_wrap_int = wrap_int64
 
 
 def _to_double(r) -> float:

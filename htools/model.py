@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
+from htools.units import wrap_int64 as _wrap  # Haskell Int arithmetic
 from htools.types import (
     DEFAULT_IPOLICY, LOCAL_STORAGE_TEMPLATES, MOVABLE_TEMPLATES, NO_SECONDARY,
     AllocPolicy, DiskTemplate, DynUtil, FailMode, Hypervisor, InstanceStatus,
@@ -767,13 +768,6 @@ def _make_node_copy():
 
 
 Node.copy = _make_node_copy()  # type: ignore[method-assign]
-
-
-def _wrap(v: int) -> int:
-    """Haskell ``Int`` arithmetic: wrap a result to 64 bits."""
-    if -_INT_MIN > v >= _INT_MIN:
-        return v
-    return (v + 2 ** 63) % 2 ** 64 - 2 ** 63
 
 
 def hs_truncate(x: float) -> int:

@@ -10,6 +10,7 @@ htools test data (a text file, an IAllocator request, RAPI answers).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -417,3 +418,96 @@ def test_instance_with_200000_tags(tmp_path):
     t0 = time.monotonic()
     _same("hbal", ["-t", "{T}/tags200k.data", "--exclusion-tags=tag1,tag2"], tmp_path)
     assert time.monotonic() - t0 < 30
+
+
+# ------------------------------------------------------------ RAPI answers
+
+@pytest.fixture(scope="module")
+def rapi_server():
+    from tests.http_scripted import SCRIPTS, ScriptedServer, _resp
+
+    def serve(edit):
+        def script(conn, path):
+            res = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            try:
+                body = (DATA / "rapi" / (res + ".json")).read_bytes()
+            except OSError:
+                body = b"{}"
+            conn.sendall(_resp("200 OK", edit(res, body)))
+        return script
+
+    def bignum_top(res, body):
+        return b"[" + b"9" * 5000 + b"]"
+
+    def bignum_field(res, body):
+        if res != "nodes":
+            return body
+        nodes = json.loads(body)
+        nodes[0]["mtotal"] = "@@"
+        nodes[0]["dfree"] = "@@@"
+        return (json.dumps(nodes).replace('"@@"', "9" * 5000)
+                .replace('"@@@"', "1." + "5" * 5000).encode())
+
+    def huge_exponent(res, body):
+        if res != "instances":
+            return body
+        insts = json.loads(body)
+        insts[0]["beparams"]["maxmem"] = "@@"
+        return json.dumps(insts).replace('"@@"', "1e999999999").encode()
+
+    def not_utf8(res, body):
+        if res != "groups":
+            return body
+        return (body.replace(b"[", b"[\xff", 1).replace(b'"name"', b'"na\xfeme"', 1)
+                .replace(b'"uuid": "', b'"uuid": "\xc3', 1))
+
+    SCRIPTS["hostile-not-utf8"] = serve(not_utf8)
+    SCRIPTS["hostile-bignum"] = serve(bignum_top)
+    SCRIPTS["hostile-bigfield"] = serve(bignum_field)
+    SCRIPTS["hostile-exponent"] = serve(huge_exponent)
+    srv = ScriptedServer()
+    yield srv
+    srv.close()
+
+
+def _live_pair(tool, args, tmp_path):
+    """Ours and the reference (live only: the port is in the output)."""
+    ours = subprocess.run([ours_bin(tool)] + args, capture_output=True,
+                          cwd=str(tmp_path), timeout=60)
+    assert b"Traceback" not in ours.stderr
+    ref = ref_bin(tool)
+    if ref is not None:
+        rproc = subprocess.run([ref] + args, capture_output=True,
+                               cwd=str(tmp_path), timeout=120)
+        assert (ours.returncode, ours.stdout, ours.stderr) == \
+            (rproc.returncode, rproc.stdout, rproc.stderr)
+    return ours
+
+
+@pytest.mark.parametrize("script,status", [
+    ("hostile-bignum", 1), ("hostile-bigfield", 0)])
+def test_rapi_big_numbers(script, status, rapi_server, tmp_path):
+    url = "127.0.0.1:%d/%s" % (rapi_server.port, script)
+    got = _live_pair("hbal", ["-m", url], tmp_path)
+    assert got.returncode == status
+    got = _live_pair("hscan", ["-d", str(tmp_path), url], tmp_path)
+    assert got.returncode == (2 if status else 0)
+
+
+def test_rapi_huge_exponent_is_quick(rapi_server, tmp_path):
+    """The reference takes minutes here (10^999999999 computed exactly);
+    ours reads the memory as the wrapped 0 at once."""
+    url = "127.0.0.1:%d/hostile-exponent" % rapi_server.port
+    t0 = time.monotonic()
+    proc = subprocess.run([ours_bin("hinfo"), "-m", url], capture_output=True,
+                          timeout=60)
+    assert time.monotonic() - t0 < 20
+    assert proc.returncode == 0 and b"Traceback" not in proc.stderr
+
+
+def test_rapi_not_utf8_bytes_dropped(rapi_server, tmp_path):
+    """The reference's curl binding drops bytes that are not UTF-8."""
+    url = "127.0.0.1:%d/hostile-not-utf8" % rapi_server.port
+    got = _live_pair("hinfo", ["-m", url, "-v"], tmp_path)
+    assert got.returncode == 0
+    assert b"   default " in got.stdout
