@@ -69,7 +69,7 @@ def pm_accum(pairs: Sequence[Tuple[int, int]]) -> PeerMap:
     """Build a peer map summing values per key (last pair inserted first)."""
     pm: PeerMap = []
     for key, value in reversed(pairs):
-        pm = pm_add_with(pm, key, value, lambda old, new: old + new)
+        pm = pm_add_with(pm, key, value, lambda old, new: _wrap(old + new))
     return pm
 
 
@@ -78,7 +78,7 @@ def pm_max(pm: PeerMap) -> int:
 
 
 def pm_sum(pm: PeerMap) -> int:
-    return sum(v for _, v in pm)
+    return _wrap(sum(v for _, v in pm))
 
 
 # --------------------------------------------------------------------------
@@ -438,7 +438,7 @@ class Node:
         if not inst.forthcoming:
             self.p_list = [inst.idx] + self.p_list
             if inst.not_offline:
-                self.u_cpu += inst.vcpus
+                self.u_cpu = _wrap(self.u_cpu + inst.vcpus)
             self.p_cpu = _fdiv(self.u_cpu, self.t_cpu)
             self.util_load = self.util_load.add(inst.util)
             self.inst_spindles = self._spindle_use(True, inst, False)
@@ -451,11 +451,11 @@ class Node:
 
     def _set_pri_forth(self, inst: Instance) -> None:
         if not inst.uses_memory:
-            self.f_mem_forth -= inst.mem
+            self.f_mem_forth = _wrap(self.f_mem_forth - inst.mem)
         self.p_tags = add_tags(self.p_tags, inst.excl_tags)
         self.p_list_forth = [inst.idx] + self.p_list_forth
         if inst.not_offline:
-            self.u_cpu_forth += inst.vcpus
+            self.u_cpu_forth = _wrap(self.u_cpu_forth + inst.vcpus)
         self.p_cpu_forth = _fdiv(self.u_cpu_forth, self.t_cpu)
         self.util_load_forth = self.util_load_forth.add(inst.util)
         self.p_mem_forth = _fdiv(self.f_mem_forth, self.t_mem)
@@ -463,7 +463,7 @@ class Node:
 
     def _forth_only_disk(self, inst: Instance) -> None:
         if inst.uses_local_storage:
-            self.f_dsk_forth -= inst.dsk
+            self.f_dsk_forth = _wrap(self.f_dsk_forth - inst.dsk)
         sp = self._new_free_spindles(True, inst, True)
         self.p_dsk_forth = self.new_pdsk(sp, self.f_dsk_forth)
         self.f_spindles_forth = sp
@@ -505,7 +505,7 @@ class Node:
     def _prospective_mem(self, inst: Instance, add: bool) -> Tuple[int, int]:
         i_mem = self.i_mem
         if inst.uses_memory:
-            i_mem = i_mem + inst.mem if add else i_mem - inst.mem
+            i_mem = _wrap(i_mem + inst.mem) if add else _wrap(i_mem - inst.mem)
         free = _wrap(hs_truncate(self.t_mem) - self.n_mem - i_mem - max(0, self.x_mem))
         return i_mem, free
 
@@ -517,11 +517,11 @@ class Node:
             n.i_mem, new_free = self._prospective_mem(inst, False)
             n.p_mem = _fdiv(new_free, self.t_mem)
             n.fail_n1 = new_free <= self.r_mem
-            n.f_dsk = self.f_dsk + inst.dsk if uses_disk else self.f_dsk
+            n.f_dsk = _wrap(self.f_dsk + inst.dsk) if uses_disk else self.f_dsk
             n.f_spindles = self._new_free_spindles(False, inst, False)
             n.inst_spindles = self._spindle_use(False, inst, False)
             n.p_dsk = self.new_pdsk(n.f_spindles, n.f_dsk)
-            n.u_cpu = self.u_cpu - inst.vcpus if inst.not_offline else self.u_cpu
+            n.u_cpu = _wrap(self.u_cpu - inst.vcpus) if inst.not_offline else self.u_cpu
             n.p_cpu = _fdiv(n.u_cpu, self.t_cpu)
             n.util_load = self.util_load.sub(inst.util)
             n.location_score = (self.location_score - inst.location_score
@@ -530,13 +530,13 @@ class Node:
         # forthcoming-inclusive fields
         n.p_tags = del_tags(self.p_tags, inst.excl_tags)
         n.p_list_forth = _list_delete(self.p_list_forth, inst.idx)
-        n.f_mem_forth = self.f_mem_forth + inst.mem
-        n.f_dsk_forth = self.f_dsk_forth + inst.dsk if uses_disk else self.f_dsk_forth
+        n.f_mem_forth = _wrap(self.f_mem_forth + inst.mem)
+        n.f_dsk_forth = _wrap(self.f_dsk_forth + inst.dsk) if uses_disk else self.f_dsk_forth
         n.f_spindles_forth = self._new_free_spindles(False, inst, True)
         n.inst_spindles_forth = self._spindle_use(False, inst, True)
         n.p_mem_forth = _fdiv(n.f_mem_forth, self.t_mem)
         n.p_dsk_forth = self.new_pdsk(n.f_spindles_forth, n.f_dsk_forth)
-        n.u_cpu_forth = (self.u_cpu_forth - inst.vcpus if inst.not_offline
+        n.u_cpu_forth = (_wrap(self.u_cpu_forth - inst.vcpus) if inst.not_offline
                          else self.u_cpu_forth)
         n.p_cpu_forth = _fdiv(n.u_cpu_forth, self.t_cpu)
         n.util_load_forth = self.util_load_forth.sub(inst.util)
@@ -547,11 +547,11 @@ class Node:
         uses_disk = inst.uses_local_storage
         if not inst.forthcoming:
             n.s_list = _list_delete(self.s_list, inst.idx)
-            n.f_dsk = self.f_dsk + inst.dsk if uses_disk else self.f_dsk
+            n.f_dsk = _wrap(self.f_dsk + inst.dsk) if uses_disk else self.f_dsk
             n.f_spindles = self._new_free_spindles(False, inst, False)
             n.inst_spindles = self._spindle_use(False, inst, False)
             old_peem = pm_find(self.peers, inst.pnode)
-            new_peem = old_peem - inst.mem if inst.uses_sec_mem else old_peem
+            new_peem = _wrap(old_peem - inst.mem) if inst.uses_sec_mem else old_peem
             if new_peem > 0:
                 n.peers = pm_add(self.peers, inst.pnode, new_peem)
             else:
@@ -564,7 +564,7 @@ class Node:
             ul.dsk = ul.dsk - inst.util.dsk
             n.util_load = ul
         n.s_list_forth = _list_delete(self.s_list_forth, inst.idx)
-        n.f_dsk_forth = self.f_dsk_forth + inst.dsk if uses_disk else self.f_dsk_forth
+        n.f_dsk_forth = _wrap(self.f_dsk_forth + inst.dsk) if uses_disk else self.f_dsk_forth
         n.f_spindles_forth = self._new_free_spindles(False, inst, True)
         n.inst_spindles_forth = self._spindle_use(False, inst, True)
         n.p_dsk_forth = self.new_pdsk(n.f_spindles_forth, n.f_dsk_forth)
@@ -578,11 +578,11 @@ class Node:
         strict = not force
         uses_disk = inst.uses_local_storage
         l_cpu = self.ipolicy.vcpu_ratio
-        new_mem_forth = self.f_mem_forth - inst.mem
-        new_dsk_forth = self.f_dsk_forth - inst.dsk if uses_disk else self.f_dsk_forth
+        new_mem_forth = _wrap(self.f_mem_forth - inst.mem)
+        new_dsk_forth = _wrap(self.f_dsk_forth - inst.dsk) if uses_disk else self.f_dsk_forth
         new_sp_forth = self._new_free_spindles(True, inst, True)
         new_isp_forth = self._spindle_use(True, inst, True)
-        new_ucpu_forth = (self.u_cpu_forth + inst.vcpus if inst.not_offline
+        new_ucpu_forth = (_wrap(self.u_cpu_forth + inst.vcpus) if inst.not_offline
                           else self.u_cpu_forth)
         new_pcpu_forth = _fdiv(new_ucpu_forth, self.t_cpu)
 
@@ -624,10 +624,10 @@ class Node:
 
         new_i_mem, new_free_mem = self._prospective_mem(inst, True)
         new_failn1 = new_free_mem <= self.r_mem
-        new_dsk = self.f_dsk - inst.dsk if uses_disk else self.f_dsk
+        new_dsk = _wrap(self.f_dsk - inst.dsk) if uses_disk else self.f_dsk
         new_sp = self._new_free_spindles(True, inst, False)
         new_isp = self._spindle_use(True, inst, False)
-        new_ucpu = self.u_cpu + inst.vcpus if inst.not_offline else self.u_cpu
+        new_ucpu = _wrap(self.u_cpu + inst.vcpus) if inst.not_offline else self.u_cpu
         new_pcpu = _fdiv(new_ucpu, self.t_cpu)
         if new_free_mem <= 0:
             return FailMode.FailMem
@@ -671,9 +671,9 @@ class Node:
         """Place ``inst`` as secondary (primary on node ``pdx``)."""
         strict = not force
         sec_mem = inst.mem if inst.uses_sec_mem else 0
-        new_peem = pm_find(self.peers, pdx) + sec_mem
+        new_peem = _wrap(pm_find(self.peers, pdx) + sec_mem)
         old_mem_forth = self.f_mem_forth
-        new_dsk_forth = self.f_dsk_forth - inst.dsk
+        new_dsk_forth = _wrap(self.f_dsk_forth - inst.dsk)
         new_sp_forth = self._new_free_spindles(True, inst, True)
         new_isp_forth = self._spindle_use(True, inst, True)
 
@@ -711,7 +711,7 @@ class Node:
             return with_forth(self.copy())
 
         old_mem = self.unallocated_mem()
-        new_dsk = self.f_dsk - inst.dsk
+        new_dsk = _wrap(self.f_dsk - inst.dsk)
         new_sp = self._new_free_spindles(True, inst, False)
         new_isp = self._spindle_use(True, inst, False)
         new_rmem = max(self.r_mem, new_peem)

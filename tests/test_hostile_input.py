@@ -511,3 +511,19 @@ def test_rapi_not_utf8_bytes_dropped(rapi_server, tmp_path):
     got = _live_pair("hinfo", ["-m", url, "-v"], tmp_path)
     assert got.returncode == 0
     assert b"   default " in got.stdout
+
+
+@pytest.mark.parametrize("key,value", [
+    ("vcpus", 2 ** 63), ("vcpus", 2 ** 62), ("memory", 2 ** 62),
+    ("memory", 2 ** 63 - 1), ("memory", -2 ** 63), ("disk_space_total", -2 ** 62 - 1),
+])
+def test_request_sums_wrap(key, value, tmp_path):
+    """Two instances whose figures add up beyond 64 bits on one node: the
+    node's totals (used vCPUs, peer memory, ...) wrap as htools' Int."""
+    doc = json.loads((DATA / "hail-node-evac.json").read_text())
+    for name in ("instance18", "instance2"):
+        doc["instances"][name][key] = "@@"
+    name = "sum-%s-%d.json" % (key, value)
+    _place(tmp_path, name, json.dumps(doc).replace('"@@"', str(value)).encode())
+    _same("hinfo", ["-I", "{T}/" + name, "-p"], tmp_path)
+    _same("hbal", ["-I", "{T}/" + name], tmp_path)
