@@ -459,6 +459,9 @@ class Testbed:
         _write(users, "%s %s write\n" % (RAPI_USER, RAPI_PASSWORD))
         os.chmod(users, 0o640)
         _run(["chown", "gnt-rapi:gnt-masterd", users], timeout=10, check=False)
+        # RAPI started with the cluster, before its users file existed
+        self.run([DAEMON_UTIL, "stop", "ganeti-rapi"], timeout=60, check=False)
+        self.run([DAEMON_UTIL, "start", "ganeti-rapi"], timeout=60, check=False)
         self._wait_luxi()
 
     def _add_nodes(self) -> None:
