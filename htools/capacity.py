@@ -12,6 +12,7 @@ from htools import fastalloc
 from htools.errors import UncaughtIOError
 from htools.globaln1 import redundant
 from htools.model import Disk, Instance, Node, hs_truncate
+from htools.units import wrap_int64
 from htools.types import (DiskTemplate, FailMode, InstanceStatus, UNIT_CPU,
                           UNIT_DSK, UNIT_MEM, UNIT_SPINDLE)
 
@@ -53,6 +54,7 @@ def total_resources(nodes: Sequence[Node]) -> CStats:
     """``totalResources`` over ``nodes`` (in container order)."""
     from htools.scorer import comp_cv
     cs = CStats()
+    w = wrap_int64    # each node's figure is an Int, the sums are Integers
     for n in nodes:
         amem = n.avail_mem()
         adsk = n.avail_disk()
@@ -67,8 +69,8 @@ def total_resources(nodes: Sequence[Node]) -> CStats:
         cs.mdsk = max(cs.mdsk, adsk)
         cs.mcpu = max(cs.mcpu, acpu)
         cs.imem += n.i_mem
-        cs.idsk += hs_truncate(n.t_dsk) - n.f_dsk
-        cs.ispn += n.t_spindles - n.f_spindles
+        cs.idsk += w(hs_truncate(n.t_dsk) - n.f_dsk)
+        cs.ispn += w(n.t_spindles - n.f_spindles)
         cs.icpu += n.u_cpu
         cs.tmem += n.t_mem
         cs.tdsk += n.t_dsk
@@ -95,14 +97,16 @@ class AllocInfo:
 def compute_allocation_delta(cini: CStats, cfin: CStats
                              ) -> Tuple[AllocInfo, AllocInfo, AllocInfo]:
     """``computeAllocationDelta``: (used, pool, unavailable)."""
-    rini = AllocInfo(cini.icpu, cini.ncpu, cini.imem, cini.idsk, cini.ispn)
-    rfin = AllocInfo(cfin.icpu - cini.icpu, cfin.ncpu - cini.ncpu,
-                     cfin.imem - cini.imem, cfin.idsk - cini.idsk,
-                     cfin.ispn - cini.ispn)
-    runa = AllocInfo(cfin.vcpu - cfin.icpu, cfin.tcpu - cfin.ncpu,
-                     hs_truncate(cfin.tmem) - cfin.imem,
-                     hs_truncate(cfin.tdsk) - cfin.idsk,
-                     hs_truncate(cfin.tspn) - cfin.ispn)
+    w = wrap_int64    # AllocInfo's fields are Ints (the stats Integers)
+    rini = AllocInfo(w(cini.icpu), cini.ncpu, w(cini.imem), w(cini.idsk),
+                     w(cini.ispn))
+    rfin = AllocInfo(w(cfin.icpu - cini.icpu), cfin.ncpu - cini.ncpu,
+                     w(cfin.imem - cini.imem), w(cfin.idsk - cini.idsk),
+                     w(cfin.ispn - cini.ispn))
+    runa = AllocInfo(w(cfin.vcpu - cfin.icpu), cfin.tcpu - cfin.ncpu,
+                     w(hs_truncate(cfin.tmem) - w(cfin.imem)),
+                     w(hs_truncate(cfin.tdsk) - w(cfin.idsk)),
+                     w(hs_truncate(cfin.tspn) - w(cfin.ispn)))
     return rini, rfin, runa
 
 

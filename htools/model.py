@@ -367,13 +367,13 @@ class Node:
         return _wrap(self.recorded_free_mem() - max(0, self.x_mem))
 
     def avail_mem(self) -> int:
-        return max(0, self.unallocated_mem() - self.r_mem)
+        return max(0, _wrap(self.unallocated_mem() - self.r_mem))
 
     def avail_disk(self) -> int:
-        return 0 if self.f_dsk < self.lo_dsk else self.f_dsk - self.lo_dsk
+        return 0 if self.f_dsk < self.lo_dsk else _wrap(self.f_dsk - self.lo_dsk)
 
     def avail_cpu(self) -> int:
-        return self.hi_cpu - self.u_cpu if self.hi_cpu >= self.u_cpu else 0
+        return _wrap(self.hi_cpu - self.u_cpu) if self.hi_cpu >= self.u_cpu else 0
 
     def i_dsk(self) -> int:
         return _wrap(hs_truncate(self.t_dsk) - self.f_dsk)
@@ -751,6 +751,7 @@ class Node:
 
 
 _INT_MIN = -(2 ** 63)
+_INT_MAX = 2 ** 63 - 1
 
 
 def _make_node_copy():
@@ -788,8 +789,11 @@ def _fdiv(a: float, b: float) -> float:
 
 
 def _floor(x: float) -> int:
-    if x != x or x in (math.inf, -math.inf):
-        return 0
+    """GHC's ``floor :: Double -> Int`` (``floorDoubleInt``): the x86
+    conversion gives minBound for NaN, infinities and values out of range,
+    and one less (wrapping to maxBound) when that is above ``x``."""
+    if x != x or not -2.0 ** 63 <= x < 2.0 ** 63:
+        return _INT_MAX if x < 0 else _INT_MIN
     return math.floor(x)
 
 

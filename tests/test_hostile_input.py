@@ -14,13 +14,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.refdiff import DATA, compare, have_data, have_reference, ours_bin, ref_bin
+from tests.refdiff import DATA, compare, have_data, ours_bin, ref_bin
 
 SUITE = "hostile-input"
 
@@ -527,3 +526,17 @@ def test_request_sums_wrap(key, value, tmp_path):
     _place(tmp_path, name, json.dumps(doc).replace('"@@"', str(value)).encode())
     _same("hinfo", ["-I", "{T}/" + name, "-p"], tmp_path)
     _same("hbal", ["-I", "{T}/" + name], tmp_path)
+
+
+@pytest.mark.parametrize("field,value", [
+    (4, "1e400"), (4, "NaN"), (4, "-Infinity"), (6, "1e30"), (6, "-1e30"),
+    (6, "NaN"), (1, str(2 ** 63 - 1)), (5, str(-2 ** 63)),
+])
+def test_hspace_out_of_range_node(field, value, tmp_path):
+    """Doubles floored/truncated to Int as GHC does (NaN, infinities and
+    out-of-range values to minBound, or maxBound below the range), Int
+    figures per node wrapped, the cluster sums unbounded (Integer)."""
+    name = "node-%d-%s.data" % (field, hashlib.sha1(value.encode()).hexdigest()[:8])
+    _write_text(tmp_path, name, _node_field(field, value))
+    _same("hspace", ["-t", "{T}/" + name, "--machine-readable"], tmp_path)
+    _same("hspace", ["-t", "{T}/" + name], tmp_path)
