@@ -228,3 +228,31 @@ def _done_before(out: str, tb) -> List[str]:
     groups = re.findall(r"^Reboot group \d+/\d+: (\S+)$", out, re.M)
     run_nodes = {n for g in groups for n in g.split(",")}
     return [n for n in tb.nodes if n not in run_nodes]
+
+
+def test_failed_job_then_rerun(testbed, tmp_path):
+    """A job of the maintenance fails (cancelled by someone else while it
+    waits for a lock): hroller stops with the abort text, the rerun
+    completes."""
+    def interrupt(proc):
+        hold = testbed.submit({"OP_ID": "OP_TEST_DELAY", "duration": 20,
+                               "on_master": False, "on_nodes": list(testbed.nodes)})
+        deadline = time.monotonic() + 120
+        cancelled = None
+        while cancelled is None and time.monotonic() < deadline:
+            for jid, ops in testbed.query("job", ["id", "ops"]):
+                if jid > hold and any("hroller" in str(op.get("comment", "")) for op in ops):
+                    res = testbed.luxi("CancelJob", jid, False)
+                    if res[0] is True:
+                        cancelled = jid
+                    break
+            time.sleep(0.2)
+        assert cancelled, "no hroller job to cancel"
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 1, out + err
+        assert re.search(r"Stopped: (draining|evacuating) failed: Not all jobs completed "
+                         r"successfully: \[\(JobId \{fromJobId = %d\},JOB_STATUS_CANCELED\)\]"
+                         % cancelled, out), out
+        testbed.wait_idle()
+        return out
+    _interrupted_then_rerun(testbed, tmp_path, interrupt)
