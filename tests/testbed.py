@@ -250,6 +250,26 @@ class Testbed:
             ids.append(int(val))
         return ids
 
+    def hold_node_locks(self, nodes: Sequence[str], timeout: float = 60) -> "NodeLocks":
+        """A job holding the locks of ``nodes`` until released.
+
+        An interruptible OpTestDelay: its job process listens on a Unix
+        socket named in the job log ("delay-test" entry); one byte sent
+        there ends the delay.  Returns once the job holds the locks.
+        """
+        jid = self.submit({"OP_ID": "OP_TEST_DELAY", "duration": 900.0,
+                           "on_master": False, "on_nodes": list(nodes),
+                           "interruptible": True})
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.luxi("QueryJobs", [jid], ["status", "oplog"])[0]
+            for entry in (row[1] or [[]])[0] if row else []:
+                if entry[2] == "delay-test":
+                    return NodeLocks(self, jid, entry[3][0])
+            if row is None or row[0] in JOB_FINAL or time.monotonic() > deadline:
+                raise TestbedError("lock job %d did not start: %s" % (jid, row))
+            time.sleep(0.1)
+
     def wait_jobs(self, ids: Sequence[int], timeout: float = 300,
                   check: bool = True) -> Dict[int, Tuple[str, object]]:
         """Wait until every job is final; returns id -> (status, opresult)."""
@@ -960,3 +980,23 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+class NodeLocks:
+    """The locks taken by :meth:`Testbed.hold_node_locks`."""
+
+    def __init__(self, tb: "Testbed", job_id: int, path: str):
+        self.tb, self.job_id, self.path = tb, job_id, path
+
+    def release(self) -> None:
+        """End the delay; returns when the job has finished."""
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.settimeout(30)
+            sock.connect(self.path)
+            sock.sendall(b"x")
+        except OSError:
+            pass  # already ended
+        finally:
+            sock.close()
+        self.tb.wait_jobs([self.job_id], timeout=60, check=False)

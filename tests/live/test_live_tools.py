@@ -271,32 +271,47 @@ def _hold_lock(tb, node: str, seconds: int) -> int:
                       "on_master": False, "on_nodes": [node]})
 
 
-def _first_target(tb) -> str:
-    """The node hbal moves the first instance to from the 'unbalanced' state."""
-    out, _, _ = run(ours_bin("hbal"), ["-L" + tb.socket])
-    m = re.search(r"^\s+1\. \S+ \S+\s+=> (\S+?)(:\S+)?\s", out, re.M)
-    assert m, out
-    return m.group(1)
+def _job_target(tb, jid: int) -> str:
+    """The node a submitted move job takes its instance to."""
+    ops = tb.luxi("QueryJobs", [jid], ["ops"])[0][0]
+    targets = [op.get("target_node") for op in ops if op.get("target_node")]
+    assert targets, ops
+    return targets[0]
 
 
-@pytest.mark.parametrize("binary", ["ours"])
+def fail_first_job(tb, locks, proc: subprocess.Popen, before) -> Tuple[str, str]:
+    """Make the first job ``proc`` submits fail: it waits for a lock on the
+    master (where every instance of the 'unbalanced' state lives) while the
+    daemons of its target node are stopped; then ``locks`` (held on the
+    master by :meth:`Testbed.hold_node_locks`) are released.
+    Returns the tool's (stdout, stderr); the node is up again afterwards."""
+    target = None
+    try:
+        jid = _wait_submitted(tb, proc, before | {locks.job_id})
+        target = _job_target(tb, jid)
+        tb.stop_node_daemons(target)
+        locks.release()
+        return proc.communicate(timeout=TIMEOUT)
+    finally:
+        locks.release()
+        if proc.poll() is None:
+            proc.kill()
+        if target:
+            tb.start_node_daemons(target)
+
+
+@pytest.mark.parametrize("binary", ["ours", "reference"])
 def test_failed_job_aborts(testbed, binary):
     """The target node's daemons stop while the job waits for its lock."""
     exe = ours_bin("hbal") if binary == "ours" else ref_bin("hbal")
     set_state(testbed, "unbalanced")
-    target = _first_target(testbed)
     before = _job_ids(testbed)
-    _hold_lock(testbed, target, 20)  # stopping a node's daemons takes a while
-    before |= _job_ids(testbed)
+    locks = testbed.hold_node_locks([testbed.master])
     proc = _start(exe, ["-L" + testbed.socket, "-X"])
-    try:
-        _wait_submitted(testbed, proc, before)
-        testbed.stop_node_daemons(target)
-        out, err = proc.communicate(timeout=TIMEOUT)
-    finally:
-        testbed.start_node_daemons(target)
-    assert proc.returncode == 1
+    out, err = fail_first_job(testbed, locks, proc, before)
+    assert proc.returncode == 1, out + err
     assert _FAILED.search(err) and "JOB_STATUS_ERROR" in err, err
+    assert len(re.findall(r"^Got job IDs", out, re.M)) == 1, out
     testbed.wait_idle()
     assert set(testbed.placement()) == set(_on_master(testbed))
     assert _all_running(testbed)
@@ -306,17 +321,22 @@ def test_failed_job_aborts(testbed, binary):
 def test_job_cancelled_by_someone_else(testbed, binary):
     exe = ours_bin("hbal") if binary == "ours" else ref_bin("hbal")
     set_state(testbed, "unbalanced")
-    _hold_lock(testbed, testbed.master, 10)
+    locks = testbed.hold_node_locks([testbed.master])
     before = _job_ids(testbed)
     proc = _start(exe, ["-L" + testbed.socket, "-X"])
-    jid = _wait_submitted(testbed, proc, before)
-    for _ in range(50):  # a job just submitted may not be in the queue yet
-        res = testbed.luxi("CancelJob", jid, False)
-        if res[0] is True or "not found" not in str(res[1]):
-            break
-        time.sleep(0.1)
-    assert res[0] is True, res
-    out, err = proc.communicate(timeout=TIMEOUT)
+    try:
+        jid = _wait_submitted(testbed, proc, before)
+        for _ in range(50):  # a job just submitted may not be in the queue yet
+            res = testbed.luxi("CancelJob", jid, False)
+            if res[0] is True or "not found" not in str(res[1]):
+                break
+            time.sleep(0.1)
+        assert res[0] is True, res
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        locks.release()
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 1
     assert _FAILED.search(err) and "JOB_STATUS_CANCELED" in err, err
     testbed.wait_idle()

@@ -14,7 +14,7 @@ from typing import List, Sequence
 
 import pytest
 
-from tests.live.test_live_tools import (_converged, _hold_lock, _job_ids,
+from tests.live.test_live_tools import (_converged, _job_ids, fail_first_job,
                                         _on_master, set_state)
 from tests.refdiff import ours_bin
 
@@ -118,27 +118,16 @@ def test_rapi_failed_job_stops(testbed, tmp_path):
     """A job that fails over RAPI: the reference's abort message, and no job
     set after it is submitted."""
     set_state(testbed, "unbalanced")
-    out, _, _ = _hbal(testbed, ["-L" + testbed.socket])
-    target = re.search(r"^\s+1\. \S+ \S+\s+=> (\S+?)(:\S+)?\s", out, re.M).group(1)
     before = _job_ids(testbed)
-    _hold_lock(testbed, target, 20)
-    lock_job = _submitted_since(testbed, before)
+    locks = testbed.hold_node_locks([testbed.master])
     proc = subprocess.Popen(testbed.in_netns(
         [ours_bin("hbal"), "-m", testbed.cluster_ip, "-X", "--rapi-auth",
          str(_auth(testbed, tmp_path)), "--rapi-ca", str(_cert(testbed, tmp_path))]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while len(_submitted_since(testbed, before)) <= len(lock_job):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.3)
-        testbed.stop_node_daemons(target)
-        out, err = proc.communicate(timeout=600)
-    finally:
-        testbed.start_node_daemons(target)
+    out, err = fail_first_job(testbed, locks, proc, before)
     assert proc.returncode == 1, out + err
     assert re.search(r"Error: hbal: Not all jobs completed successfully: "
                      r"\[\(JobId \{fromJobId = \d+\},JOB_STATUS_ERROR\)\]", err), err
     assert len(re.findall(r"^Got job IDs", out, re.M)) == 1
     testbed.wait_idle()
-    assert len(_submitted_since(testbed, before)) == len(lock_job) + 1
+    assert len(_submitted_since(testbed, before)) == 2  # the lock, one move
