@@ -55,11 +55,12 @@ from htools.loader import (
     update_missing,
 )
 from htools.model import ClusterData, Disk, Group, Instance, Nic, Node
-from htools.units import wrap_int64
+from htools.haskell.prelude import wrap_int64
 from htools.types import (
     DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, Hypervisor,
     InstanceStatus, IPolicy, ISpec, MinMaxISpecs,
 )
+from htools.haskell.show import show_char, show_string, show_string_list
 
 
 class IAllocError(HtoolsError):
@@ -72,69 +73,6 @@ class _Bad(Exception):
     def __init__(self, msg: str):
         super().__init__(msg)
         self.msg = msg
-
-
-# ======================================================================
-# Haskell ``show`` for strings and characters
-
-_HS_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
-               "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-_HS_ASCII_NAMES = ["NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL",
-                   "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI", "DLE",
-                   "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN",
-                   "EM", "SUB", "ESC", "FS", "GS", "RS", "US"]
-
-
-def _hs_show_char_body(c: str, nxt: str) -> str:
-    o = ord(c)
-    if c == "\\":
-        return "\\\\"
-    if o > 127:
-        esc = "\\%d" % o
-        if nxt and nxt in "0123456789":
-            esc += "\\&"
-        return esc
-    if o == 127:
-        return "\\DEL"
-    if o >= 32:
-        return c
-    if c in _HS_ESCAPES:
-        return _HS_ESCAPES[c]
-    esc = "\\" + _HS_ASCII_NAMES[o]
-    if o == 14 and nxt == "H":
-        esc += "\\&"
-    return esc
-
-
-_PLAIN_SHOW = re.compile(r'[ !#-\[\]-~]*\Z')
-
-
-def hs_show_string(s: str) -> str:
-    """Haskell's ``show`` of a String."""
-    if _PLAIN_SHOW.match(s):
-        return '"' + s + '"'
-    out = ['"']
-    n = len(s)
-    for i, c in enumerate(s):
-        if c == '"':
-            out.append('\\"')
-        else:
-            out.append(_hs_show_char_body(c, s[i + 1] if i + 1 < n else ""))
-    out.append('"')
-    return "".join(out)
-
-
-def hs_show_char(c: str) -> str:
-    """Haskell's ``show`` of a Char."""
-    if c == "'":
-        return "'\\''"
-    if c == '"':
-        return "'\"'"
-    return "'" + _hs_show_char_body(c, "") + "'"
-
-
-def hs_show_list(items: Sequence[str]) -> str:
-    return "[" + ",".join(hs_show_string(s) for s in items) + "]"
 
 
 # ======================================================================
@@ -295,14 +233,14 @@ class _Parser:
                             i += 4
                             continue
                         shown = ("[]" if val is None else
-                                 "[(%d,%s)]" % (val, hs_show_string(rest)))
+                                 "[(%d,%s)]" % (val, show_string(rest)))
                         self.fail("Unable to parse JSON String: invalid hex: "
                                   + shown[:8])
                     self.fail("Unable to parse JSON String: invalid hex: "
                               + _context(s, i))
                 else:
                     self.fail("Unable to parse JSON String: invalid escape "
-                              "char: " + hs_show_char(c))
+                              "char: " + show_char(c))
                 continue
             if i >= n:
                 self.fail("Unable to parse JSON String: unterminated String: ")
@@ -459,7 +397,7 @@ class _Parser:
                       "at the top level.")
         if pos != self.n:
             self.fail("Invalid tokens at end of JSON string: "
-                      + hs_show_string(s[pos:pos + 10]))
+                      + show_string(s[pos:pos + 10]))
         return val
 
 
@@ -890,7 +828,7 @@ def _pp_string_text(s: str) -> str:
 
 
 def _pp_doc(v) -> _Thunk:
-    from htools.hsfmt import show_double
+    from htools.haskell.fmt import show_double
     if v is JSNULL:
         return _now(_d_text("null"))
     if isinstance(v, bool):
@@ -1019,7 +957,7 @@ def r_enum(type_name: str, table: Dict[str, object]) -> Reader:
             return table[raw]
         except KeyError:
             raise _Bad("Invalid string value for type %s: %s"
-                       % (type_name, hs_show_string(raw))) from None
+                       % (type_name, show_string(raw))) from None
     return read
 
 
@@ -1041,7 +979,7 @@ def from_obj(obj: JSObject, key: str, reader: Reader):
     found, val = obj.lookup(key)
     if not found:
         raise _Bad("key '%s' not found, object contains only %s"
-                   % (key, hs_show_list(obj.keys())))
+                   % (key, show_string_list(obj.keys())))
     return from_key_value(key, val, reader)
 
 
@@ -1092,7 +1030,7 @@ def _dict_object(type_fields: Sequence[Tuple[str, Reader]]):
         extra = sorted(set(obj.keys()) - set(allowed))
         if extra:
             raise _Bad("Superfluous dictionary keys: %s, but only %s allowed."
-                       % (hs_show_list(extra), hs_show_list(allowed)))
+                       % (show_string_list(extra), show_string_list(allowed)))
         return vals
     return read
 

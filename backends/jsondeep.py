@@ -12,9 +12,15 @@ from __future__ import annotations
 from typing import List
 
 from backends.iallocator import (
-    JSObject, _Bad, _context, _Parser, _WS_CHARS, _WS_RUN, decode_value,
-    hs_show_string,
+    JSObject,
+    _Bad,
+    _context,
+    _Parser,
+    _WS_CHARS,
+    _WS_RUN,
+    decode_value,
 )
+from htools.haskell.show import show_string
 
 
 def decode_any(text: str):
@@ -70,7 +76,7 @@ def decode_deep(text: str):
             if not stack:
                 if pos != n:
                     p.fail("Invalid tokens at end of JSON string: "
-                           + hs_show_string(s[pos:pos + 10]))
+                           + show_string(s[pos:pos + 10]))
                 return val
             frame = stack[-1]
             if frame[0]:

@@ -35,16 +35,32 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from backends.iallocator import (
-    JSNULL, JSObject, _annotate, _Bad, _r_strings, decode_value,
-    hs_show_list, hs_show_string, pp_value, r_alloc_policy, r_bool,
-    r_disk_template, r_double, r_enum, r_hypervisor, r_int, r_ipolicy,
-    r_list, r_string, r_value, try_from_obj,
+    JSNULL,
+    JSObject,
+    _annotate,
+    _Bad,
+    _r_strings,
+    decode_value,
+    pp_value,
+    r_alloc_policy,
+    r_bool,
+    r_disk_template,
+    r_double,
+    r_enum,
+    r_hypervisor,
+    r_int,
+    r_ipolicy,
+    r_list,
+    r_string,
+    r_value,
+    try_from_obj,
 )
 from backends.rapi import _assign
 from htools.errors import UncaughtIOError
 from htools.loader import LoadError
 from htools.model import ClusterData, Disk, Group, Instance, Node
 from htools.types import NO_SECONDARY, InstanceStatus
+from htools.haskell.show import show_string, show_string_list
 
 #: end-of-message marker
 EOM = b"\x03"
@@ -175,7 +191,7 @@ def format_error(value) -> str:
                 return "Failure: invalid tag(s) given:\n" + msg
             return "Failure: unknown/wrong parameter name '%s'" % msg
         if name in _OTHER_MSG:
-            return "Unhandled exception: %s %s" % (name, hs_show_string(_exc_msg(args)))
+            return "Unhandled exception: %s %s" % (name, show_string(_exc_msg(args)))
     except _Bad:
         pass
     if name in _MSG_EXCEPTIONS or name in _OTHER_MSG or name in (
@@ -195,7 +211,8 @@ def parse_job_id(v) -> int:
     """``parseJobId`` of a submission result's payload."""
     from fractions import Fraction
     from htools.mond import _show_ratio
-    from htools.units import ReadError, try_read_int, wrap_int64
+    from htools.haskell.prelude import wrap_int64
+    from htools.haskell.read import ReadError, try_read_int
     if isinstance(v, str):
         try:
             jid = try_read_int("parsing job id", v)
@@ -216,7 +233,7 @@ def parse_job_id(v) -> int:
 def _luxi_exception(msg: str) -> LuxiError:
     """A ``LuxiError`` exception raised by the client itself, as
     ``formatError`` shows it (``Unhandled exception: LuxiError "..."``)."""
-    return LuxiError("Unhandled exception: LuxiError " + hs_show_string(msg))
+    return LuxiError("Unhandled exception: LuxiError " + show_string(msg))
 
 
 # ---------------------------------------------------------------- transport
@@ -359,7 +376,7 @@ class LuxiClient:
                                           "Unable to read String")
                 if st not in JOB_STATUSES:
                     raise _luxi_exception("Invalid string value for type "
-                                          "JobStatus: " + hs_show_string(st))
+                                          "JobStatus: " + show_string(st))
         if any(not row for row in res):
             raise _luxi_exception("Missing job status field")
         return [row[0] for row in res]
@@ -415,7 +432,7 @@ def decode_response(raw: bytes):
         if not obj.lookup(key)[0]:
             raise LuxiError("Unhandled Ganeti error: key '%s' not found, "
                             "object contains only %s"
-                            % (key, hs_show_list(obj.keys())))
+                            % (key, show_string_list(obj.keys())))
     status = obj.lookup("success")[1]
     if not isinstance(status, bool):
         raise LuxiError("Unhandled Ganeti error: key 'success': "
@@ -494,7 +511,7 @@ def _extract_rows(value, kind: str) -> List[List[Field]]:
     found, data = value.lookup("data")
     if not found:
         raise _Bad("key 'data' not found, object contains only %s"
-                   % hs_show_list(value.keys()))
+                   % show_string_list(value.keys()))
     if not isinstance(data, list):
         raise _Bad("Invalid query result, expected array but got "
                    + pp_value(data))

@@ -32,6 +32,7 @@ from backends.iallocator import (
 from htools.loader import LoadError
 from htools.model import ClusterData, Disk, Group, Instance, Node
 from htools.types import NO_SECONDARY, InstanceStatus
+from htools.haskell.show import show_string_list
 
 FILE_PREFIX = "file://"
 DEFAULT_RAPI_PORT = 5080
@@ -178,11 +179,10 @@ def parse_instance(ktn: Dict[str, int], a: JSObject) -> Tuple[str, Instance]:
 
 def _array_maybe(obj: JSObject, key: str) -> List[Optional[int]]:
     """Ganeti's ``arrayMaybeFromObj`` at type [Maybe Int]."""
-    from backends.iallocator import hs_show_list
     found, val = obj.lookup(key)
     if not found:
         raise _Bad("key '%s' not found, object contains only %s"
-                   % (key, hs_show_list(obj.keys())))
+                   % (key, show_string_list(obj.keys())))
     if not isinstance(val, list):
         raise _Bad("Expecting array, got '%s'" % _show_doc(val))
     out: List[Optional[int]] = []

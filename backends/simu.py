@@ -28,7 +28,9 @@ from backends.text import sep_split
 from htools.loader import LoadError
 from htools.model import ClusterData, Group, Node
 from htools.types import DEFAULT_IPOLICY, AllocPolicy
-from htools.units import ReadError, parse_unit, try_read_int
+from htools.haskell.read import ReadError, try_read_int
+from htools.units import parse_unit
+from htools.haskell.show import show_string
 
 _SPEC_ERROR = ("Invalid cluster specification, expected 6 comma-separated "
                "sections (allocation policy, node count, disk size, memory "
@@ -100,11 +102,6 @@ def try_read_bool(name: str, s: str) -> bool:
 
 # ---------------------------------------------------------------- specs
 
-def _hs_show(s: str) -> str:
-    from backends.iallocator import hs_show_string
-    return hs_show_string(s)
-
-
 def _alloc_policy(raw: str) -> AllocPolicy:
     try:
         return AllocPolicy.from_raw(raw)
@@ -115,7 +112,7 @@ def _alloc_policy(raw: str) -> AllocPolicy:
     # both alternatives failed: htools' mplus joins the two messages
     raise LoadError("Invalid string value for type AllocPolicy: %s; "
                     "Cannot parse AllocPolicy abbreviation '%s'"
-                    % (_hs_show(raw), raw))
+                    % (show_string(raw), raw))
 
 
 def _read_int(name: str, s: str) -> int:

@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError, UncaughtIOError
-from htools.hsfmt import fmt_f, show_double
-from htools.hsread import read_float, read_int
-from htools.loader import LoadError, hs_show_str
+from htools.haskell.fmt import fmt_f, show_double
+from htools.haskell.read import try_read_double, try_read_int
+from htools.loader import LoadError
 from htools.model import ClusterData, Disk, Group, Instance, Node
 from htools.types import (
     DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, InstanceStatus,
     IPolicy, ISpec, MinMaxISpecs,
 )
+from htools.haskell.show import show_string
 
 
 def sep_split(sep, seq) -> list:
@@ -51,8 +52,7 @@ def hs_lines(text: str) -> List[str]:
 
 
 def _show_fields(fields: Sequence[str]) -> str:
-    from htools.loader import hs_show_str
-    return "[" + ",".join(hs_show_str(f) for f in fields) + "]"
+    return "[" + ",".join(show_string(f) for f in fields) + "]"
 
 
 def _enum(cls, kind: str, raw: str):
@@ -60,7 +60,7 @@ def _enum(cls, kind: str, raw: str):
         return cls.from_raw(raw)
     except ValueError:
         raise LoadError("Invalid string value for type %s: %s"
-                        % (kind, hs_show_str(raw))) from None
+                        % (kind, show_string(raw))) from None
 
 
 # ---------------------------------------------------------------- loading
@@ -94,16 +94,16 @@ def _load_node(ktg: Dict[str, int], fields: List[str]) -> Tuple[str, Node]:
         node = Node(name, 0.0, 0, 0, 0.0, 0, 0.0, 0, True, 0, 0, gdx, False)
         return name, node
     vtags = comma_split(tags)
-    vtm = read_float(name, tm)
-    vnm = read_int(name, nm)
-    vfm = read_int(name, fm)
-    vtd = read_float(name, td)
-    vfd = read_int(name, fd)
-    vtc = read_float(name, tc)
-    vnc = read_int(name, nos_cpu)
-    vsp = read_int(name, spindles)
-    vspeed = read_float(name, cpu_speed)
-    vfsp = read_int(name, free_sp)
+    vtm = try_read_double(name, tm)
+    vnm = try_read_int(name, nm)
+    vfm = try_read_int(name, fm)
+    vtd = try_read_double(name, td)
+    vfd = try_read_int(name, fd)
+    vtc = try_read_double(name, tc)
+    vnc = try_read_int(name, nos_cpu)
+    vsp = try_read_int(name, spindles)
+    vspeed = try_read_double(name, cpu_speed)
+    vfsp = try_read_int(name, free_sp)
     if excl == "Y":
         vexcl = True
     elif excl == "N":
@@ -139,9 +139,9 @@ def _load_inst(ktn: Dict[str, int], fields: List[str]) -> Tuple[str, Instance]:
         sidx = ktn[snode]
     else:
         raise LoadError("Unknown node '%s' for instance %s" % (snode, name))
-    vmem = read_int(name, mem)
-    dsize = read_int(name, dsk)
-    vvcpus = read_int(name, vcpus)
+    vmem = try_read_int(name, mem)
+    dsize = try_read_int(name, dsk)
+    vvcpus = try_read_int(name, vcpus)
     vstatus = _enum(InstanceStatus, "InstanceStatus", status)
     if auto_bal == "Y":
         abal = True
@@ -154,9 +154,9 @@ def _load_inst(ktn: Dict[str, int], fields: List[str]) -> Tuple[str, Instance]:
         template = DiskTemplate.from_raw(dt)
     except ValueError:
         raise LoadError('Instance %s: Invalid string value for type '
-                        'DiskTemplate: %s' % (name, hs_show_str(dt))) from None
-    spindle_use = read_int(name, su)
-    vspindles = None if spindles == "-" else read_int(name, spindles)
+                        'DiskTemplate: %s' % (name, show_string(dt))) from None
+    spindle_use = try_read_int(name, su)
+    vspindles = None if spindles == "-" else try_read_int(name, spindles)
     if forth == "Y":
         vforth = True
     elif forth == "N":
@@ -180,9 +180,9 @@ def _load_ispec(owner: str, fields: List[str]) -> ISpec:
         raise LoadError("Invalid ispec data for %s: %s"
                         % (owner, _show_fields(fields)))
     m, c, ds, dc, nc, su = fields[:6]
-    return ISpec(read_int(owner + "/memsize", m), read_int(owner + "/cpucount", c),
-                 read_int(owner + "/disksize", ds), read_int(owner + "/diskcount", dc),
-                 read_int(owner + "/niccount", nc), read_int(owner + "/spindleuse", su))
+    return ISpec(try_read_int(owner + "/memsize", m), try_read_int(owner + "/cpucount", c),
+                 try_read_int(owner + "/disksize", ds), try_read_int(owner + "/diskcount", dc),
+                 try_read_int(owner + "/niccount", nc), try_read_int(owner + "/spindleuse", su))
 
 
 def _load_ipolicy(fields: List[str]) -> Tuple[str, IPolicy]:
@@ -202,8 +202,8 @@ def _load_ipolicy(fields: List[str]) -> Tuple[str, IPolicy]:
                       for t in comma_split(dts))
     return owner, IPolicy(minmax=tuple(pairs), std=xstd,
                           disk_templates=templates,
-                          vcpu_ratio=read_float(owner + "/vcpu_ratio", vcpu),
-                          spindle_ratio=read_float(owner + "/spindle_ratio", spindle))
+                          vcpu_ratio=try_read_double(owner + "/vcpu_ratio", vcpu),
+                          spindle_ratio=try_read_double(owner + "/spindle_ratio", spindle))
 
 
 def parse_data(text: str) -> ClusterData:

@@ -37,6 +37,7 @@ from backends.luxi import (JOB_PENDING, JOB_STATUS_SHOW, JOB_SUCCESS,
                            LuxiClient, LuxiError, LuxiIOError, format_error)
 from cluster.jobs import Annotation, JobSet, MoveCheck
 from htools.errors import HtoolsError
+from htools.haskell.show import show_string
 
 #: htools' polling schedule: first look after 0.5 s, doubling up to 15 s
 POLL_FIRST = 0.5
@@ -73,18 +74,16 @@ class Report:
 
 
 def _hs_show_submitted(submitted) -> str:
-    from backends.iallocator import hs_show_string
     return "[%s]" % ",".join(
-        "(%s,[%s])" % (hs_show_string(descr), ",".join(
+        "(%s,[%s])" % (show_string(descr), ",".join(
             "(%d,%s)" % (jid, JOB_STATUS_SHOW[st]) for jid, st in jobs))
         for descr, jobs in submitted)
 
 
 def _hs_show_pending(jobsets: Sequence[JobSet]) -> str:
-    from backends.iallocator import hs_show_string
     from htools.hsshow import show_opcode
     return "[%s]" % ",".join(
-        "(%s,[%s])" % (hs_show_string(js.description), ",".join(
+        "(%s,[%s])" % (show_string(js.description), ",".join(
             "[%s]" % ",".join(show_opcode(op) for op in job) for job in js.jobs))
         for js in jobsets)
 

@@ -52,10 +52,11 @@ from htools import moves as mv
 from htools._core import ClusterState
 from htools.allocate import (compare_double, extract_nl, ghc_sort_by,
                              inst_matches_policy, update_il)
-from htools.hsfmt import fmt_f
+from htools.haskell.fmt import fmt_f
 from htools.model import Group, Instance, Node, pm_find
 from htools.types import (NO_SECONDARY, AllocPolicy, DiskTemplate, FailMode,
                           InstanceStatus, MirrorType)
+from htools.haskell.show import show_string, show_string_list
 
 NUM_FAIL_MODES = len(FailMode)
 LT, EQ, GT = -1, 0, 1
@@ -959,23 +960,14 @@ def show_group(g: Group) -> str:
     from htools.hsshow import show_ipolicy
     return ("Group {name = %s, uuid = %s, idx = %d, allocPolicy = %s, "
             "networks = %s, iPolicy = %s, allTags = %s}" % (
-                hs_str(g.name), hs_str(g.uuid), g.idx,
-                _ALLOC_POL_CON[g.alloc_policy], hs_str_list(g.networks),
-                show_ipolicy(g.ipolicy), hs_str_list(g.tags)))
+                show_string(g.name), show_string(g.uuid), g.idx,
+                _ALLOC_POL_CON[g.alloc_policy], show_string_list(g.networks),
+                show_ipolicy(g.ipolicy), show_string_list(g.tags)))
 
 
 _ALLOC_POL_CON = {AllocPolicy.PREFERRED: "AllocPreferred",
                   AllocPolicy.LAST_RESORT: "AllocLastResort",
                   AllocPolicy.UNALLOCABLE: "AllocUnallocable"}
-
-
-def hs_str(s: str) -> str:
-    from backends.iallocator import hs_show_string
-    return hs_show_string(s)
-
-
-def hs_str_list(items: Sequence[str]) -> str:
-    return "[" + ",".join(hs_str(s) for s in items) + "]"
 
 
 def find_best_alloc_group(opts: AllocOptions, groups: Sequence[Group],

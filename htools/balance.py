@@ -272,7 +272,7 @@ class SolutionLine:
 def solution_line(tbl: Table, new_tbl: Table, nmlen: int, imlen: int) -> SolutionLine:
     """htools' ``printSolutionLine`` for the move that led to ``new_tbl``
     (names are the aliases of the state before the move)."""
-    from htools.hsfmt import fmt_f
+    from htools.haskell.fmt import fmt_f
     plc = new_tbl.plc[-1]
     inst = tbl.insts[plc.idx]
     inam = inst.alias

@@ -12,7 +12,7 @@ from htools import fastalloc
 from htools.errors import UncaughtIOError
 from htools.globaln1 import redundant
 from htools.model import Disk, Instance, Node, hs_truncate
-from htools.units import wrap_int64
+from htools.haskell.prelude import wrap_int64
 from htools.types import (DiskTemplate, FailMode, InstanceStatus, UNIT_CPU,
                           UNIT_DSK, UNIT_MEM, UNIT_SPINDLE)
 

@@ -11,7 +11,7 @@ import sys
 from typing import List, Sequence, Tuple
 
 from htools.errors import HtoolsError, UncaughtIOError
-from htools.hsread import read_float
+from htools.haskell.read import try_read_double as read_float
 from htools.loader import clear_dynu, merge_data, update_missing
 from htools.model import ClusterData, Node
 from htools.report import show_warnings

@@ -1,8 +1,9 @@
 """Haskell-``show`` renderings of policies, as htools prints them verbosely."""
 from __future__ import annotations
 
-from htools.hsfmt import show_double
+from htools.haskell.fmt import show_double
 from htools.types import DiskTemplate, IPolicy, ISpec, MinMaxISpecs
+from htools.haskell.show import show_string
 
 _DT_CON = {
     DiskTemplate.DISKLESS: "DTDiskless", DiskTemplate.FILE: "DTFile",
@@ -51,13 +52,8 @@ def show_ipolicy(p: IPolicy) -> str:
 # their newtype wrappers.  Used where htools prints pending opcodes
 # (the summary of an interrupted ``-X`` run).
 
-def _hs_str(s) -> str:
-    from backends.iallocator import hs_show_string
-    return hs_show_string(s)
-
-
 def _ne(s) -> str:
-    return "NonEmpty {fromNonEmpty = %s}" % _hs_str(s)
+    return "NonEmpty {fromNonEmpty = %s}" % show_string(s)
 
 
 def _maybe(v, show) -> str:
@@ -88,7 +84,7 @@ _OOB_COMMANDS = {"power-on": "OobPowerOn", "power-off": "OobPowerOff",
 #: OP_ID -> (constructor, [(Haskell field, JSON key, shower)])
 _OPCODES = {
     "OP_INSTANCE_MIGRATE": ("OpInstanceMigrate", [
-        ("opInstanceName", "instance_name", _hs_str),
+        ("opInstanceName", "instance_name", show_string),
         ("opInstanceUuid", "instance_uuid", lambda v: _maybe(v, _ne)),
         ("opMigrationMode", "mode", lambda v: _maybe(v, lambda m: "Migration" + m.capitalize())),
         ("opOldLiveMode", "live", lambda v: _maybe(v, _bool)),
@@ -101,7 +97,7 @@ _OPCODES = {
         ("opAllowFailover", "allow_failover", _bool),
         ("opIgnoreHvversions", "ignore_hvversions", _bool)]),
     "OP_INSTANCE_FAILOVER": ("OpInstanceFailover", [
-        ("opInstanceName", "instance_name", _hs_str),
+        ("opInstanceName", "instance_name", show_string),
         ("opInstanceUuid", "instance_uuid", lambda v: _maybe(v, _ne)),
         ("opShutdownTimeout", "shutdown_timeout",
          lambda v: "NonNegative {fromNonNegative = %d}" % v),
@@ -112,7 +108,7 @@ _OPCODES = {
         ("opMigrationCleanup", "cleanup", _bool),
         ("opIallocator", "iallocator", lambda v: _maybe(v, _ne))]),
     "OP_INSTANCE_REPLACE_DISKS": ("OpInstanceReplaceDisks", [
-        ("opInstanceName", "instance_name", _hs_str),
+        ("opInstanceName", "instance_name", show_string),
         ("opInstanceUuid", "instance_uuid", lambda v: _maybe(v, _ne)),
         ("opEarlyRelease", "early_release", _bool),
         ("opIgnoreIpolicy", "ignore_ipolicy", _bool),
@@ -123,8 +119,8 @@ _OPCODES = {
         ("opIallocator", "iallocator", lambda v: _maybe(v, _ne))]),
     "OP_TAGS_SET": ("OpTagsSet", [
         ("opKind", "kind", lambda v: _TAG_KINDS.get(v, v)),
-        ("opTagsList", "tags", lambda v: "[%s]" % ",".join(_hs_str(t) for t in v)),
-        ("opTagsGetName", "name", lambda v: _maybe(v, _hs_str))]),
+        ("opTagsList", "tags", lambda v: "[%s]" % ",".join(show_string(t) for t in v)),
+        ("opTagsGetName", "name", lambda v: _maybe(v, show_string))]),
     "OP_NODE_SET_PARAMS": ("OpNodeSetParams", [
         ("opNodeName", "node_name", _ne),
         ("opNodeUuid", "node_uuid", lambda v: _maybe(v, _ne)),

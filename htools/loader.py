@@ -12,8 +12,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError
 from htools.model import ClusterData, Instance, Node, hs_truncate
-from htools.units import wrap_int64
+from htools.haskell.prelude import wrap_int64
 from htools.types import NO_SECONDARY, DynUtil, Hypervisor, zero_util
+from htools.haskell.show import show_string_list
 
 EX_TAGS_PREFIX = "htools:iextags:"
 STANDBY_PREFIX = "htools:standby:"
@@ -220,23 +221,13 @@ def merge_data(cdata: ClusterData,
         node.mig_tags = get_mig_restrictions(ctags, node.tags)
         node.rmig_tags = get_recv_mig_restrictions(ctags, node.tags)
     if unknown:
-        raise LoadError("Unknown instance(s): %s" % hs_show_list(unknown))
+        raise LoadError("Unknown instance(s): %s" % show_string_list(unknown))
     return cdata
 
 
 def clear_dynu(cdata: ClusterData) -> None:
     for inst in cdata.instances:
         inst.util = zero_util()
-
-
-def hs_show_str(s: str) -> str:
-    """Haskell's ``show`` of a String."""
-    from htools.cli.options import _hs_show_string
-    return _hs_show_string(s)
-
-
-def hs_show_list(items: Sequence[str]) -> str:
-    return "[" + ",".join(hs_show_str(s) for s in items) + "]"
 
 
 # ---------------------------------------------------------------- memory stats

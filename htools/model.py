@@ -14,7 +14,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
-from htools.units import wrap_int64 as _wrap  # Haskell Int arithmetic
+from htools.haskell.prelude import fdiv as _fdiv
+from htools.haskell.prelude import floor_int as _floor
+from htools.haskell.prelude import truncate_int as hs_truncate
+from htools.haskell.prelude import wrap_int64 as _wrap
 from htools.types import (
     DEFAULT_IPOLICY, LOCAL_STORAGE_TEMPLATES, MOVABLE_TEMPLATES, NO_SECONDARY,
     AllocPolicy, DiskTemplate, DynUtil, FailMode, Hypervisor, InstanceStatus,
@@ -750,10 +753,6 @@ class Node:
         return with_forth(n)
 
 
-_INT_MIN = -(2 ** 63)
-_INT_MAX = 2 ** 63 - 1
-
-
 def _make_node_copy():
     """``Node.copy`` as one straight-line function over the slots (several
     times faster than a getattr/setattr loop)."""
@@ -769,32 +768,6 @@ def _make_node_copy():
 
 
 Node.copy = _make_node_copy()  # type: ignore[method-assign]
-
-
-def hs_truncate(x: float) -> int:
-    """Haskell's ``truncate :: Double -> Int`` (x86: out of range -> minBound)."""
-    if x != x or x in (math.inf, -math.inf) or not -2.0 ** 63 <= x < 2.0 ** 63:
-        return _INT_MIN
-    return int(x)
-
-
-def _fdiv(a: float, b: float) -> float:
-    """Floating division with IEEE semantics (x/0 -> inf/nan, as htools)."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0 or a != a:
-            return math.nan
-        return math.inf if a > 0 else -math.inf
-
-
-def _floor(x: float) -> int:
-    """GHC's ``floor :: Double -> Int`` (``floorDoubleInt``): the x86
-    conversion gives minBound for NaN, infinities and values out of range,
-    and one less (wrapping to maxBound) when that is above ``x``."""
-    if x != x or not -2.0 ** 63 <= x < 2.0 ** 63:
-        return _INT_MAX if x < 0 else _INT_MIN
-    return math.floor(x)
 
 
 @dataclass

@@ -34,13 +34,25 @@ from fractions import Fraction
 from typing import Dict, List, Optional, Tuple
 
 from backends.iallocator import (
-    JSNULL, JSObject, _Bad, from_obj, hs_show_list,
-    hs_show_string, maybe_from_obj, r_double, r_int, r_list, r_object,
-    r_string, r_value, try_from_obj, with_desc,
+    JSNULL,
+    JSObject,
+    _Bad,
+    from_obj,
+    maybe_from_obj,
+    r_double,
+    r_int,
+    r_list,
+    r_object,
+    r_string,
+    r_value,
+    try_from_obj,
+    with_desc,
 )
 from backends.jsondeep import decode_any
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.model import ClusterData
+from htools.haskell.prelude import fdiv
+from htools.haskell.show import show_string, show_string_list
 
 MOND_PORT = 1815
 MOND_API = 1
@@ -88,7 +100,7 @@ def hs_show_jsvalue(v) -> str:
             out.append("JSRational False " + _show_ratio(Fraction(x), 11))
         elif isinstance(x, str):
             out.append("JSString (JSONString {fromJSString = %s})"
-                       % hs_show_string(x))
+                       % show_string(x))
         elif isinstance(x, list):
             out.append("JSArray [")
             stack.append((False, "]", 0))
@@ -104,7 +116,7 @@ def hs_show_jsvalue(v) -> str:
                 key, val = pairs[idx]
                 stack.append((False, ")", 0))
                 stack.append((True, val, 0))
-                stack.append((False, "(%s," % hs_show_string(key), 0))
+                stack.append((False, "(%s," % show_string(key), 0))
                 if idx:
                     stack.append((False, ",", 0))
         else:  # pragma: no cover - decode_any yields nothing else
@@ -192,7 +204,7 @@ def read_report(v) -> Report:
     extra = sorted(set(obj.keys()) - set(_REPORT_KEYS))
     if extra:
         raise _Bad("Superfluous dictionary keys: %s, but only %s allowed."
-                   % (hs_show_list(extra), hs_show_list(_REPORT_KEYS)))
+                   % (show_string_list(extra), show_string_list(_REPORT_KEYS)))
     return Report(vals["name"], vals["data"])
 
 
@@ -385,17 +397,8 @@ def _use_node_total(cdata: ClusterData, totals: List[float]) -> None:
         for inst in cdata.instances:
             if inst.pnode == node.idx:
                 u = inst.util.copy()
-                u.cpu = _divide(ct, node.u_cpu) * inst.vcpus
+                u.cpu = fdiv(ct, node.u_cpu) * inst.vcpus
                 inst.util = u
-
-
-def _divide(num: float, den: int) -> float:
-    """A Double division as Haskell does it (x/0 is ±Infinity or NaN)."""
-    if den:
-        return num / den
-    if num == 0 or num != num:
-        return float("nan")
-    return float("inf") if num > 0 else float("-inf")
 
 
 def _use_instance_cpu(cdata: ClusterData, maps: List[Dict[str, float]]) -> bool:
@@ -405,7 +408,7 @@ def _use_instance_cpu(cdata: ClusterData, maps: List[Dict[str, float]]) -> bool:
             usage.setdefault(k, v)
     missing = sorted({i.name for i in cdata.instances} - set(usage))
     if missing:
-        _warn("No CPU information available for " + hs_show_list(missing))
+        _warn("No CPU information available for " + show_string_list(missing))
         return False
     for inst in cdata.instances:
         u = inst.util.copy()

@@ -28,9 +28,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from htools.hsfmt import show_double
+from htools.haskell.fmt import show_double
 from htools.types import NO_SECONDARY, DiskTemplate
-from htools.units import _conv_int, _PLAIN_INT, _read_number, wrap_int64
+from htools.haskell.prelude import wrap_int64
+from htools.haskell.read import read_int_maybe as read_int
+from htools.haskell.read import read_integer
+from htools.haskell.show import show_string
 
 # ---------------------------------------------------------------- constants
 
@@ -82,28 +85,6 @@ def chomp_prefix(prefix: str, s: str) -> Optional[str]:
 def sep_split(sep: str, s: str) -> List[str]:
     """Ganeti's ``sepSplit``: the empty string has no fields."""
     return s.split(sep) if s else []
-
-
-def read_integer(s: str) -> Optional[int]:
-    """``tryRead`` at type Integer (Haskell's lexer: ``-5``, ``0x1f``,
-    ``(7)``, leading blanks), None when it does not parse."""
-    if _PLAIN_INT.match(s):
-        return int(s)
-    res = _read_number(s, 0, _conv_int)
-    if len(res) == 1 and res[0][1] == len(s):
-        return res[0][0]
-    return None
-
-
-def read_int(s: str) -> Optional[int]:
-    """``tryRead`` at type Int (64-bit wrap-around)."""
-    v = read_integer(s)
-    return None if v is None else wrap_int64(v)
-
-
-def hs_show_string(s: str) -> str:
-    from backends.iallocator import hs_show_string as show
-    return show(s)
 
 
 _DAYS_C = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
@@ -345,8 +326,8 @@ def initial_state(name: str, tags: Sequence[str]) -> RepairState:
         assert st.state == PENDING and st.data is not None
         raise RepairTagError(
             "An unfinished repair was found in instance %s: found tag %s, but "
-            "older pending tag %sexists." % (name, hs_show_string(new.tag),
-                                             hs_show_string(st.data.tag)))
+            "older pending tag %sexists." % (name, show_string(new.tag),
+                                             show_string(st.data.tag)))
     return st
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, List, Optional, Sequence
 
-from htools.hsfmt import fmt_f
+from htools.haskell.fmt import fmt_f
 from htools.model import Instance, Node
 from htools.types import NO_SECONDARY
 
@@ -109,10 +109,10 @@ def show_node_field(n: Node, field: str) -> str:
     if field == "spindle_count":
         return str(n.t_spindles)
     if field == "hi_spindles":
-        from htools.hsfmt import show_double
+        from htools.haskell.fmt import show_double
         return show_double(n.hi_spindles)
     if field == "inst_spindles":
-        from htools.hsfmt import show_double
+        from htools.haskell.fmt import show_double
         return show_double(n.inst_spindles)
     return UNKNOWN_FIELD
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Sequence, Tuple
 
-from htools.hsfmt import fmt_f
+from htools.haskell.fmt import fmt_f
 from htools.model import Node, pm_sum
+from htools.haskell.prelude import fdiv
 
 RESERVED_MEM_RTOTAL_COEFF = 0.25
 
@@ -43,15 +44,6 @@ METRICS: Tuple[Tuple[float, str, str, bool], ...] = (
 )
 WEIGHTS = tuple(m[0] for m in METRICS)
 NAMES = tuple(m[1] for m in METRICS)
-
-
-def _div(a: float, b: float) -> float:
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a == 0 or a != a:
-            return math.nan
-        return math.inf if a > 0 else -math.inf
 
 
 # --- per-node values, one function per metric -----------------------------
@@ -85,19 +77,19 @@ def vcpu_ratio(n: Node) -> float:
 
 
 def cpu_load(n: Node) -> float:
-    return _div(n.util_load.cpu, n.util_pool.cpu)
+    return fdiv(n.util_load.cpu, n.util_pool.cpu)
 
 
 def mem_load(n: Node) -> float:
-    return _div(n.util_load.mem, n.util_pool.mem)
+    return fdiv(n.util_load.mem, n.util_pool.mem)
 
 
 def disk_load(n: Node) -> float:
-    return _div(n.util_load.dsk, n.util_pool.dsk)
+    return fdiv(n.util_load.dsk, n.util_pool.dsk)
 
 
 def net_load(n: Node) -> float:
-    return _div(n.util_load.net, n.util_pool.net)
+    return fdiv(n.util_load.net, n.util_pool.net)
 
 
 def pri_tags(n: Node) -> float:
@@ -105,7 +97,7 @@ def pri_tags(n: Node) -> float:
 
 
 def spindles(n: Node) -> float:
-    return _div(n.inst_spindles, n.hi_spindles)
+    return fdiv(n.inst_spindles, n.hi_spindles)
 
 
 def free_mem_forth(n: Node) -> float:
@@ -121,7 +113,7 @@ def vcpu_ratio_forth(n: Node) -> float:
 
 
 def spindles_forth(n: Node) -> float:
-    return _div(n.inst_spindles_forth, n.hi_spindles)
+    return fdiv(n.inst_spindles_forth, n.hi_spindles)
 
 
 def location(n: Node) -> float:
@@ -159,12 +151,12 @@ def agg_stddev(values: Sequence[float]) -> float:
     for x in values:
         n = n + 1
         s = s + x
-    mean = _div(s, n)
+    mean = fdiv(s, n)
     var = 0.0
     for x in values:
         d = x - mean
         var = var + d * d
-    return math.sqrt(_div(var, n)) if n else math.nan
+    return math.sqrt(fdiv(var, n)) if n else math.nan
 
 
 def agg_map(maps: Sequence[Dict]) -> float:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from htools import balance
+from htools.haskell.prelude import floor_int
 from htools.model import Instance, Node
 from htools.moves import compute_moves
 from htools.scorer import comp_cv
@@ -39,21 +40,15 @@ def has_standby_tag(node: Node) -> bool:
     return any(t.startswith(STANDBY_PREFIX) for t in node.tags)
 
 
-def _hs_floor(x: float) -> int:
-    """Haskell ``floor :: Double -> Int`` (GHC gives 0 for NaN/infinity)."""
-    if math.isnan(x) or math.isinf(x):
-        return 0
-    return math.floor(x)
-
 
 def instance_from_spec(name: str, factor: float, spec: ISpec) -> Instance:
     """``instanceFromSpecAndFactor``: factor x spec (floored), ext, no disks."""
-    return Instance(name=name, mem=_hs_floor(factor * spec.memory_size), dsk=0,
-                    disks=[], vcpus=_hs_floor(factor * spec.cpu_count),
+    return Instance(name=name, mem=floor_int(factor * spec.memory_size), dsk=0,
+                    disks=[], vcpus=floor_int(factor * spec.cpu_count),
                     run_st=InstanceStatus.RUNNING, tags=[], auto_balance=False,
                     pnode=NO_SECONDARY, snode=NO_SECONDARY,
                     disk_template=DiskTemplate.EXT,
-                    spindle_use=_hs_floor(factor * spec.spindle_use),
+                    spindle_use=floor_int(factor * spec.spindle_use),
                     nics=[], forthcoming=False)
 
 

@@ -15,9 +15,8 @@ from htools.cli.main import COMMANDS, check_args, format_commands
 from htools.cli.options import (CommandLineExit, Options, RSpec, getopt,
                                 parse_cmdline, program_options)
 from htools.errors import HtoolsError
-from htools.units import (ReadError, UnitError, parse_unit,
-                          parse_unit_assume_binary, reads_int,
-                          try_read_double, try_read_int)
+from htools.haskell.read import ReadError, reads_int, try_read_double, try_read_int
+from htools.units import UnitError, parse_unit, parse_unit_assume_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "help"

@@ -4,8 +4,9 @@ import math
 import pytest
 
 from htools.errors import HtoolsError
-from htools.hsfmt import fmt_f, fmt_g, show_double
-from htools.hsread import read_float, read_int
+from htools.haskell.fmt import fmt_f, fmt_g, show_double
+from htools.haskell.read import try_read_double as read_float
+from htools.haskell.read import try_read_int as read_int
 
 
 @pytest.mark.parametrize("x,prec,expected", [

@@ -50,6 +50,9 @@ SQUEEZE_OPTS = [
     ["--minimal-resources=-1", "--target-resources=-1", "-C"],
     ["--minimal-resources=1e3", "-C", "--no-headers"],
     ["--static-kvm-node-memory=0", "-v", "-v"],
+    # floor of NaN/Infinity at Int is minBound (GHC's floorDoubleInt)
+    ["--minimal-resources=NaN", "--target-resources=NaN", "-v"],
+    ["--minimal-resources=Infinity", "--target-resources=-Infinity", "-C"],
 ]
 #: Option sets for every other data file.
 OTHER_OPTS = [
@@ -278,7 +281,9 @@ def test_instance_from_spec_floors():
     neg = instance_from_spec("t", -0.5, spec)
     assert (neg.mem, neg.vcpus, neg.spindle_use) == (-64, -2, -1)
     nan = instance_from_spec("t", float("nan"), spec)
-    assert nan.mem == 0
+    assert nan.mem == -2 ** 63  # GHC's floorDoubleInt, as the reference
+    inf = instance_from_spec("t", float("inf"), spec)
+    assert inf.vcpus == -2 ** 63
 
 
 def test_candidates():

@@ -126,7 +126,7 @@ def _b(x: bool) -> str:
 
 
 def _d(x: float) -> str:
-    from htools.hsfmt import show_double
+    from htools.haskell.fmt import show_double
     return show_double(x)
 
 

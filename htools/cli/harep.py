@@ -33,6 +33,7 @@ from cluster.jobwait import JobsError, exec_jobs_wait_ok, query_jobs_status, sub
 from htools import repair as rp
 from htools.cli.options import VERSION, Options, default_query_socket
 from htools.errors import HtoolsError
+from htools.haskell.show import show_string
 
 
 def _out(text: str) -> None:
@@ -72,11 +73,11 @@ class Harep:
         if st.data is not None:
             tag = st.data.tag
             _out(">>> Adding the following tag to %s:\n%s\n"
-                 % (st.name, rp.hs_show_string(tag)))
+                 % (st.name, show_string(tag)))
             self._exec(client, ann, [rp.op_tags("OP_TAGS_SET", st.name, [tag])])
         if st.to_remove:
             _out(">>> Removing the following tags from %s:\n%s"
-                 % (st.name, "".join(rp.hs_show_string(t) + "\n"
+                 % (st.name, "".join(show_string(t) + "\n"
                                      for t in st.to_remove)))
             self._exec(client, ann,
                        [rp.op_tags("OP_TAGS_DEL", st.name, st.to_remove)])
@@ -96,8 +97,8 @@ class Harep:
             return st
         new = rp.after_jobs(st, sts, self.now())
         _out("Moving %s from %s to %s\n" % (
-            st.name, rp.hs_show_string(st.state_name),
-            rp.hs_show_string(new.state_name)))
+            st.name, show_string(st.state_name),
+            show_string(new.state_name)))
         return self.commit(client, new)
 
     def do_repair(self, client: LuxiClient, st: rp.RepairState,

@@ -29,6 +29,7 @@ from typing import Dict, List
 
 from htools.commands import save_commands
 from htools.errors import HtoolsError
+from htools.haskell.show import show_string, show_string_list
 
 
 def _select_group(opts, groups, nodes, insts):
@@ -61,7 +62,7 @@ def _select_group(opts, groups, nodes, insts):
 
 def _fmt_g(x: float) -> str:
     """printf("%.6g") as htools prints it."""
-    from htools.hsfmt import fmt_g
+    from htools.haskell.fmt import fmt_g
     return fmt_g(x, 6)
 
 
@@ -70,9 +71,9 @@ def run(opts, args) -> int:
         raise HtoolsError("This program doesn't take any arguments.")
     from htools import balance, extloader, report, scorer
     from htools.cluster_info import bad_items, find_split_instances
-    from htools.hsfmt import fmt_f
+    from htools.haskell.fmt import fmt_f
     from htools.hsshow import show_ipolicy
-    from htools.loader import common_suffix, hs_show_list, hs_show_str
+    from htools.loader import common_suffix
 
     out = sys.stdout
     verbose = opts.verbose
@@ -120,10 +121,10 @@ def run(opts, args) -> int:
     node_status = [(n.name, n.policy_health()) for n in other]
     policy_bad = [n for n, health in zip(other, node_status) if health[1] is not None]
     if verbose > 4:
-        out.write("Bad nodes: %s\n" % hs_show_list([n.name for n in bad_nodes]))
-        out.write("N+1 happy nodes: %s\n" % hs_show_list([n.name for n in other]))
+        out.write("Bad nodes: %s\n" % show_string_list([n.name for n in bad_nodes]))
+        out.write("N+1 happy nodes: %s\n" % show_string_list([n.name for n in other]))
         out.write("Node policy status: [%s]\n" % ",".join(
-            "(%s,%s)" % (hs_show_str(name),
+            "(%s,%s)" % (show_string(name),
                          "Ok ()" if health is None else "Bad " + health.name)
             for name, health in node_status))
     if bad_nodes:

@@ -135,7 +135,7 @@ class Printer:
             self.write("    %s: %s\n" % (descr, fn()))
 
     def group_stats(self, phase: str, gs: GroupStats) -> None:
-        from htools.hsfmt import fmt_f
+        from htools.haskell.fmt import fmt_f
         level = str(gs.group.idx) if self.machine else gs.group.name
         pairs = gs.value_fns() + [("SCORE", "Group score",
                                    lambda: fmt_f(gs.score, 8))]

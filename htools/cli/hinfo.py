@@ -16,7 +16,7 @@ def run(opts, args) -> int:
         raise HtoolsError("This program doesn't take any arguments.")
     from htools import extloader, report, scorer
     from htools.cluster_info import bad_items, find_split_instances, split_cluster
-    from htools.hsfmt import fmt_f
+    from htools.haskell.fmt import fmt_f
     from htools.loader import common_suffix
 
     verbose = opts.verbose

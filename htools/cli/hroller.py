@@ -17,6 +17,7 @@ import sys
 from typing import Dict, List
 
 from htools.errors import HtoolsError
+from htools.haskell.show import show_string_list
 
 
 def _after_maintenance(nodes, conf):
@@ -126,7 +127,6 @@ def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
     from htools import extloader, roller
-    from htools.loader import hs_show_list
 
     verbose = opts.verbose
     out = sys.stdout
@@ -141,7 +141,7 @@ def run(opts, args) -> int:
         else:
             raise HtoolsError(msg)
     elif len(masters) > 1:
-        raise HtoolsError("Found more than one master node: " + hs_show_list(masters))
+        raise HtoolsError("Found more than one master node: " + show_string_list(masters))
 
     nodes = extloader.set_node_status(opts, cdata.nodes)
     nodes = sorted(nodes, key=lambda n: n.idx)

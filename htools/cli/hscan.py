@@ -20,7 +20,7 @@ LOCAL = "LOCAL"
 
 def print_cluster(nodes, insts) -> str:
     from htools.cluster_info import bad_items
-    from htools.hsfmt import fmt_f
+    from htools.haskell.fmt import fmt_f
     from htools.scorer import comp_cv
     bad_nodes, bad_insts = bad_items(nodes)
     t_ram = sum(n.t_mem for n in nodes)

@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from htools.cli.options import Options
 from htools.errors import HtoolsError
+from htools.haskell.prelude import fdiv
 
 PREFIX = "HTS"
 
@@ -32,34 +33,24 @@ def _keys(out, pairs: Sequence[Tuple[str, str]]) -> None:
         out.write("%s_%s=%s\n" % (PREFIX, k.upper(), _ensure_quoted(v)))
 
 
-def _div(a: float, b: float) -> float:
-    a = float(a)
-    b = float(b)
-    if b == 0.0:
-        if a == 0.0 or a != a:
-            return float("nan")
-        return float("inf") if a > 0 else float("-inf")
-    return a / b
-
-
 def mem_eff(cs) -> float:
-    return _div(cs.imem, cs.tmem)
+    return fdiv(cs.imem, cs.tmem)
 
 
 def dsk_eff(cs) -> float:
-    return _div(cs.idsk, cs.tdsk)
+    return fdiv(cs.idsk, cs.tdsk)
 
 
 def cpu_eff(cs) -> float:
-    return _div(cs.icpu, float(cs.vcpu))
+    return fdiv(cs.icpu, float(cs.vcpu))
 
 
 def spn_eff(cs) -> float:
-    return _div(cs.ispn, cs.tspn)
+    return fdiv(cs.ispn, cs.tspn)
 
 
 def stats_data(cs) -> List[Tuple[str, str]]:
-    from htools.hsfmt import fmt_f
+    from htools.haskell.fmt import fmt_f
     vals = [fmt_f(cs.score, 8), "%d" % cs.ninst, "%d" % cs.fmem,
             "%d" % cs.amem, "%d" % (cs.fmem - cs.amem), "%d" % cs.imem,
             "%d" % (cs.xmem + cs.nmem), fmt_f(mem_eff(cs), 8),
@@ -75,7 +66,7 @@ def _print_stats(out, phase: str, cs) -> None:
 
 
 def _cluster_data(cs, spn: bool) -> List[Tuple[str, str]]:
-    from htools.hsfmt import fmt_f
+    from htools.haskell.fmt import fmt_f
     d = [("MEM", fmt_f(cs.tmem, 0)), ("DSK", fmt_f(cs.tdsk, 0)),
          ("CPU", fmt_f(cs.tcpu, 0)), ("VCPU", "%d" % cs.vcpu)]
     if spn:
@@ -110,7 +101,7 @@ def _show_allocnodes(an) -> str:
 def _print_fr_scores(out, ini_nodes, fin_nodes, sreason) -> None:
     from htools import scorer
     from htools.capacity import total_resources
-    from htools.hsfmt import fmt_f
+    from htools.haskell.fmt import fmt_f
     out.write("  - most likely failure reason: %s\n" % sreason[0][0].name)
     out.write("  - initial cluster score: %s\n" % fmt_f(scorer.comp_cv(ini_nodes), 8))
     out.write("  -   final cluster score: %s\n" % fmt_f(scorer.comp_cv(fin_nodes), 8))
@@ -152,7 +143,7 @@ def run(opts: Options, args: list) -> int:
     from htools import capacity as cap
     from htools import extloader, report, scorer
     from htools.globaln1 import redundant_grp
-    from htools.hsfmt import fmt_f, show_double
+    from htools.haskell.fmt import fmt_f, show_double
     from htools.loader import common_suffix
     from htools.model import ClusterData
     from htools.types import AllocPolicy, DiskTemplate, FailMode
@@ -348,7 +339,7 @@ def run(opts: Options, args: list) -> int:
         if not sreason:
             raise HtoolsError("Internal error, no failure reasons?!")
         _print_stats(out, "FIN", fin_stats)
-        _keys(out, [("ALLOC_USAGE", fmt_f(_div(num_instances, num_instances + allocs), 8)),
+        _keys(out, [("ALLOC_USAGE", fmt_f(fdiv(num_instances, num_instances + allocs), 8)),
                     ("ALLOC_INSTANCES", "%d" % allocs),
                     ("ALLOC_FAIL_REASON", sreason[0][0].name.upper())])
         _keys(out, [("ALLOC_%s_CNT" % fm.name, "%d" % c) for fm, c in sreason])

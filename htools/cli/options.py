@@ -20,7 +20,9 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from htools.units import ReadError, parse_unit, try_read_double, try_read_int
+from htools.haskell.read import ReadError, try_read_double, try_read_int
+from htools.units import parse_unit
+from htools.haskell.show import show_string
 
 __all__ = [
     "Options", "RSpec", "OptDescr", "OPTION_TABLE", "PROGRAMS", "GENERIC_OPTIONS",
@@ -306,7 +308,7 @@ def _apply_print_commands(o: Options, v: Optional[str]) -> None:
 def _apply_disk_template(o: Options, v: str) -> None:
     if v not in DISK_TEMPLATES:
         raise OptionValueError('Invalid string value for type DiskTemplate: '
-                               '%s' % _hs_show_string(v))
+                               '%s' % show_string(v))
     o.disk_template = v
 
 
@@ -383,43 +385,6 @@ def _apply_spec(attr: str, descr: str):
     def apply(o: Options, v: str) -> None:
         setattr(o, attr, parse_ispec_string(descr, v))
     return apply
-
-
-def _hs_show_string(s: str) -> str:
-    """Haskell ``show`` of a String (used in one error message)."""
-    out = ['"']
-    n = len(s)
-    for idx, c in enumerate(s):
-        o = ord(c)
-        nxt = s[idx + 1] if idx + 1 < n else ""
-        if c == '"':
-            out.append('\\"')
-        elif c == "\\":
-            out.append("\\\\")
-        elif o > 127:
-            out.append("\\%d" % o)
-            if nxt and nxt in "0123456789":
-                out.append("\\&")
-        elif o == 127:
-            out.append("\\DEL")
-        elif o >= 32:
-            out.append(c)
-        elif c in _HS_ESCAPES:
-            out.append(_HS_ESCAPES[c])
-        else:
-            out.append("\\" + _HS_ASCII_NAMES[o])
-            if o == 14 and nxt == "H":
-                out.append("\\&")
-    out.append('"')
-    return "".join(out)
-
-
-_HS_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
-               "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-_HS_ASCII_NAMES = ["NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL",
-                   "BS", "HT", "LF", "VT", "FF", "CR", "SO", "SI", "DLE",
-                   "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN",
-                   "EM", "SUB", "ESC", "FS", "GS", "RS", "US"]
 
 
 def _luxi_help() -> str:

@@ -235,18 +235,21 @@ def test_failed_job_then_rerun(testbed, tmp_path):
     waits for a lock): hroller stops with the abort text, the rerun
     completes."""
     def interrupt(proc):
-        hold = testbed.submit({"OP_ID": "OP_TEST_DELAY", "duration": 20,
-                               "on_master": False, "on_nodes": list(testbed.nodes)})
+        locks = testbed.hold_node_locks(testbed.nodes)
         deadline = time.monotonic() + 120
         cancelled = None
-        while cancelled is None and time.monotonic() < deadline:
-            for jid, ops in testbed.query("job", ["id", "ops"]):
-                if jid > hold and any("hroller" in str(op.get("comment", "")) for op in ops):
-                    res = testbed.luxi("CancelJob", jid, False)
-                    if res[0] is True:
-                        cancelled = jid
-                    break
-            time.sleep(0.2)
+        try:
+            while cancelled is None and time.monotonic() < deadline:
+                for jid, ops in testbed.query("job", ["id", "ops"]):
+                    if jid > locks.job_id and any("hroller" in str(op.get("comment", ""))
+                                                  for op in ops):
+                        res = testbed.luxi("CancelJob", jid, False)
+                        if res[0] is True:
+                            cancelled = jid
+                        break
+                time.sleep(0.2)
+        finally:
+            locks.release()
         assert cancelled, "no hroller job to cancel"
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 1, out + err

@@ -1,0 +1,18 @@
+"""What the reference inherits from GHC and the Haskell libraries it uses.
+
+htools' output, messages and arithmetic come partly from Haskell itself:
+``Int`` wrap-around and the x86 conversions of ``floor``/``truncate``, the
+``Read`` instances behind ``tryRead``, ``show`` of strings and doubles,
+``printf``, json-0.10 (``Text.JSON``) and the ``pretty`` package's
+HughesPJ rendering.  Each has exactly one imitation, here:
+
+- :mod:`.prelude`: ``Int`` arithmetic (64-bit wrap, floor, truncate, division);
+- :mod:`.read`: ``reads``/``tryRead`` at ``Int``, ``Integer`` and ``Double``;
+- :mod:`.show`: ``show`` of strings, characters and lists of strings;
+- :mod:`.fmt`: ``printf`` and ``show`` of doubles (shortest digits);
+- :mod:`.json`: json-0.10's parser and values, Ganeti's JSON readers;
+- :mod:`.pretty`: ``Text.JSON.Pretty`` rendered by HughesPJ.
+
+Nothing here knows about clusters; the rest of the project imports these
+modules, never the other way round.
+"""
