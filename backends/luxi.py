@@ -34,26 +34,12 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from htools.haskell.json import (
+    JSNULL, JSObject, _annotate, _Bad, decode_value, pp_value, r_bool, r_double,
+    r_enum, r_int, r_list, r_string, r_value, try_from_obj,
+)
 from backends.iallocator import (
-    JSNULL,
-    JSObject,
-    _annotate,
-    _Bad,
-    _r_strings,
-    decode_value,
-    pp_value,
-    r_alloc_policy,
-    r_bool,
-    r_disk_template,
-    r_double,
-    r_enum,
-    r_hypervisor,
-    r_int,
-    r_ipolicy,
-    r_list,
-    r_string,
-    r_value,
-    try_from_obj,
+    _r_strings, r_alloc_policy, r_disk_template, r_hypervisor, r_ipolicy,
 )
 from backends.rapi import _assign
 from htools.errors import UncaughtIOError

@@ -22,12 +22,13 @@ from __future__ import annotations
 import os
 from typing import Dict, List, Optional, Tuple
 
+from htools.haskell.json import (
+    JSObject, _annotate, _Bad, as_jsobject, from_obj_with_default, maybe_from_obj,
+    pp_value, r_bool, r_double, r_enum, r_int, r_list, r_object, r_string, r_value,
+    read_either_string, try_from_obj,
+)
 from backends.iallocator import (
-    JSObject, _annotate, _Bad, _r_strings, as_jsobject,
-    from_obj_with_default, maybe_from_obj, pp_value, r_alloc_policy,
-    r_bool, r_disk_template, r_double, r_enum, r_hypervisor, r_int,
-    r_ipolicy, r_list, r_object, r_string, r_value, read_either_string,
-    try_from_obj,
+    _r_strings, r_alloc_policy, r_disk_template, r_hypervisor, r_ipolicy,
 )
 from htools.loader import LoadError
 from htools.model import ClusterData, Disk, Group, Instance, Node
@@ -106,7 +107,7 @@ def _body(b: Body) -> str:
 
 def load_js_array(desc: str, text: str) -> List[JSObject]:
     """Ganeti's ``loadJSArray`` (decodeStrict at type [JSObject JSValue])."""
-    from backends.jsondeep import decode_any
+    from htools.haskell.json import decode_any
     try:
         val = decode_any(text)
         if not isinstance(val, list):
@@ -302,7 +303,7 @@ def parse_data(bodies: List[Body]) -> ClusterData:
                      load_js_array("Parsing instance data", _body(inst_body))]
         _, insts = _assign(inst_data)
         info_text = _body(info_body)
-        from backends.jsondeep import decode_any
+        from htools.haskell.json import decode_any
         try:
             info = decode_any(info_text)
             if not isinstance(info, JSObject):

@@ -359,7 +359,7 @@ cdef void _vi_smallest(VI *a, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
 
 
 cdef inline double _div(double a, double b) noexcept nogil:
-    """scorer._div / model._fdiv: IEEE division, x/0 by the sign of x."""
+    """haskell.prelude.fdiv: IEEE division, x/0 by the sign of x."""
     if b == 0.0:
         if a == 0.0 or a != a:
             return NAN

@@ -20,7 +20,7 @@ the floating operations of :mod:`htools.scorer` (and of htools' own
 left fold of squared deviations in index order, ``sqrt(var / n)``; the score
 is ``0.0 + w0*v0 + w1*v1 + ...`` left to right.  Per-node values are the
 same expressions as the scorer's per-node functions (divisions by zero
-follow ``scorer._div``).  The loops over the nodes keep one accumulator per
+follow ``haskell.prelude.fdiv``).  The loops over the nodes keep one accumulator per
 metric (a row of twenty doubles updated per node), which the C compiler may
 vectorise *across metrics* but never reorders *within* a metric, so each
 sum is the same sequence of IEEE additions.  The module is compiled with
@@ -95,7 +95,7 @@ def core_version():
 # C helpers (no Python objects)
 
 cdef inline double _div(double a, double b) noexcept nogil:
-    """``scorer._div``: IEEE division, but x/0 by the sign of x alone."""
+    """``haskell.prelude.fdiv``: IEEE division, but x/0 by the sign of x alone."""
     if b == 0.0:
         if a == 0.0 or a != a:
             return NAN

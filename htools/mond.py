@@ -33,22 +33,11 @@ import threading
 from fractions import Fraction
 from typing import Dict, List, Optional, Tuple
 
-from backends.iallocator import (
-    JSNULL,
-    JSObject,
-    _Bad,
-    from_obj,
-    maybe_from_obj,
-    r_double,
-    r_int,
-    r_list,
-    r_object,
-    r_string,
-    r_value,
-    try_from_obj,
-    with_desc,
+from htools.haskell.json import (
+    JSNULL, JSObject, _Bad, from_obj, maybe_from_obj, r_double, r_int, r_list,
+    r_object, r_string, r_value, try_from_obj, with_desc,
 )
-from backends.jsondeep import decode_any
+from htools.haskell.json import decode_any
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.model import ClusterData
 from htools.haskell.prelude import fdiv

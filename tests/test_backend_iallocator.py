@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 
 from backends import iallocator as ia
+from htools.haskell import json as hjson
+from htools.haskell.json import JSNULL, JSObject, decode_value
+from htools.haskell.pretty import pp_value
 from backends.iallocator import (
-    JSNULL, Allocate, AllocateSecondary, ChangeGroup, EvacMode, IAllocError,
-    JSObject, MultiAllocate, NodeEvacuate, Relocate, decode_value,
-    parse_request,
+    Allocate, AllocateSecondary, ChangeGroup, EvacMode, IAllocError, MultiAllocate,
+    NodeEvacuate, Relocate, parse_request,
 )
 from htools.cli.main import COMMANDS
 from htools.types import (DiskTemplate, Hypervisor, InstanceStatus, ISpec,
@@ -99,14 +101,14 @@ def test_decoder_values():
 
 
 def test_int_and_double_reading():
-    assert ia.r_int(Fraction(5, 2)) == 2 and ia.r_int(Fraction(7, 2)) == 4
-    assert ia.r_int(Fraction(-5, 2)) == -2
-    assert ia.r_int(Fraction(2 ** 64 + 3)) == 3            # Int wraps
-    assert ia.r_double(Fraction(1, 10)) == 0.1
-    assert ia.r_double(Fraction(10 ** 400)) == float("inf")
-    assert ia.r_string(["a", "b"]) == "ab"                 # [Char]
-    with pytest.raises(ia._Bad) as ei:
-        ia.r_string(["ab"])
+    assert hjson.r_int(Fraction(5, 2)) == 2 and hjson.r_int(Fraction(7, 2)) == 4
+    assert hjson.r_int(Fraction(-5, 2)) == -2
+    assert hjson.r_int(Fraction(2 ** 64 + 3)) == 3            # Int wraps
+    assert hjson.r_double(Fraction(1, 10)) == 0.1
+    assert hjson.r_double(Fraction(10 ** 400)) == float("inf")
+    assert hjson.r_string(["a", "b"]) == "ab"                 # [Char]
+    with pytest.raises(hjson._Bad) as ei:
+        hjson.r_string(["ab"])
     assert ei.value.msg == "Unable to read Char"
 
 
@@ -161,7 +163,7 @@ PP_CASES = [
 @pytest.mark.parametrize("text,shown", PP_CASES)
 def test_pp_value_layout(text, shown):
     # Text.JSON.Pretty + HughesPJ's default rendering (as the reference)
-    assert ia.pp_value(decode_value(text)) == shown
+    assert pp_value(decode_value(text)) == shown
 
 
 # ---------------------------------------------------------------- cluster data

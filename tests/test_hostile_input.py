@@ -200,7 +200,7 @@ def test_request_huge_exponent_is_quick(tmp_path):
 
 def test_json_number_parts():
     from fractions import Fraction
-    from backends.iallocator import decode_value, r_double, r_int
+    from htools.haskell.json import decode_value, r_double, r_int
     v = decode_value('[1e999999999, -2.5e-999999999, 0.0e99999999999999999999,'
                      ' 12, 1.5, 2.5e1, %s]' % ("9" * 5000))
     assert r_int(v[0]) == 0 and r_double(v[0]) == float("inf")

@@ -205,8 +205,8 @@ def test_mond_data_exit_on_missing(tmp_path, name):
 # ---------------------------------------------------------------- units
 
 def test_report_reader_messages():
-    from backends.iallocator import _Bad
-    from backends.jsondeep import decode_any
+    from htools.haskell.json import _Bad
+    from htools.haskell.json import decode_any
     from htools.mond import read_report
 
     def err(changes):
@@ -231,7 +231,7 @@ def test_report_reader_messages():
 
 
 def test_show_jsvalue_deep_and_shapes():
-    from backends.jsondeep import decode_any
+    from htools.haskell.json import decode_any
     from htools.mond import hs_show_jsvalue
     val = decode_any('[null, true, "a\\"b", {"k": [-2.5]}]')
     assert hs_show_jsvalue(val) == (
@@ -244,7 +244,7 @@ def test_show_jsvalue_deep_and_shapes():
 
 
 def test_nan_string_is_no_answer():
-    from backends.jsondeep import decode_any
+    from htools.haskell.json import decode_any
     from htools.mond import CPU_AVG_LOAD, Report, _use_report
 
     def use(data):

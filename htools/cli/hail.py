@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from htools import allocation as al
 from htools.model import ClusterData, Instance, Node
 from htools.types import NO_SECONDARY, DiskTemplate, InstanceStatus
+from htools.haskell.show import show_string, show_string_list
 
 EXPLANATION_KEY = "explanation"
 EXPLANATION_HEADER = "Explanation of the failures:"
@@ -113,12 +114,8 @@ def strip_explanation_stderr(text: str) -> str:
 # ==========================================================================
 # Haskell ``show`` of requests and cluster data (-v -v / -v -v -v)
 
-def _s(x: str) -> str:
-    return al.hs_str(x)
-
-
-def _slist(xs: Sequence[str]) -> str:
-    return al.hs_str_list(xs)
+_s = show_string
+_slist = show_string_list
 
 
 def _b(x: bool) -> str:

@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence, Tuple
 from htools.cli.options import Options
 from htools.errors import HtoolsError
 from htools.haskell.prelude import fdiv
+from htools.haskell.show import show_string_list
 
 PREFIX = "HTS"
 
@@ -196,7 +197,7 @@ def run(opts: Options, args: list) -> int:
     bad_nodes = [n for n in nlist if not n.offline and n.fail_n1]
     groups = list(orig.groups)
     if verbose > 3 and bad_nodes:
-        err.write("Bad nodes: %s\n" % al.hs_str_list([n.name for n in bad_nodes]))
+        err.write("Bad nodes: %s\n" % show_string_list([n.name for n in bad_nodes]))
     # htools evaluates the global N+1 check of the groups only when it shows
     # them (-v x4) or uses them (--independent-groups): an instance split
     # over groups makes that check crash (MissingKey), otherwise unseen
@@ -209,7 +210,7 @@ def run(opts: Options, args: list) -> int:
     if verbose > 3 and bad_grp_idxs:
         by_idx = {g.idx: g for g in groups}
         err.write("Bad groups: %s\n"
-                  % al.hs_str_list([by_idx[i].name for i in bad_grp_idxs]))
+                  % show_string_list([by_idx[i].name for i in bad_grp_idxs]))
 
     def mark(gs, idxs):
         idxs = set(idxs)

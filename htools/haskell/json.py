@@ -1,0 +1,693 @@
+"""JSON as the reference reads it: json-0.10 (``Text.JSON``) and Ganeti's readers.
+
+* :func:`decode_value` is json-0.10's ``decodeStrict`` with its rules and
+  messages: the top level must be an object or array starting at the very
+  first character, objects are association lists (:class:`JSObject`) that
+  keep duplicate keys, numbers are exact rationals; :func:`decode_any`
+  accepts any depth of nesting (the reference's parser has no limit),
+  falling back on an iterative decoder for deep documents.
+* The readers (``r_int``, ``r_double``, ``r_list``, ``from_obj``,
+  ``maybe_from_obj``, ...) are ``readJSON`` at the types htools uses and
+  Ganeti's ``Ganeti.JSON`` helpers, with their error texts; a failure is
+  :class:`_Bad` carrying the message.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from fractions import Fraction
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from htools.haskell.prelude import wrap_int64
+from htools.haskell.show import show_char, show_string, show_string_list
+
+
+class _Bad(Exception):
+    """A failed ``Result`` while reading JSON (message only)."""
+
+    def __init__(self, msg: str):
+        super().__init__(msg)
+        self.msg = msg
+
+
+# ======================================================================
+# JSON values and the json-0.10 parser (Text.JSON.String)
+
+class JSObject:
+    """A JSON object: an association list (keys may repeat, order kept)."""
+
+    __slots__ = ("pairs", "_first")
+
+    def __init__(self, pairs: List[Tuple[str, object]]):
+        self.pairs = pairs
+        self._first: Optional[Dict[str, object]] = None
+
+    def keys(self) -> List[str]:
+        return [k for k, _ in self.pairs]
+
+    def lookup(self, key: str):
+        """(found, value) of the first pair with ``key``."""
+        first = self._first
+        if first is None:
+            first = {}
+            for k, v in self.pairs:
+                if k not in first:
+                    first[k] = v
+            self._first = first
+        if key in first:
+            return True, first[key]
+        return False, None
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return "JSObject(%r)" % (self.pairs,)
+
+
+#: JSON null.  A plain None: "missing" is told apart by ``JSObject.lookup``.
+JSNULL = None
+
+# JSON values: JSNULL, bool, int or Fraction (numbers), str, list, JSObject
+
+
+#: Haskell's isSpace: ASCII white space, NBSP and the Zs characters
+_WS_RUN = re.compile("[\t\n\v\f\r \xa0\u1680\u2000-\u200a\u202f\u205f\u3000]*")
+#: characters a string may hold unescaped (besides those above 0xff)
+_WS_CHARS = "\t\n\v\f\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_STR_RUN = re.compile(r'[^"\\\x00-\x1f]+')
+_DIGITS = re.compile(r"[0-9]*")
+
+
+def _context(s: str, i: int) -> str:
+    return s[i:i + 8]
+
+
+#: exponents beyond these bounds change nothing htools can observe
+_EXP_CAP = 400
+
+
+def json_number(neg: bool, ipart: str, frac: Optional[str],
+                exp: Optional[str]):
+    """The exact value json-0.10 reads from a number's parts.
+
+    ``ipart``/``frac`` are digit strings (``frac`` None without a
+    fraction), ``exp`` the exponent's digits with an optional leading
+    ``-`` (None without an exponent).  An int when written as an
+    integer, else a Fraction.
+
+    json-0.10 computes ``10 ^ exponent`` exactly (``1e999999999`` takes
+    the reference over a minute and gigabytes).  What htools reads from
+    a number is its 64-bit wrap (``round``, ``fromInteger``) or its
+    Double (``fromRational``); a power of ten beyond 10^400 leaves both
+    unchanged (the wrap is 0 modulo 2^64, the Double infinite, and below
+    10^-400 the Double is zero and the rounding 0), so such exponents are
+    clamped to that bound instead of computed.
+    """
+    if frac is None and exp is None:
+        v = int(ipart)
+        return -v if neg else v
+    digits = ipart + (frac or "")
+    mant = int(digits)
+    scale = -len(frac or "")
+    if exp is not None:
+        e_neg = exp.startswith("-")
+        e_digits = exp.lstrip("-").lstrip("0") or "0"
+        if len(e_digits) > 18:
+            e_val = 10 ** 18
+        else:
+            e_val = int(e_digits)
+        scale += -e_val if e_neg else e_val
+    if mant == 0:
+        val = Fraction(0)
+    else:
+        lo = -(len(digits) + _EXP_CAP)
+        scale = max(lo, min(_EXP_CAP, scale))
+        if scale >= 0:
+            val = Fraction(mant * 10 ** scale)
+        else:
+            val = Fraction(mant, 10 ** -scale)
+    return -val if neg else val
+
+
+_FLOAT_LEXEME = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?(?:[eE]([-+]?)([0-9]+))?\Z")
+
+
+def _json_float(text: str):
+    """``parse_float`` for json.loads: json_number of a float lexeme."""
+    m = _FLOAT_LEXEME.match(text)
+    esign = "-" if m.group(3) == "-" else ""
+    exp = None if m.group(4) is None else esign + m.group(4)
+    return json_number(text.startswith("-"), m.group(1), m.group(2), exp)
+
+
+class _Parser:
+    def __init__(self, s: str):
+        self.s = s
+        self.n = len(s)
+
+    def skip_ws(self, i: int) -> int:
+        return _WS_RUN.match(self.s, i).end()
+
+    def fail(self, msg: str):
+        raise _Bad(msg)
+
+    # --- scalars --------------------------------------------------------
+    def read_bool(self, i: int):
+        s = self.s
+        if s.startswith("true", i):
+            return True, i + 4
+        if s.startswith("false", i):
+            return False, i + 5
+        self.fail("Unable to parse JSON Bool: " + _context(s, i))
+
+    def read_string(self, i: int):
+        s, n = self.s, self.n
+        if i >= n or s[i] != '"':
+            self.fail("Malformed JSON: expecting string: " + _context(s, i))
+        i += 1
+        m = _STR_RUN.match(s, i)
+        if m is not None:
+            j = m.end()
+            if j < n and s[j] == '"':
+                return m.group(), j + 1
+        out: List[str] = []
+        while True:
+            m = _STR_RUN.match(s, i)
+            if m is not None:
+                out.append(m.group())
+                i = m.end()
+            if i + 1 < n and s[i] == "\\":
+                c = s[i + 1]
+                i += 2
+                if c in _JSON_ESCAPES:
+                    out.append(_JSON_ESCAPES[c])
+                elif c == "u":
+                    if i + 4 <= n:
+                        digits = s[i:i + 4]
+                        val, rest = _read_hex(digits)
+                        if val is not None and rest == "":
+                            out.append(chr(val))
+                            i += 4
+                            continue
+                        shown = ("[]" if val is None else
+                                 "[(%d,%s)]" % (val, show_string(rest)))
+                        self.fail("Unable to parse JSON String: invalid hex: "
+                                  + shown[:8])
+                    self.fail("Unable to parse JSON String: invalid hex: "
+                              + _context(s, i))
+                else:
+                    self.fail("Unable to parse JSON String: invalid escape "
+                              "char: " + show_char(c))
+                continue
+            if i >= n:
+                self.fail("Unable to parse JSON String: unterminated String: ")
+            c = s[i]
+            if c == '"':
+                return "".join(out), i + 1
+            if ord(c) < 0x20:
+                self.fail("Illegal unescaped character in string: "
+                          + _context(s, i))
+            out.append(c)        # a lone backslash at the very end
+            i += 1
+
+    def read_rational(self, i: int):
+        """A number: an int if integral as written, else a Fraction."""
+        s, n = self.s, self.n
+        neg = False
+        if i < n and s[i] == "-":
+            neg = True
+            i += 1
+        if i >= n:
+            self.fail("Unable to parse JSON Rational: ")
+        c = s[i]
+        if c == "0":
+            ipart = "0"
+            i += 1
+        elif not ("0" <= c <= "9"):
+            self.fail("Unable to parse JSON Rational: " + _context(s, i + 1))
+        else:
+            j = _DIGITS.match(s, i).end()
+            ipart = s[i:j]
+            i = j
+        frac = None
+        # fraction
+        if i < n and s[i] == ".":
+            j = _DIGITS.match(s, i + 1).end()
+            if j == i + 1:
+                # "1." : the dot is dropped, no exponent is read
+                return json_number(neg, ipart, None, None), i + 1
+            frac = s[i + 1:j]
+            i = j
+        # exponent
+        exp = None
+        if i < n and s[i] in "eE":
+            i += 1
+            esign = ""
+            if i < n and s[i] == "+":
+                i += 1
+            elif i < n and s[i] == "-":
+                esign = "-"
+                i += 1
+            j = _DIGITS.match(s, i).end()
+            if j == i:
+                self.fail("Unable to parse JSON exponential: " + _context(s, i))
+            exp = esign + s[i:j]
+            i = j
+        return json_number(neg, ipart, frac, exp), i
+
+    # --- compound values ------------------------------------------------
+    def read_value(self, i: int, depth: int):
+        s, n = self.s, self.n
+        if depth > 5000:
+            self.fail("Malformed JSON: nesting too deep")
+        c = s[i] if i < n else ""
+        if c == '"':
+            return self.read_string(i)
+        if c == "{":
+            return self.read_object(i, depth + 1)
+        if c == "[":
+            return self.read_array(i, depth + 1)
+        if c == "-" or "0" <= c <= "9":
+            return self.read_rational(i)
+        if c in ("t", "f"):
+            return self.read_bool(i)
+        if s.startswith("null", i):
+            return JSNULL, i + 4
+        self.fail("Malformed JSON: invalid token in this context "
+                  + _context(s, i))
+
+    def read_array(self, i: int, depth: int):
+        s, n = self.s, self.n
+        skip = _WS_RUN.match
+        j = skip(s, i).end()
+        if not (j < n and s[j] == "["):
+            self.fail("Unable to parse JSON sequence: sequence stars with "
+                      "invalid character: " + _context(s, i))
+        k = skip(s, j + 1).end()
+        if k < n and s[k] == "]":
+            return [], skip(s, k + 1).end()
+        items = []
+        pos = k
+        read_value = self.read_value
+        ws = _WS_CHARS
+        while True:
+            val, pos = read_value(pos, depth)
+            items.append(val)
+            c = s[pos] if pos < n else ""
+            d = pos
+            if c in ws:
+                d = skip(s, pos).end()
+                c = s[d] if d < n else ""
+            if c == ",":
+                pos = skip(s, d + 1).end()
+            elif c == "]":
+                return items, skip(s, d + 1).end()
+            else:
+                self.fail("Unable to parse JSON array: unterminated array: "
+                          + _context(s, pos))
+
+    def read_object(self, i: int, depth: int):
+        s, n = self.s, self.n
+        skip = _WS_RUN.match
+        j = skip(s, i).end()
+        if not (j < n and s[j] == "{"):
+            self.fail("Unable to parse JSON object: unterminated object")
+        k = skip(s, j + 1).end()
+        if k < n and s[k] == "}":
+            return JSObject([]), skip(s, k + 1).end()
+        pairs = []
+        pos = k
+        read_string, read_value = self.read_string, self.read_value
+        ws = _WS_CHARS
+        while True:
+            key, pos = read_string(pos)
+            d = pos
+            if d < n and s[d] in ws:
+                d = skip(s, pos).end()
+            if not (d < n and s[d] == ":"):
+                self.fail("Malformed JSON labelled field: " + _context(s, pos))
+            pos = skip(s, d + 1).end()
+            val, pos = read_value(pos, depth)
+            pairs.append((key, val))
+            c = s[pos] if pos < n else ""
+            d = pos
+            if c in ws:
+                d = skip(s, pos).end()
+                c = s[d] if d < n else ""
+            if c == ",":
+                pos = skip(s, d + 1).end()
+            elif c == "}":
+                return JSObject(pairs), skip(s, d + 1).end()
+            else:
+                self.fail("Unable to parse JSON object: unterminated "
+                          "sequence: " + _context(s, pos))
+
+    def read_top(self):
+        s = self.s
+        c = s[0] if s else ""
+        if c == "[":
+            val, pos = self.read_array(0, 1)
+        elif c == "{":
+            val, pos = self.read_object(0, 1)
+        else:
+            self.fail("Invalid JSON: a JSON text a serialized object or array "
+                      "at the top level.")
+        if pos != self.n:
+            self.fail("Invalid tokens at end of JSON string: "
+                      + show_string(s[pos:pos + 10]))
+        return val
+
+
+_JSON_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "r": "\r", "t": "\t",
+                 "f": "\f", "b": "\b", "/": "/"}
+_HEX = "0123456789abcdefABCDEF"
+
+
+def _read_hex(digits: str):
+    """Haskell ``readHex``: (value or None if no digit, rest)."""
+    j = 0
+    while j < len(digits) and digits[j] in _HEX:
+        j += 1
+    if j == 0:
+        return None, digits
+    return int(digits[:j], 16), digits[j:]
+
+
+#: \uD800-\uDFFF escapes: Python's json pairs surrogates, json-0.10 does not
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _reject_constant(name: str):
+    raise ValueError(name)
+
+
+def decode_value(text: str):
+    """``runGetJSON readJSTopType`` (raises _Bad with json-0.10's text).
+
+    Python's C decoder is tried first: every document it accepts (without
+    NaN/Infinity and surrogate escapes, with an object or array as the
+    very first character) json-0.10 reads to the same value.  Anything
+    else goes through the port of json-0.10's parser, which gives the
+    reference's error messages.
+    """
+    if text[:1] in ("{", "[") and not _SURROGATE_ESCAPE.search(text):
+        try:
+            return json.loads(text, object_pairs_hook=JSObject,
+                              parse_float=_json_float,
+                              parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            pass
+    limit = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(max(limit, 20000))
+        return _Parser(text).read_top()
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def decode_strict_object(text: str) -> JSObject:
+    """``decodeStrict`` at type ``JSObject JSValue``."""
+    val = decode_value(text)
+    if not isinstance(val, JSObject):
+        raise _Bad("Unable to read JSObject")
+    return val
+
+
+# ----------------------------------------------------------------------
+
+
+# ======================================================================
+# readJSON at the types htools uses
+
+Reader = Callable[[object], object]
+
+#: Haskell's ``fromInteger :: Integer -> Int`` (the one wrap of htools.units)
+_wrap_int = wrap_int64
+
+
+def _to_double(r) -> float:
+    try:
+        return float(r)
+    except OverflowError:
+        return math.inf if r > 0 else -math.inf
+
+
+def r_value(v):
+    return v
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, Fraction)) and not isinstance(v, bool)
+
+
+def r_int(v) -> int:
+    if _is_number(v):
+        return _wrap_int(v if isinstance(v, int) else round(v))
+    raise _Bad("Unable to read Int")
+
+
+def r_double(v) -> float:
+    if _is_number(v):
+        return _to_double(v)
+    raise _Bad("Unable to read Double")
+
+
+def r_bool(v) -> bool:
+    if isinstance(v, bool):
+        return v
+    raise _Bad("Unable to read Bool")
+
+
+def r_char(v) -> str:
+    if isinstance(v, str) and len(v) == 1:
+        return v
+    raise _Bad("Unable to read Char")
+
+
+def r_string(v) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, list):
+        return "".join(r_char(x) for x in v)
+    raise _Bad("Unable to read String")
+
+
+def r_object(v) -> JSObject:
+    if isinstance(v, JSObject):
+        return v
+    raise _Bad("Unable to read JSObject")
+
+
+def r_list(elem: Reader) -> Reader:
+    def read(v):
+        if isinstance(v, list):
+            return [elem(x) for x in v]
+        raise _Bad("Unable to read list")
+    return read
+
+
+def with_desc(name: str, reader: Reader) -> Reader:
+    """Ganeti's ``readJSONWithDesc``."""
+    def read(v):
+        try:
+            return reader(v)
+        except _Bad as err:
+            raise _Bad("Can't parse value for '%s': %s" % (name, err.msg)) from None
+    return read
+
+
+def r_enum(type_name: str, table: Dict[str, object]) -> Reader:
+    """The JSON instance of a Ganeti string enumeration (THH)."""
+    as_string = with_desc(type_name, r_string)
+
+    def read(v):
+        raw = as_string(v)
+        try:
+            return table[raw]
+        except KeyError:
+            raise _Bad("Invalid string value for type %s: %s"
+                       % (type_name, show_string(raw))) from None
+    return read
+
+
+def _annotate(owner: str, fn: Callable[[], object]):
+    try:
+        return fn()
+    except _Bad as err:
+        raise _Bad("%s: %s" % (owner, err.msg)) from None
+
+
+def from_key_value(key: str, val, reader: Reader):
+    try:
+        return reader(val)
+    except _Bad as err:
+        raise _Bad("key '%s': %s" % (key, err.msg)) from None
+
+
+def from_obj(obj: JSObject, key: str, reader: Reader):
+    found, val = obj.lookup(key)
+    if not found:
+        raise _Bad("key '%s' not found, object contains only %s"
+                   % (key, show_string_list(obj.keys())))
+    return from_key_value(key, val, reader)
+
+
+def maybe_from_obj(obj: JSObject, key: str, reader: Reader):
+    found, val = obj.lookup(key)
+    if not found or val is JSNULL:
+        return None
+    return from_key_value(key, val, reader)
+
+
+def from_obj_with_default(obj: JSObject, key: str, default, reader: Reader):
+    val = maybe_from_obj(obj, key, reader)
+    return default if val is None else val
+
+
+def try_from_obj(owner: str, obj: JSObject, key: str, reader: Reader):
+    return _annotate(owner, lambda: from_obj(obj, key, reader))
+
+
+def pp_value(v) -> str:
+    """Text.JSON.Pretty's rendering (:mod:`htools.haskell.pretty`, which
+    builds on this module), for the messages of the readers."""
+    from htools.haskell.pretty import pp_value as render
+    return render(v)
+
+
+def to_array(v) -> list:
+    if isinstance(v, list):
+        return v
+    raise _Bad("Invalid input, expected array but got " + pp_value(v))
+
+
+def as_jsobject(v) -> JSObject:
+    if isinstance(v, JSObject):
+        return v
+    raise _Bad("not an object")
+
+
+def read_either_string(v) -> str:
+    if isinstance(v, str):
+        return v
+    raise _Bad("Wrong JSON type")
+
+
+# ---------------------------------------------------------------- objects
+
+def _dict_object(type_fields: Sequence[Tuple[str, Reader]]):
+    """Reader of a THH ``buildObject`` type (fields in declaration order)."""
+    allowed = sorted({name for name, _ in type_fields})
+
+    def read(v):
+        obj = r_object(v)
+        vals = [with_desc(name, reader)(from_obj(obj, name, r_value))
+                for name, reader in type_fields]
+        extra = sorted(set(obj.keys()) - set(allowed))
+        if extra:
+            raise _Bad("Superfluous dictionary keys: %s, but only %s allowed."
+                       % (show_string_list(extra), show_string_list(allowed)))
+        return vals
+    return read
+
+
+# ======================================================================
+# Deeply nested documents
+
+def decode_any(text: str):
+    """json-0.10's ``decodeStrict`` at any depth of nesting (raises _Bad).
+
+    The fast decoder first; the iterative one only when it refuses the
+    document for its depth."""
+    try:
+        return decode_value(text)
+    except _Bad as err:
+        if err.msg != "Malformed JSON: nesting too deep":
+            raise
+    return decode_deep(text)
+
+
+def decode_deep(text: str):
+    """The value of ``text`` (an object or array at the top), or _Bad."""
+    p = _Parser(text)
+    s, n = text, len(text)
+    skip = _WS_RUN.match
+    c = s[0] if s else ""
+    if c not in ("[", "{"):
+        p.fail("Invalid JSON: a JSON text a serialized object or array at "
+               "the top level.")
+    # frames: [is_array, items, pending_key]
+    stack: List[list] = []
+    pos = 0
+    while True:
+        # ---- read one value at pos (opening containers as needed)
+        c = s[pos] if pos < n else ""
+        if c == "[":
+            k = skip(s, pos + 1).end()
+            if k < n and s[k] == "]":
+                val = []
+                pos = skip(s, k + 1).end()
+            else:
+                stack.append([True, [], None])
+                pos = k
+                continue
+        elif c == "{":
+            k = skip(s, pos + 1).end()
+            if k < n and s[k] == "}":
+                val = JSObject([])
+                pos = skip(s, k + 1).end()
+            else:
+                key, pos = _read_key(p, s, k)
+                stack.append([False, [], key])
+                continue
+        else:
+            val, pos = p.read_value(pos, 0)
+        # ---- hand the value to the enclosing containers
+        while True:
+            if not stack:
+                if pos != n:
+                    p.fail("Invalid tokens at end of JSON string: "
+                           + show_string(s[pos:pos + 10]))
+                return val
+            frame = stack[-1]
+            if frame[0]:
+                frame[1].append(val)
+            else:
+                frame[1].append((frame[2], val))
+            c = s[pos] if pos < n else ""
+            d = pos
+            if c in _WS_CHARS:
+                d = skip(s, pos).end()
+                c = s[d] if d < n else ""
+            if c == ",":
+                pos = skip(s, d + 1).end()
+                if not frame[0]:
+                    frame[2], pos = _read_key(p, s, pos)
+                break
+            if frame[0] and c == "]":
+                val = frame[1]
+            elif not frame[0] and c == "}":
+                val = JSObject(frame[1])
+            elif frame[0]:
+                p.fail("Unable to parse JSON array: unterminated array: "
+                       + _context(s, pos))
+            else:
+                p.fail("Unable to parse JSON object: unterminated "
+                       "sequence: " + _context(s, pos))
+            stack.pop()
+            pos = skip(s, d + 1).end()
+
+
+def _read_key(p: _Parser, s: str, pos: int):
+    """An object's key and the position of its value (after the colon)."""
+    n = len(s)
+    key, pos = p.read_string(pos)
+    d = pos
+    if d < n and s[d] in _WS_CHARS:
+        d = _WS_RUN.match(s, pos).end()
+    if not (d < n and s[d] == ":"):
+        p.fail("Malformed JSON labelled field: " + _context(s, pos))
+    return key, _WS_RUN.match(s, d + 1).end()
+
+
+__all__ = ["decode_any", "decode_deep"]
