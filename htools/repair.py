@@ -33,6 +33,7 @@ from htools.types import NO_SECONDARY, DiskTemplate
 from htools.haskell.prelude import wrap_int64
 from htools.haskell.read import read_int_maybe as read_int
 from htools.haskell.read import read_integer
+from htools.haskell.json import encode_double
 from htools.haskell.show import show_string
 
 # ---------------------------------------------------------------- constants
@@ -143,64 +144,12 @@ def show_clock_time(secs: int) -> str:
         _DAYS_C[wday], _MONTHS[mon - 1], mday, hour, minute, sec, zone, year)
 
 
-def _json_str(s: str) -> str:
-    out = ['"']
-    for c in s:
-        o = ord(c)
-        if o < 0x20:
-            out.append("\\" + {"\b": "b", "\f": "f", "\n": "n", "\r": "r",
-                               "\t": "t"}.get(c, "u%04x" % o))
-        elif c == '"':
-            out.append('\\"')
-        elif c == "\\":
-            out.append("\\\\")
-        else:
-            out.append(c)
-    out.append('"')
-    return "".join(out)
-
-
-def _json_double(x: float) -> str:
-    """Text.JSON's rendering of a Double (``JSRational`` of ``toRational``):
-    integral values as integers, others with Haskell's ``show``."""
-    if math.isnan(x) or math.isinf(x):
-        # toRational of an IEEE special: the integer its bits decode to
-        m, e = (-6755399441055744, 972) if math.isnan(x) else \
-            (4503599627370496 if x > 0 else -4503599627370496, 972)
-        return "%d" % (m * (1 << e))
-    if x.is_integer():
-        return "%d" % int(x)
-    return show_double(x)
-
-
-def hs_json(v) -> str:
-    """``Text.JSON.encode`` of a value (dicts keep their order)."""
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if v is None:
-        return "null"
-    if isinstance(v, int):
-        return "%d" % v
-    if isinstance(v, float):
-        return _json_double(v)
-    if isinstance(v, str):
-        return _json_str(v)
-    if isinstance(v, dict):
-        return "{" + ",".join(_json_str(k) + ":" + hs_json(x)
-                              for k, x in v.items()) + "}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(hs_json(x) for x in v) + "]"
-    raise TypeError("cannot encode %r" % (v,))
-
-
 def wire_number(x: float):
     """A double as it travels in a Luxi request: integral values as integers
     (Ganeti's encoder), infinities and NaN as the integers Text.JSON makes
     of them; other values stay floats."""
     if math.isnan(x) or math.isinf(x) or x.is_integer():
-        return int(_json_double(x))
+        return int(encode_double(x))
     return x
 
 

@@ -36,6 +36,7 @@ if ROOT not in sys.path:
 
 from htools import repair as rp  # noqa: E402
 from htools.types import DiskTemplate  # noqa: E402
+from htools.haskell.json import encode
 
 REF = "/usr/lib/ganeti/3.0/usr/bin/harep"
 OURS = os.path.join(os.path.dirname(sys.executable), "harep")
@@ -229,14 +230,14 @@ def test_instance_policies_scopes():
     assert rp.instance_policies(cd, 0)[1] == rp.NOT_ENABLED
 
 
-def test_hs_json():
-    assert rp.hs_json([[rp.op_test_delay(2.5)]]) == (
+def test_json_encode():
+    assert encode([[rp.op_test_delay(2.5)]]) == (
         '[[{"OP_ID":"OP_TEST_DELAY","duration":2.5,"on_master":true,"on_nodes":[],'
         '"repeat":0,"interruptible":false,"no_locks":false}]]')
-    assert rp.hs_json(10.0) == "10"
-    assert rp.hs_json(0.01) == "1.0e-2"
-    assert rp.hs_json('a"\\\n\x01\x1f\xe9') == '"a\\"\\\\\\n\\u0001\\u001f\xe9"'
-    assert rp.hs_json(float("inf")) == "%d" % (1 << 1024)
+    assert encode(10.0) == "10"
+    assert encode(0.01) == "1.0e-2"
+    assert encode('a"\\\n\x01\x1f\xe9') == '"a\\"\\\\\\n\\u0001\\u001f\xe9"'
+    assert encode(float("inf")) == "%d" % (1 << 1024)
     assert rp.wire_number(3.0) == 3 and rp.wire_number(0.5) == 0.5
 
 

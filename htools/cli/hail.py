@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from htools import allocation as al
 from htools.model import ClusterData, Instance, Node
 from htools.types import NO_SECONDARY, DiskTemplate, InstanceStatus
+from htools.haskell.json import encode, encode_string
 from htools.haskell.show import show_string, show_string_list
 
 EXPLANATION_KEY = "explanation"
@@ -36,49 +37,12 @@ EXPLANATION_HEADER = "Explanation of the failures:"
 # ==========================================================================
 # JSON output (Text.JSON's encodeStrict)
 
-def _json_str(s: str) -> str:
-    out = ['"']
-    for c in s:
-        o = ord(c)
-        if o < 0x20:
-            out.append("\\" + {"\b": "b", "\f": "f", "\n": "n", "\r": "r",
-                               "\t": "t"}.get(c, "u%04x" % o))
-        elif c == '"':
-            out.append('\\"')
-        elif c == "\\":
-            out.append("\\\\")
-        else:
-            out.append(c)
-    out.append('"')
-    return "".join(out)
-
-
-def hs_json(v) -> str:
-    """``encodeStrict . showJSON`` of a Python value (dicts keep order)."""
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if v is None:
-        return "null"
-    if isinstance(v, int):
-        return "%d" % v
-    if isinstance(v, str):
-        return _json_str(v)
-    if isinstance(v, dict):
-        return "{" + ",".join(_json_str(k) + ":" + hs_json(x)
-                              for k, x in v.items()) + "}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ",".join(hs_json(x) for x in v) + "]"
-    raise TypeError("cannot encode %r" % (v,))
-
-
 def format_response(success: bool, info: str, result,
                     explanation: Optional[List[str]] = None) -> str:
     text = ('{"success":%s,"info":%s,"result":%s' % (
-        hs_json(success), _json_str(info), hs_json(result)))
+        encode(success), encode_string(info), encode(result)))
     if explanation:
-        text += ',"%s":%s' % (EXPLANATION_KEY, hs_json(explanation))
+        text += ',"%s":%s' % (EXPLANATION_KEY, encode(explanation))
     return text + "}"
 
 

@@ -33,6 +33,7 @@ from cluster.jobwait import JobsError, exec_jobs_wait_ok, query_jobs_status, sub
 from htools import repair as rp
 from htools.cli.options import VERSION, Options, default_query_socket
 from htools.errors import HtoolsError
+from htools.haskell.json import encode
 from htools.haskell.show import show_string
 
 
@@ -124,7 +125,7 @@ class Harep:
         ident = str(uuidlib.uuid4())
         when = self.now()
         if self.dry_run:
-            _out("jobs: %s\n" % rp.hs_json([ops]))
+            _out("jobs: %s\n" % encode([ops]))
             ids: Sequence[int] = ()
         else:
             wire = [dict(op, duration=rp.wire_number(op["duration"]))

@@ -20,6 +20,7 @@ import sys
 from fractions import Fraction
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from htools.haskell.fmt import show_double
 from htools.haskell.prelude import wrap_int64
 from htools.haskell.show import show_char, show_string, show_string_list
 
@@ -691,3 +692,58 @@ def _read_key(p: _Parser, s: str, pos: int):
 
 
 __all__ = ["decode_any", "decode_deep"]
+
+
+# ======================================================================
+# Writing (Text.JSON's encode / encodeStrict)
+
+def encode_string(s: str) -> str:
+    out = ['"']
+    for c in s:
+        o = ord(c)
+        if o < 0x20:
+            out.append("\\" + {"\b": "b", "\f": "f", "\n": "n", "\r": "r",
+                               "\t": "t"}.get(c, "u%04x" % o))
+        elif c == '"':
+            out.append('\\"')
+        elif c == "\\":
+            out.append("\\\\")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
+def encode_double(x: float) -> str:
+    """Text.JSON's rendering of a Double (``JSRational`` of ``toRational``):
+    integral values as integers, others with Haskell's ``show``."""
+    if math.isnan(x) or math.isinf(x):
+        # toRational of an IEEE special: the integer its bits decode to
+        m, e = (-6755399441055744, 972) if math.isnan(x) else \
+            (4503599627370496 if x > 0 else -4503599627370496, 972)
+        return "%d" % (m * (1 << e))
+    if x.is_integer():
+        return "%d" % int(x)
+    return show_double(x)
+
+
+def encode(v) -> str:
+    """``Text.JSON.encode`` of a value (dicts keep their order)."""
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if isinstance(v, int):
+        return "%d" % v
+    if isinstance(v, float):
+        return encode_double(v)
+    if isinstance(v, str):
+        return encode_string(v)
+    if isinstance(v, dict):
+        return "{" + ",".join(encode_string(k) + ":" + encode(x)
+                              for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(encode(x) for x in v) + "]"
+    raise TypeError("cannot encode %r" % (v,))
