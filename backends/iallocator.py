@@ -485,7 +485,8 @@ def parse_request(text: str, static_n_mem: int = 0) -> Request:
 
 
 def _read_input(path: str) -> str:
-    from backends.text import (_io_error_text, decode_error, decode_prefix,
+    from htools.haskell.io import open_file_error
+    from backends.text import (decode_error, decode_prefix,
                                read_file_bytes)
     try:
         if path == "-":
@@ -493,7 +494,7 @@ def _read_input(path: str) -> str:
         else:
             raw = read_file_bytes(path)
     except OSError as err:
-        raise LoadError(_io_error_text(path, err)) from None
+        raise LoadError(open_file_error(path, err)) from None
     text, complete = decode_prefix(raw)
     if not complete:
         # decodeStrict reads the whole document (its end is checked)

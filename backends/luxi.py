@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.json import (
     JSNULL, JSObject, _annotate, _Bad, decode_value, pp_value, r_bool, r_double,
-    r_enum, r_int, r_list, r_string, r_value, try_from_obj,
+    r_enum, r_int, r_list, r_string, r_value, show_jsvalue, show_ratio, try_from_obj,
 )
 from backends.iallocator import (
     _r_strings, r_alloc_policy, r_disk_template, r_hypervisor, r_ipolicy,
@@ -189,14 +189,12 @@ def format_error(value) -> str:
 
 
 def _show_js(v) -> str:
-    from htools.mond import hs_show_jsvalue
-    return hs_show_jsvalue(v)
+    return show_jsvalue(v)
 
 
 def parse_job_id(v) -> int:
     """``parseJobId`` of a submission result's payload."""
     from fractions import Fraction
-    from htools.mond import _show_ratio
     from htools.haskell.prelude import wrap_int64
     from htools.haskell.read import ReadError, try_read_int
     if isinstance(v, str):
@@ -208,7 +206,7 @@ def parse_job_id(v) -> int:
         raise _luxi_exception("Wrong type/value for job id: " + _show_js(v))
     elif isinstance(v, Fraction) and v.denominator != 1:
         raise _luxi_exception("Got fractional job ID from master daemon?! Value:"
-                              + _show_ratio(v, 0))
+                              + show_ratio(v, 0))
     else:
         jid = wrap_int64(int(v))
     if jid < 0:

@@ -55,12 +55,12 @@ def format_host(master: str) -> str:
 
 
 def _read_file(path: str) -> Body:
-    from backends.text import _io_error_text
+    from htools.haskell.io import open_file_error
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as err:
-        return False, _io_error_text(path, err)
+        return False, open_file_error(path, err)
     return True, raw.decode("utf-8", errors="surrogateescape")
 
 

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.haskell.fmt import fmt_f, show_double
+from htools.haskell.io import open_file_error
 from htools.haskell.read import try_read_double, try_read_int
 from htools.loader import LoadError
 from htools.model import ClusterData, Disk, Group, Instance, Node
@@ -255,7 +256,7 @@ def load(path: str) -> ClusterData:
     try:
         raw = read_file_bytes(path)
     except OSError as err:
-        raise LoadError(_io_error_text(path, err)) from None
+        raise LoadError(open_file_error(path, err)) from None
     text, complete = decode_prefix(raw)
     if not complete:
         check_sections(path, text)
@@ -353,16 +354,6 @@ def check_sections(path: str, prefix: str) -> None:
     raise UncaughtIOError(decode_error(path))
 
 
-def _io_error_text(path: str, err: OSError) -> str:
-    import errno
-    reason = {
-        errno.ENOENT: "does not exist",
-        errno.EACCES: "permission denied",
-        errno.EISDIR: "inappropriate type",
-    }.get(err.errno or 0, "failed")
-    return "%s: openFile: %s (%s)" % (path, reason, err.strerror)
-
-
 # ---------------------------------------------------------------- saving
 
 def serialize_ispec(s: ISpec) -> str:
@@ -424,7 +415,7 @@ def save(cdata: ClusterData, path: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".htools-", dir=directory)
     except OSError as err:
-        raise UncaughtIOError(_io_error_text(path, err)) from None
+        raise UncaughtIOError(open_file_error(path, err)) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -435,7 +426,7 @@ def save(cdata: ClusterData, path: str) -> None:
             os.unlink(tmp)
         except OSError:
             pass
-        raise UncaughtIOError(_io_error_text(path, err)) from None
+        raise UncaughtIOError(open_file_error(path, err)) from None
 
 
 def _umask() -> int:

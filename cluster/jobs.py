@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from htools import moves as mv
-from htools.cli.options import PRIORITY_VALUES, VERSION
+from htools.types import PRIORITY_VALUES
+from htools.version import VERSION
 
 
 @dataclass

@@ -35,6 +35,6 @@ def save_commands(msg: str, dest: Optional[str], cmds: str) -> None:
         with open(dest, "w") as fh:
             fh.write(SH_TEMPLATE + cmds)
     except OSError as err:
-        from backends.text import _io_error_text
-        raise UncaughtIOError(_io_error_text(dest, err)) from None
+        from htools.haskell.io import open_file_error
+        raise UncaughtIOError(open_file_error(dest, err)) from None
     out.write("The commands have been written to file '%s'\n" % dest)

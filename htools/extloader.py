@@ -28,12 +28,13 @@ def parse_utilisation(line: str) -> Tuple[str, DynUtil]:
 
 
 def _read_util_file(path: str) -> List[Tuple[str, DynUtil]]:
-    from backends.text import (_io_error_text, decode_error, decode_prefix,
+    from htools.haskell.io import open_file_error
+    from backends.text import (decode_error, decode_prefix,
                                hs_lines, read_file_bytes)
     try:
         text, complete = decode_prefix(read_file_bytes(path))
     except OSError as err:
-        raise UncaughtIOError(_io_error_text(path, err)) from None
+        raise UncaughtIOError(open_file_error(path, err)) from None
     lines = hs_lines(text)
     if not complete and lines and not text.endswith("\n"):
         lines.pop()    # the line the bad byte is in is never complete
@@ -104,7 +105,7 @@ def load_external_data(opts) -> ClusterData:
             raise
         raise HtoolsError("failed to load data, aborting: " + err.message) from None
     if getattr(opts, "mond", False):
-        from htools import mond
+        from backends import mond
         all_ok = mond.apply(cdata, opts)
         if getattr(opts, "mond_exit_missing", False) and not all_ok:
             raise HtoolsError("Not all required data available")

@@ -1,6 +1,6 @@
 """``--mond-data`` read exactly as strictly as the reference reads it.
 
-Reports come through one parser (:func:`htools.mond.read_report`, Ganeti's
+Reports come through one parser (:func:`backends.mond.read_report`, Ganeti's
 ``DCReport`` JSON instance) for files and for live daemons.  Each case
 below mutates a good MonD data file for hbal-dyn.data (a field missing, a
 wrong type, a bad category or kind, superfluous keys, bad collector data,
@@ -207,7 +207,7 @@ def test_mond_data_exit_on_missing(tmp_path, name):
 def test_report_reader_messages():
     from htools.haskell.json import _Bad
     from htools.haskell.json import decode_any
-    from htools.mond import read_report
+    from backends.mond import read_report
 
     def err(changes):
         rep = dict(_BASE, **changes)
@@ -232,7 +232,7 @@ def test_report_reader_messages():
 
 def test_show_jsvalue_deep_and_shapes():
     from htools.haskell.json import decode_any
-    from htools.mond import hs_show_jsvalue
+    from htools.haskell.json import show_jsvalue as hs_show_jsvalue
     val = decode_any('[null, true, "a\\"b", {"k": [-2.5]}]')
     assert hs_show_jsvalue(val) == (
         'JSArray [JSNull,JSBool True,JSString (JSONString {fromJSString = '
@@ -245,7 +245,7 @@ def test_show_jsvalue_deep_and_shapes():
 
 def test_nan_string_is_no_answer():
     from htools.haskell.json import decode_any
-    from htools.mond import CPU_AVG_LOAD, Report, _use_report
+    from backends.mond import CPU_AVG_LOAD, Report, _use_report
 
     def use(data):
         return _use_report(CPU_AVG_LOAD, Report("cpu-avg-load",

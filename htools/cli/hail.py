@@ -524,7 +524,7 @@ def run(opts, args) -> int:
     if opts.data_file is not None or opts.node_sim:
         cdata = extloader.load_external_data(opts)
     elif opts.mond:
-        from htools import mond
+        from backends import mond
         mond.apply(cdata, opts)
 
     err = sys.stderr

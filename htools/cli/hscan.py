@@ -87,8 +87,8 @@ def write_data(nlen: int, name: str, opts: Options, loader) -> bool:
         with open(oname, "wb") as fh:
             fh.write(text.encode("utf-8", errors="surrogateescape"))
     except OSError as err:
-        from backends.text import _io_error_text
-        raise UncaughtIOError(_io_error_text(oname, err)) from None
+        from htools.haskell.io import open_file_error
+        raise UncaughtIOError(open_file_error(oname, err)) from None
     return True
 
 

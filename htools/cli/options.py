@@ -21,7 +21,9 @@ from dataclasses import dataclass, field, fields
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from htools.haskell.read import ReadError, try_read_double, try_read_int
+from htools.types import PRIORITY_VALUES
 from htools.units import parse_unit
+from htools.version import COMPILER, VERSION
 from htools.haskell.show import show_string
 
 __all__ = [
@@ -33,10 +35,6 @@ __all__ = [
     "PRIORITIES", "PRIORITY_VALUES", "NO_ARG", "REQ_ARG", "OPT_ARG",
 ]
 
-#: Version text printed after the program name (``hbal (ganeti) version ...``).
-VERSION = "(ganeti) version 3.0.2-3"
-#: Compiler line of ``--version`` (we mirror the reference build).
-COMPILER = ("ghc", "9.0")
 
 #: Disk template raw names, in Ganeti's enumeration order.
 DISK_TEMPLATES = ("diskless", "file", "sharedfile", "plain", "blockdev",
@@ -44,7 +42,6 @@ DISK_TEMPLATES = ("diskless", "file", "sharedfile", "plain", "blockdev",
 #: Job priorities accepted by ``--priority``, in Ganeti's order.
 PRIORITIES = ("low", "normal", "high")
 #: Numeric opcode priority of each ``--priority`` name.
-PRIORITY_VALUES = {"low": 10, "normal": 0, "high": -10}
 
 
 class RSpec(NamedTuple):

@@ -10,9 +10,13 @@ HughesPJ rendering.  Each has exactly one imitation, here:
 - :mod:`.read`: ``reads``/``tryRead`` at ``Int``, ``Integer`` and ``Double``;
 - :mod:`.show`: ``show`` of strings, characters and lists of strings;
 - :mod:`.fmt`: ``printf`` and ``show`` of doubles (shortest digits);
-- :mod:`.json`: json-0.10's parser and values, Ganeti's JSON readers;
-- :mod:`.pretty`: ``Text.JSON.Pretty`` rendered by HughesPJ.
+- :mod:`.jsvalue`: json-0.10's ``JSValue`` as Python values;
+- :mod:`.json`: json-0.10's parser, writer and derived ``show``, Ganeti's
+  JSON readers;
+- :mod:`.pretty`: ``Text.JSON.Pretty`` rendered by HughesPJ;
+- :mod:`.io`: the texts of GHC's IOErrors.
 
-Nothing here knows about clusters; the rest of the project imports these
-modules, never the other way round.
+Nothing here knows about clusters (only :mod:`htools.errors` is imported,
+for the error convention); the rest of the project imports these modules,
+never the other way round.
 """

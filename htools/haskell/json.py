@@ -22,6 +22,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.fmt import show_double
 from htools.haskell.prelude import wrap_int64
+from htools.haskell.jsvalue import JSNULL, JSObject
+from htools.haskell.jsvalue import to_double as _to_double
+from htools.haskell.pretty import pp_value
 from htools.haskell.show import show_char, show_string, show_string_list
 
 
@@ -35,38 +38,6 @@ class _Bad(Exception):
 
 # ======================================================================
 # JSON values and the json-0.10 parser (Text.JSON.String)
-
-class JSObject:
-    """A JSON object: an association list (keys may repeat, order kept)."""
-
-    __slots__ = ("pairs", "_first")
-
-    def __init__(self, pairs: List[Tuple[str, object]]):
-        self.pairs = pairs
-        self._first: Optional[Dict[str, object]] = None
-
-    def keys(self) -> List[str]:
-        return [k for k, _ in self.pairs]
-
-    def lookup(self, key: str):
-        """(found, value) of the first pair with ``key``."""
-        first = self._first
-        if first is None:
-            first = {}
-            for k, v in self.pairs:
-                if k not in first:
-                    first[k] = v
-            self._first = first
-        if key in first:
-            return True, first[key]
-        return False, None
-
-    def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return "JSObject(%r)" % (self.pairs,)
-
-
-#: JSON null.  A plain None: "missing" is told apart by ``JSObject.lookup``.
-JSNULL = None
 
 # JSON values: JSNULL, bool, int or Fraction (numbers), str, list, JSObject
 
@@ -426,13 +397,6 @@ Reader = Callable[[object], object]
 _wrap_int = wrap_int64
 
 
-def _to_double(r) -> float:
-    try:
-        return float(r)
-    except OverflowError:
-        return math.inf if r > 0 else -math.inf
-
-
 def r_value(v):
     return v
 
@@ -547,13 +511,6 @@ def from_obj_with_default(obj: JSObject, key: str, default, reader: Reader):
 
 def try_from_obj(owner: str, obj: JSObject, key: str, reader: Reader):
     return _annotate(owner, lambda: from_obj(obj, key, reader))
-
-
-def pp_value(v) -> str:
-    """Text.JSON.Pretty's rendering (:mod:`htools.haskell.pretty`, which
-    builds on this module), for the messages of the readers."""
-    from htools.haskell.pretty import pp_value as render
-    return render(v)
 
 
 def to_array(v) -> list:
@@ -692,6 +649,70 @@ def _read_key(p: _Parser, s: str, pos: int):
 
 
 __all__ = ["decode_any", "decode_deep"]
+
+
+# ======================================================================
+# show of a JSValue (derived Show instances of json-0.10)
+
+def show_jsvalue(v) -> str:
+    """Haskell's derived ``show`` of a json-0.10 ``JSValue``.
+
+    Iterative, so that a value nested a hundred thousand levels deep is
+    shown without exhausting the stack."""
+    out: List[str] = []
+    # work items: a value to show (with its precedence) or literal text
+    stack: List[Tuple[bool, object, int]] = [(True, v, 0)]
+    while stack:
+        is_val, item, prec = stack.pop()
+        if not is_val:
+            out.append(item)  # type: ignore[arg-type]
+            continue
+        x = item
+        if x is JSNULL:
+            out.append("JSNull")
+            continue
+        paren = prec > 10
+        if paren:
+            out.append("(")
+            stack.append((False, ")", 0))
+        if isinstance(x, bool):
+            out.append("JSBool " + ("True" if x else "False"))
+        elif isinstance(x, (int, Fraction)):
+            out.append("JSRational False " + show_ratio(Fraction(x), 11))
+        elif isinstance(x, str):
+            out.append("JSString (JSONString {fromJSString = %s})"
+                       % show_string(x))
+        elif isinstance(x, list):
+            out.append("JSArray [")
+            stack.append((False, "]", 0))
+            for idx in range(len(x) - 1, -1, -1):
+                stack.append((True, x[idx], 0))
+                if idx:
+                    stack.append((False, ",", 0))
+        elif isinstance(x, JSObject):
+            out.append("JSObject (JSONObject {fromJSObject = [")
+            stack.append((False, "]})", 0))
+            pairs = x.pairs
+            for idx in range(len(pairs) - 1, -1, -1):
+                key, val = pairs[idx]
+                stack.append((False, ")", 0))
+                stack.append((True, val, 0))
+                stack.append((False, "(%s," % show_string(key), 0))
+                if idx:
+                    stack.append((False, ",", 0))
+        else:  # pragma: no cover - decode_any yields nothing else
+            raise TypeError(x)
+    return "".join(out)
+
+
+def _show_int(n: int, prec: int) -> str:
+    return "(%d)" % n if n < 0 and prec > 6 else str(n)
+
+
+def show_ratio(r: Fraction, prec: int) -> str:
+    """``showsPrec prec`` of a ``Rational``."""
+    text = "%s %% %s" % (_show_int(r.numerator, 8), _show_int(r.denominator, 8))
+    return "(%s)" % text if prec > 7 else text
 
 
 # ======================================================================

@@ -10,7 +10,8 @@ from fractions import Fraction
 from typing import List, Sequence
 
 from htools.haskell.fmt import show_double
-from htools.haskell.json import JSNULL, JSObject, _to_double
+from htools.haskell.jsvalue import JSNULL, JSObject
+from htools.haskell.jsvalue import to_double as _to_double
 
 
 # Text.JSON.Pretty's pp_value, rendered like ``show`` of a HughesPJ Doc

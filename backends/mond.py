@@ -37,9 +37,10 @@ from htools.haskell.json import (
     JSNULL, JSObject, _Bad, from_obj, maybe_from_obj, r_double, r_int, r_list,
     r_object, r_string, r_value, try_from_obj, with_desc,
 )
-from htools.haskell.json import decode_any
+from htools.haskell.json import decode_any, show_jsvalue, show_ratio
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.model import ClusterData
+from htools.haskell.io import open_file_error
 from htools.haskell.prelude import fdiv
 from htools.haskell.show import show_string, show_string_list
 
@@ -60,68 +61,6 @@ def _warn(msg: str) -> None:
     sys.stderr.flush()
 
 
-# ---------------------------------------------------------------- JSON
-
-def hs_show_jsvalue(v) -> str:
-    """Haskell's derived ``show`` of a json-0.10 ``JSValue``.
-
-    Iterative, so that a value nested a hundred thousand levels deep is
-    shown without exhausting the stack."""
-    out: List[str] = []
-    # work items: a value to show (with its precedence) or literal text
-    stack: List[Tuple[bool, object, int]] = [(True, v, 0)]
-    while stack:
-        is_val, item, prec = stack.pop()
-        if not is_val:
-            out.append(item)  # type: ignore[arg-type]
-            continue
-        x = item
-        if x is JSNULL:
-            out.append("JSNull")
-            continue
-        paren = prec > 10
-        if paren:
-            out.append("(")
-            stack.append((False, ")", 0))
-        if isinstance(x, bool):
-            out.append("JSBool " + ("True" if x else "False"))
-        elif isinstance(x, (int, Fraction)):
-            out.append("JSRational False " + _show_ratio(Fraction(x), 11))
-        elif isinstance(x, str):
-            out.append("JSString (JSONString {fromJSString = %s})"
-                       % show_string(x))
-        elif isinstance(x, list):
-            out.append("JSArray [")
-            stack.append((False, "]", 0))
-            for idx in range(len(x) - 1, -1, -1):
-                stack.append((True, x[idx], 0))
-                if idx:
-                    stack.append((False, ",", 0))
-        elif isinstance(x, JSObject):
-            out.append("JSObject (JSONObject {fromJSObject = [")
-            stack.append((False, "]})", 0))
-            pairs = x.pairs
-            for idx in range(len(pairs) - 1, -1, -1):
-                key, val = pairs[idx]
-                stack.append((False, ")", 0))
-                stack.append((True, val, 0))
-                stack.append((False, "(%s," % show_string(key), 0))
-                if idx:
-                    stack.append((False, ",", 0))
-        else:  # pragma: no cover - decode_any yields nothing else
-            raise TypeError(x)
-    return "".join(out)
-
-
-def _show_int(n: int, prec: int) -> str:
-    return "(%d)" % n if n < 0 and prec > 6 else str(n)
-
-
-def _show_ratio(r: Fraction, prec: int) -> str:
-    text = "%s %% %s" % (_show_int(r.numerator, 8), _show_int(r.denominator, 8))
-    return "(%s)" % text if prec > 7 else text
-
-
 # ---------------------------------------------------------------- reports
 
 class Report:
@@ -137,7 +76,7 @@ class Report:
 def _r_version(v):
     if isinstance(v, str):
         return v
-    raise _Bad("Invalid JSON value %s for type DCVersion" % hs_show_jsvalue(v))
+    raise _Bad("Invalid JSON value %s for type DCVersion" % show_jsvalue(v))
 
 
 def _r_integer(v):
@@ -151,7 +90,7 @@ def _r_category(v):
         if v in _CATEGORIES:
             return v
         raise _Bad("Invalid category name %s for type DCCategory" % v)
-    raise _Bad("Invalid JSON value %s for type DCCategory" % hs_show_jsvalue(v))
+    raise _Bad("Invalid JSON value %s for type DCCategory" % show_jsvalue(v))
 
 
 def _r_kind(v):
@@ -159,12 +98,12 @@ def _r_kind(v):
         x = Fraction(v)
         if x.denominator != 1:
             raise _Bad("Invalid JSON value %s for type DCKind"
-                       % _show_ratio(x, 0))
+                       % show_ratio(x, 0))
         n = (x.numerator + (1 << 63)) % _INT64 - (1 << 63)  # as an Int
         if n in (0, 1):
             return n
         raise _Bad("Invalid JSON value %d for type DCKind" % n)
-    raise _Bad("Invalid JSON value %s for type DCKind" % hs_show_jsvalue(v))
+    raise _Bad("Invalid JSON value %s for type DCKind" % show_jsvalue(v))
 
 
 #: DCReport's fields in declaration order: (name, reader, optional)
@@ -338,8 +277,7 @@ def _read_mond_file(path: str) -> Dict[str, List[Report]]:
         with open(path, "rb") as fh:
             text = fh.read().decode("utf-8", errors="replace")
     except OSError as err:
-        from backends.text import _io_error_text
-        raise UncaughtIOError(_io_error_text(path, err)) from None
+        raise UncaughtIOError(open_file_error(path, err)) from None
     return parse_mond_data(text)
 
 
