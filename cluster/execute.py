@@ -81,7 +81,7 @@ def _hs_show_submitted(submitted) -> str:
 
 
 def _hs_show_pending(jobsets: Sequence[JobSet]) -> str:
-    from htools.hsshow import show_opcode
+    from htools.opcodes import show_opcode
     return "[%s]" % ",".join(
         "(%s,[%s])" % (show_string(js.description), ",".join(
             "[%s]" % ",".join(show_opcode(op) for op in job) for job in js.jobs))

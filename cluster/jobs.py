@@ -108,7 +108,7 @@ def move_jobsets(nodes: Mapping[int, object], insts: Mapping[int, object],
     ``nodes``/``insts`` describe the cluster *before* the plan; each move's
     check expects the instance where the previous moves left it.
     ``describe(names)`` gives a set's description from its instances."""
-    from htools.allocation import imove_to_job
+    from htools.opcodes import imove_to_job
     where: Dict[int, Tuple[str, Optional[str]]] = {}
     out = []
     for js in jobsets:

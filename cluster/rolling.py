@@ -42,7 +42,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from backends.luxi import LuxiClient, LuxiError, LuxiIOError
 from cluster.execute import Executor, Progress
 from cluster.jobs import Annotation, JobSet, MoveCheck
-from htools.allocation import _op_migrate, _op_replace
+from htools.opcodes import op_migrate, op_replace
 from htools.errors import HtoolsError
 
 STATE_VERSION = 1
@@ -229,14 +229,14 @@ class RollingReboot:
                     if inst.snode in in_group:
                         problems.append("%s has both nodes in the group" % inst.name)
                         continue
-                    ops = [_op_migrate(inst, None)]
+                    ops = [op_migrate(inst, None)]
                     new_p, new_s = inst.snode, inst.pnode
                     if self.ropts.full_evacuation:
                         tgt = self._best(nl, inst, in_group | {inst.snode}, secondary_of=inst.snode)
                         if tgt is None:
                             problems.append("no new secondary for %s" % inst.name)
                             continue
-                        ops.append(_op_replace(inst, names[tgt]))
+                        ops.append(op_replace(inst, names[tgt]))
                         new_s = tgt
                 elif inst.uses_local_storage:
                     problems.append("%s keeps its disks on %s (%s) and cannot be "
@@ -248,7 +248,7 @@ class RollingReboot:
                     if tgt is None:
                         problems.append("no node outside the group can take %s" % inst.name)
                         continue
-                    ops = [_op_migrate(inst, names[tgt])]
+                    ops = [op_migrate(inst, names[tgt])]
                     new_p, new_s = tgt, inst.snode
                     nl[tgt] = nl[tgt].add_pri(inst, True)
                 jobs.append(ops)
@@ -261,7 +261,7 @@ class RollingReboot:
                 if tgt is None:
                     problems.append("no new secondary for %s" % inst.name)
                     continue
-                jobs.append([_op_replace(inst, names[tgt])])
+                jobs.append([op_replace(inst, names[tgt])])
                 checks.append(MoveCheck(inst.name, names[inst.pnode], names[inst.snode],
                                         names[inst.pnode], names[tgt], 0, False))
         if problems:
@@ -436,7 +436,7 @@ class RollingReboot:
             if inst.has_secondary:
                 if inst.snode != tgt:
                     continue  # its old primary holds no disks of it now
-                op, new_p, new_s = _op_migrate(inst, None), tgt, inst.pnode
+                op, new_p, new_s = op_migrate(inst, None), tgt, inst.pnode
             elif inst.uses_local_storage:
                 continue
             else:
@@ -444,7 +444,7 @@ class RollingReboot:
                 if not isinstance(moved, Node):
                     continue
                 nl[tgt] = moved
-                op, new_p, new_s = _op_migrate(inst, want), tgt, inst.snode
+                op, new_p, new_s = op_migrate(inst, want), tgt, inst.snode
             check = MoveCheck(inst.name, names[inst.pnode], names.get(inst.snode),
                               names[new_p], names.get(new_s), inst.mem, inst.is_running)
             jobsets.append(JobSet([[op]], "Moving %s back" % inst.name, [check]))

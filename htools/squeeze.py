@@ -249,7 +249,7 @@ def move_opcodes(nodes: NodeMap, insts: InstMap,
                  jobsets: Sequence[Sequence[balance.MoveJob]]
                  ) -> List[Tuple[List[List[Dict]], str]]:
     """``getMoveOpCodes``: one entry per jobset (jobs of opcodes, text)."""
-    from htools.allocation import imove_to_job
+    from htools.opcodes import imove_to_job
     return [([imove_to_job(nodes, insts, j.idx, j.move) for j in js],
              "Moving instances " + ",".join(insts[j.idx].name for j in js))
             for js in jobsets]

@@ -6,8 +6,10 @@ Names and orders follow Ganeti's own vocabulary, because several outputs
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
-from typing import List, Optional, Tuple
+from dataclasses import dataclass, replace
+from typing import Tuple
+
+from htools.haskell.fmt import show_double
 
 
 class DiskTemplate(enum.Enum):
@@ -212,3 +214,47 @@ NO_SECONDARY = -1
 
 #: Job priorities by name (``--priority``) and their opcode values.
 PRIORITY_VALUES = {"low": 10, "normal": 0, "high": -10}
+
+
+# ---------------------------------------------------------------- show
+# Haskell's derived ``show`` of the policy records, as htools prints them
+# verbosely.
+
+_DT_CON = {
+    DiskTemplate.DISKLESS: "DTDiskless", DiskTemplate.FILE: "DTFile",
+    DiskTemplate.SHAREDFILE: "DTSharedFile", DiskTemplate.PLAIN: "DTPlain",
+    DiskTemplate.BLOCK: "DTBlock", DiskTemplate.DRBD: "DTDrbd8",
+    DiskTemplate.RBD: "DTRbd", DiskTemplate.EXT: "DTExt",
+    DiskTemplate.GLUSTER: "DTGluster",
+}
+
+
+def _num(v: int) -> str:
+    # record fields show negative numbers bare
+    return str(v)
+
+
+def show_ispec(s: ISpec) -> str:
+    return ("ISpec {iSpecMemorySize = %s, iSpecCpuCount = %s, iSpecDiskSize = %s, "
+            "iSpecDiskCount = %s, iSpecNicCount = %s, iSpecSpindleUse = %s}" % (
+                _num(s.memory_size), _num(s.cpu_count), _num(s.disk_size),
+                _num(s.disk_count), _num(s.nic_count), _num(s.spindle_use)))
+
+
+def show_minmax(mm: MinMaxISpecs) -> str:
+    return ("MinMaxISpecs {minMaxISpecsMinSpec = %s, minMaxISpecsMaxSpec = %s}"
+            % (show_ispec(mm.min_spec), show_ispec(mm.max_spec)))
+
+
+def _dbl(x: float) -> str:
+    s = show_double(x)
+    return "(%s)" % s if s.startswith("-") else s
+
+
+def show_ipolicy(p: IPolicy) -> str:
+    return ("IPolicy {iPolicyMinMaxISpecs = [%s], iPolicyStdSpec = %s, "
+            "iPolicyDiskTemplates = [%s], iPolicyVcpuRatio = %s, "
+            "iPolicySpindleRatio = %s}" % (
+                ",".join(show_minmax(m) for m in p.minmax), show_ispec(p.std),
+                ",".join(_DT_CON[d] for d in p.disk_templates),
+                _dbl(p.vcpu_ratio), _dbl(p.spindle_ratio)))

@@ -4,8 +4,8 @@ Layers, lowest first: ``htools.haskell`` (what the reference inherits from
 GHC and its libraries), the core (``htools``: model, metrics, algorithms),
 ``backends`` (data sources), ``cluster`` (the operations layer), and the
 programs (``htools.cli``).  A module may import its own layer and the ones
-below it.  Module-level imports form no cycle; function-level ones only in
-the pairs listed, each with the reason it is still there.
+below it.  Module-level imports form no cycle; function-level ones only where
+listed, each with the reason it is still there.
 """
 from __future__ import annotations
 
@@ -40,11 +40,7 @@ EXCEPTIONS = {
 }
 
 #: Cycles through function-level imports still to be removed.
-LAZY_CYCLES = [
-    # the compiled allocation path builds the model's solution types;
-    # they move to a module of their own with the allocation package
-    {"htools.allocation", "htools.fastalloc"},
-]
+LAZY_CYCLES: List[set] = []
 
 
 def _module_name(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The compiled tryAlloc (htools.fastalloc / _core.AllocState) against the
+"""The compiled tryAlloc (htools.alloc.compiled / _core.AllocState) against the
 model's path (htools.allocation with the compiled path switched off): the
 same failure counts, allocation count, chosen placement, score bits and
 log line, on generated clusters, for one- and two-node allocations, with
@@ -11,9 +11,12 @@ from random import Random
 import pytest
 
 from backends.text import parse_data
-from htools import allocation as al
-from htools import capacity as cap
-from htools import fastalloc
+from htools.alloc.n1 import n1_predicate
+from htools.alloc.place import gen_alloc_nodes, try_alloc
+from htools.alloc.primitives import extract_nl
+from htools.alloc.solution import AllocFailure, AllocOptions
+from htools.alloc import capacity as cap
+from htools.alloc import compiled as fastalloc
 from htools.loader import merge_data, update_missing
 from htools.types import DiskTemplate
 from simulate.generator import generate
@@ -39,7 +42,7 @@ def _load(seed: int, **params):
 def _model(opts, nl, il, inst, an, n1pred=None):
     fastalloc.ENABLED = False
     try:
-        return al.try_alloc(opts, nl, il, inst, an, n1pred=n1pred)
+        return try_alloc(opts, nl, il, inst, an, n1pred=n1pred)
     finally:
         fastalloc.ENABLED = True
 
@@ -62,8 +65,8 @@ def _summary(sol):
 def _compare(opts, nl, il, inst, an, n1pred=None):
     try:
         want = _summary(_model(opts, nl, il, inst, an, n1pred))
-    except al.AllocFailure as e:
-        with pytest.raises(al.AllocFailure, match=str(e)):
+    except AllocFailure as e:
+        with pytest.raises(AllocFailure, match=str(e)):
             fastalloc.try_alloc(opts, nl, il, inst, an, n1pred)
         return None
     got_sol = fastalloc.try_alloc(opts, nl, il, inst, an, n1pred)
@@ -97,15 +100,15 @@ def test_try_alloc_matches_model(seed, params):
     rng = Random(seed * 7919 + params["nodes"])
     cdata, nl, il = _load(seed, **params)
     groups = sorted(cdata.groups, key=lambda g: g.idx)
-    base = al.AllocOptions()
+    base = AllocOptions()
     compared = 0
     for _ in range(12):
         dt = rng.choice(TEMPLATES)
         inst = _spec(rng, dt)
         count = cap.required_nodes(dt)
         try:
-            an = al.gen_alloc_nodes(base, groups, nl, count, True)
-        except al.AllocFailure:
+            an = gen_alloc_nodes(base, groups, nl, count, True)
+        except AllocFailure:
             continue
         force = rng.random() < 0.3
         opts = base.replace(ignore_soft_errors=force, capacity=False)
@@ -113,7 +116,7 @@ def test_try_alloc_matches_model(seed, params):
         compared += 1
         if params["nodes"] <= 8 and rng.random() < 0.5:
             copts = base.replace(ignore_soft_errors=force)
-            _compare(copts, nl, il, inst, an, al.n1_predicate(copts, nl, il))
+            _compare(copts, nl, il, inst, an, n1_predicate(copts, nl, il))
     assert compared > 0
 
 
@@ -125,8 +128,8 @@ def test_allocation_sequence_with_derived_states(seed, dt):
     rng = Random(seed)
     cdata, nl, il = _load(seed, nodes=9, instances=5, groups=1)
     groups = sorted(cdata.groups, key=lambda g: g.idx)
-    opts = al.AllocOptions().replace(capacity=False)
-    an = al.gen_alloc_nodes(opts, groups, nl, cap.required_nodes(dt), True)
+    opts = AllocOptions().replace(capacity=False)
+    an = gen_alloc_nodes(opts, groups, nl, cap.required_nodes(dt), True)
     inst = cap.inst_from_spec(rng.choice([256, 512, 1024]), 10240, 1,
                               1, dt, 1)
     placed = 0
@@ -138,7 +141,7 @@ def test_allocation_sequence_with_derived_states(seed, dt):
         if sol is None or sol.solution is None:
             break
         el = sol.solution
-        xnl = al.extract_nl(nl, il, el)
+        xnl = extract_nl(nl, il, el)
         fastalloc.note_derived(nl, xnl, {i: xnl[i] for i in el.changes})
         il = dict(il)
         il[ni.idx] = el.inst
@@ -163,8 +166,8 @@ def test_nan_scores_fall_back():
     nl = dict(nl)
     nl[k] = n
     groups = sorted(cdata.groups, key=lambda g: g.idx)
-    opts = al.AllocOptions().replace(capacity=False)
-    an = al.gen_alloc_nodes(opts, groups, nl, 2, True)
+    opts = AllocOptions().replace(capacity=False)
+    an = gen_alloc_nodes(opts, groups, nl, 2, True)
     inst = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
     want = _summary(_model(opts, nl, il, inst, an))
     got = fastalloc.try_alloc(opts, nl, il, inst, an, None)
@@ -175,8 +178,8 @@ def test_nan_scores_fall_back():
 def test_ineligible_instances_decline():
     cdata, nl, il = _load(1, nodes=5, instances=6, groups=1)
     groups = sorted(cdata.groups, key=lambda g: g.idx)
-    opts = al.AllocOptions().replace(capacity=False)
-    an = al.gen_alloc_nodes(opts, groups, nl, 2, True)
+    opts = AllocOptions().replace(capacity=False)
+    an = gen_alloc_nodes(opts, groups, nl, 2, True)
     inst = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
     inst.excl_tags = ["service:web"]
     assert fastalloc.try_alloc(opts, nl, il, inst, an, None) is None

@@ -197,7 +197,7 @@ def test_explanations_content():
 
 
 def test_explain_primary_amounts():
-    from htools.allocation import explain_primary, fmt_mib
+    from htools.alloc.explain import explain_primary, fmt_mib
     from htools.model import Disk, Instance, Node
     from htools.types import DiskTemplate, InstanceStatus
     node = Node("n1", 4096.0, 512, 2560, 100000.0, 50000, 4.0, 1, False, 1, 0, 0, False)
@@ -230,12 +230,16 @@ def test_n1_checker_matches_redundant():
 
 def _check_n1_seed(seed):
     """N1Checker (incremental) == globaln1.redundant on every placement."""
-    from htools import allocation as al
-    from htools import globaln1
+    from htools.alloc.n1 import N1Checker, can_evacuate_node
+    from htools.alloc.place import gen_alloc_nodes, try_alloc
+    from htools.alloc.primitives import extract_nl, update_il
+    from htools.alloc.solution import AllocFailure, AllocOptions
+    from htools.types import DiskTemplate
+    from htools.alloc import globaln1
     req, nl, il = _random_state(seed)
     inst = req.rqtype.instance
-    opts = al.AllocOptions(capacity=False, ignore_soft_errors=True)
-    checker = al.N1Checker(nl, il)
+    opts = AllocOptions(capacity=False, ignore_soft_errors=True)
+    checker = N1Checker(nl, il)
     online = [k for k in sorted(nl) if not nl[k].offline]
     cases = [("single", [k]) for k in online]
     cases += [("pair", [(p, [s])]) for p in online for s in online
@@ -244,13 +248,13 @@ def _check_n1_seed(seed):
     for kind, targets in cases:
         inst2 = inst.copy()
         if kind == "pair":
-            inst2.disk_template = al.DiskTemplate.DRBD
-        sol = al.try_alloc(opts, nl, il, inst2, (kind, targets))
+            inst2.disk_template = DiskTemplate.DRBD
+        sol = try_alloc(opts, nl, il, inst2, (kind, targets))
         el = sol.solution
         if el is None:
             continue
-        new_nl = al.extract_nl(nl, il, el)
-        new_il = al.update_il(il, el)
+        new_nl = extract_nl(nl, il, el)
+        new_il = update_il(il, el)
         try:
             want = globaln1.redundant(new_nl, new_il)
         except globaln1.MissingKey:
@@ -266,32 +270,36 @@ def _check_n1_seed(seed):
 def test_can_evacuate_node_matches_globaln1(seed):
     """allocation.can_evacuate_node (core scoring) == globaln1's, node by node,
     also after placing instances of every template."""
-    from htools import allocation as al
-    from htools import globaln1
+    from htools.alloc import globaln1
+    from htools.alloc.n1 import can_evacuate_node
+    from htools.alloc.place import gen_alloc_nodes, try_alloc
+    from htools.alloc.primitives import extract_nl, update_il
+    from htools.alloc.solution import AllocFailure, AllocOptions
+    from htools.types import DiskTemplate
     req, nl, il = _random_state(100 + seed)
     states = [(nl, il)]
-    opts = al.AllocOptions(capacity=False, ignore_soft_errors=True)
-    for tmpl in (al.DiskTemplate.PLAIN, al.DiskTemplate.EXT, al.DiskTemplate.DRBD):
+    opts = AllocOptions(capacity=False, ignore_soft_errors=True)
+    for tmpl in (DiskTemplate.PLAIN, DiskTemplate.EXT, DiskTemplate.DRBD):
         inst = req.rqtype.instance.copy()
         inst.disk_template = tmpl
         try:
-            an = al.gen_alloc_nodes(opts, req.cdata.groups, nl,
-                                    2 if tmpl == al.DiskTemplate.DRBD else 1, False)
-            el = al.try_alloc(opts, nl, il, inst, an).solution
-        except al.AllocFailure:
+            an = gen_alloc_nodes(opts, req.cdata.groups, nl,
+                                    2 if tmpl == DiskTemplate.DRBD else 1, False)
+            el = try_alloc(opts, nl, il, inst, an).solution
+        except AllocFailure:
             continue
         if el is not None:
-            states.append((al.extract_nl(nl, il, el), al.update_il(il, el)))
+            states.append((extract_nl(nl, il, el), update_il(il, el)))
     for snl, sil in states:
         for k in sorted(snl):
             try:
                 want = globaln1.can_evacuate_node(snl, sil, snl[k])
             except globaln1.MissingKey as err:
                 with pytest.raises(globaln1.MissingKey) as got:
-                    al.can_evacuate_node(snl, sil, snl[k])
+                    can_evacuate_node(snl, sil, snl[k])
                 assert got.value.key == err.key
                 continue
-            assert al.can_evacuate_node(snl, sil, snl[k]) == want
+            assert can_evacuate_node(snl, sil, snl[k]) == want
 
 
 def _split_request(group_alloc_save: bool):

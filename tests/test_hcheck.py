@@ -381,7 +381,7 @@ def test_shelltest(argv, exp):
 
 def test_ghc_sort_by_matches_sorted_and_is_stable():
     import random
-    from htools.allocate import compare_int, ghc_sort_by
+    from htools.alloc.primitives import compare_int, ghc_sort_by
     rng = random.Random(5)
     for n in range(0, 40):
         xs = [(rng.randrange(6), i) for i in range(n)]
@@ -392,7 +392,7 @@ def test_ghc_sort_by_matches_sorted_and_is_stable():
 def test_ghc_sort_by_nan_like_ghc():
     """NaN compares GT to everything in GHC; results worked out by hand
     from base's ``sortBy`` (runs, then pairwise merges)."""
-    from htools.allocate import compare_double, ghc_sort_by
+    from htools.alloc.primitives import compare_double, ghc_sort_by
     nan = math.nan
 
     def ids(xs):
@@ -415,7 +415,7 @@ def _load(path: Path):
 def test_recreate_ties_go_to_last_candidate():
     """Two offline targets score the same; htools takes the last one, which
     here makes the second re-creation fail (the first one would not)."""
-    from htools import globaln1
+    from htools.alloc import globaln1
     nodes, insts, _ = _load(INPUTS / "tie-recreate.data")
     x = nodes[0]
     assert globaln1.can_evacuate_node(nodes, insts, x) is False
@@ -427,13 +427,13 @@ def test_recreate_ties_go_to_last_candidate():
 
 
 def test_evac_ties_go_to_last_candidate():
-    from htools import globaln1
+    from htools.alloc import globaln1
     nodes, insts, _ = _load(INPUTS / "tie-evac2.data")
     assert globaln1.can_evacuate_node(nodes, insts, nodes[0]) is True
 
 
 def test_policy_checks():
-    from htools.allocate import allocate_on_single, inst_matches_policy
+    from htools.alloc.primitives import allocate_on_single, inst_matches_policy
     from htools.types import FailMode
     nodes, insts, cdata = _load(INPUTS / "policy.data")
     byname = {i.name: i for i in insts.values()}
@@ -456,7 +456,7 @@ def test_policy_checks():
 
 
 def test_split_instance_crash():
-    from htools import globaln1
+    from htools.alloc import globaln1
     from htools.cluster_info import split_cluster
     nodes, insts, cdata = _load(INPUTS / "split-crash.data")
     groups = split_cluster(list(nodes.values()), list(insts.values()))

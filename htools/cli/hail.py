@@ -24,7 +24,23 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from htools import allocation as al
+from htools.alloc.dedicated import (
+    dedicated_find_allocation,
+    dedicated_mg_allocation,
+    is_dedicated,
+)
+from htools.alloc.evacuate import process_relocate, try_change_group, try_node_evac
+from htools.alloc.explain import explain_trace
+from htools.alloc.groups import (
+    alloc_list,
+    apply_solution,
+    find_group_by_name,
+    show_group,
+    try_allocate_secondary,
+    try_group_alloc,
+    try_mg_alloc,
+)
+from htools.alloc.solution import AllocFailure, AllocOptions, Solution, Trace
 from htools.model import ClusterData, Instance, Node
 from htools.types import NO_SECONDARY, DiskTemplate, InstanceStatus
 from htools.haskell.json import encode, encode_string
@@ -115,7 +131,7 @@ _HV = {"kvm": "Kvm", "xen-pvm": "XenPvm", "xen-hvm": "XenHvm", "chroot": "Chroot
 
 
 def _dt_con(dt: DiskTemplate) -> str:
-    from htools.hsshow import _DT_CON
+    from htools.types import _DT_CON
     return _DT_CON[dt]
 
 
@@ -203,7 +219,7 @@ def _ilist(xs) -> str:
 
 
 def show_node(n: Node) -> str:
-    from htools.hsshow import show_ipolicy
+    from htools.types import show_ipolicy
     return (
         "Node {name = %s, alias = %s, tMem = %s, nMem = %d, iMem = %d, fMem = %d, "
         "fMemForth = %d, xMem = %d, tDsk = %s, fDsk = %d, fDskForth = %d, "
@@ -287,7 +303,7 @@ def ar_policy(tags: Sequence[str], now: int) -> Optional[str]:
 
 
 def show_cluster_data(cdata: ClusterData, now: Optional[int] = None) -> str:
-    from htools.hsshow import show_ipolicy
+    from htools.types import show_ipolicy
     if now is None:
         now = int(time.time())
     cpol = ar_policy(cdata.tags, now) or "ArNotEnabled"
@@ -301,7 +317,7 @@ def show_cluster_data(cdata: ClusterData, now: Optional[int] = None) -> str:
     return (
         "ClusterData {cdGroups = fromList [%s], cdNodes = fromList [%s], "
         "cdInstances = fromList [%s], cdTags = %s, cdIPolicy = %s}" % (
-            ",".join("(%d,%s)" % (g.idx, al.show_group(g)) for g in cdata.groups),
+            ",".join("(%d,%s)" % (g.idx, show_group(g)) for g in cdata.groups),
             ",".join("(%d,%s)" % (n.idx, show_node(n)) for n in cdata.nodes),
             ",".join(insts), _slist(cdata.tags), show_ipolicy(cdata.ipolicy)))
 
@@ -330,7 +346,7 @@ def _ok(msg: str, result, nl, il) -> Outcome:
     return Outcome(True, "Request successful: " + msg, result, (nl, il))
 
 
-def _format_allocate(il: Dict[int, Instance], sol: al.Solution) -> Outcome:
+def _format_allocate(il: Dict[int, Instance], sol: Solution) -> Outcome:
     info = ", ".join(sol.log)
     el = sol.solution
     if el is None:
@@ -365,8 +381,8 @@ def _format_multi(fin_nl, fin_il, results) -> Outcome:
     return _ok(info, [allocated, failed], fin_nl, fin_il)
 
 
-def process_request(opts: al.AllocOptions, rq, cdata: ClusterData,
-                    trace: Optional[al.Trace] = None) -> Outcome:
+def process_request(opts: AllocOptions, rq, cdata: ClusterData,
+                    trace: Optional[Trace] = None) -> Outcome:
     """``IAlloc.processRequest`` + ``formatIAllocResult``."""
     from backends import iallocator as ia
     groups = cdata.groups
@@ -378,30 +394,30 @@ def process_request(opts: al.AllocOptions, rq, cdata: ClusterData,
                 opts.replace(restrict_to_nodes=rq.restrict_to_nodes)
             cnt = rq.details.required_nodes
             if rq.details.group_name is None:
-                sol = al.try_mg_alloc(o2, groups, nl, il, rq.instance, cnt, trace)
+                sol = try_mg_alloc(o2, groups, nl, il, rq.instance, cnt, trace)
             else:
-                sol = al.try_group_alloc(o2, groups, nl, il, rq.details.group_name,
+                sol = try_group_alloc(o2, groups, nl, il, rq.details.group_name,
                                          rq.instance, cnt, trace)
             return _format_allocate(il, sol)
         if isinstance(rq, ia.Relocate):
-            nl2, il2, ndxs = al.process_relocate(opts, groups, nl, il, rq.instance,
+            nl2, il2, ndxs = process_relocate(opts, groups, nl, il, rq.instance,
                                                  rq.required_nodes,
                                                  rq.exclude_nodes, trace)
             return _ok("success", [nl2[n].name for n in ndxs], nl2, il2)
         if isinstance(rq, ia.ChangeGroup):
-            res = al.try_change_group(opts, groups, nl, il, rq.target_groups,
+            res = try_change_group(opts, groups, nl, il, rq.target_groups,
                                       rq.instances, trace)
             return _format_evac(cdata, nl, il, res)
         if isinstance(rq, ia.NodeEvacuate):
-            res = al.try_node_evac(opts, groups, nl, il, rq.mode.value,
+            res = try_node_evac(opts, groups, nl, il, rq.mode.value,
                                    rq.instances, trace)
             return _format_evac(cdata, nl, il, res)
         if isinstance(rq, ia.MultiAllocate):
             reqs = [(i, d.group_name, d.required_nodes) for i, d in rq.requests]
-            fin_nl, fin_il, results = al.alloc_list(opts, groups, nl, il, reqs, trace)
+            fin_nl, fin_il, results = alloc_list(opts, groups, nl, il, reqs, trace)
             return _format_multi(fin_nl, fin_il, results)
         if isinstance(rq, ia.AllocateSecondary):
-            sol, _ = al.try_allocate_secondary(opts, groups, nl, il, rq.instance, trace)
+            sol, _ = try_allocate_secondary(opts, groups, nl, il, rq.instance, trace)
             info = ", ".join(sol.log)
             el = sol.solution
             if el is None:
@@ -412,12 +428,12 @@ def process_request(opts: al.AllocOptions, rq, cdata: ClusterData,
             il2 = dict(il)
             il2[el.inst.idx] = el.inst
             return _ok(info, el.placed[1].name, el.nodes, il2)
-    except al.AllocFailure as err:
+    except AllocFailure as err:
         return _fail(err.msg)
     raise AssertionError("unknown request %r" % (rq,))
 
 
-def process_dedicated(opts: al.AllocOptions, rq, cdata: ClusterData) -> Outcome:
+def process_dedicated(opts: AllocOptions, rq, cdata: ClusterData) -> Outcome:
     """``Dedicated.runDedicatedAllocation``."""
     from backends import iallocator as ia
     groups = cdata.groups
@@ -429,12 +445,12 @@ def process_dedicated(opts: al.AllocOptions, rq, cdata: ClusterData) -> Outcome:
                 opts.replace(restrict_to_nodes=rq.restrict_to_nodes)
             cnt = rq.details.required_nodes
             if rq.details.group_name is not None:
-                grp = al.find_group_by_name(groups, rq.details.group_name)
-                sol, msgs = al.dedicated_find_allocation(o2, groups, nl, grp.idx,
+                grp = find_group_by_name(groups, rq.details.group_name)
+                sol, msgs = dedicated_find_allocation(o2, groups, nl, grp.idx,
                                                          rq.instance, cnt)
                 sol.log = msgs
             else:
-                sol = al.dedicated_mg_allocation(o2, groups, nl, il, rq.instance, cnt)
+                sol = dedicated_mg_allocation(o2, groups, nl, il, rq.instance, cnt)
             return _format_allocate(il, sol)
         if isinstance(rq, ia.MultiAllocate):
             cur_nl, cur_il = dict(nl), dict(il)
@@ -442,18 +458,18 @@ def process_dedicated(opts: al.AllocOptions, rq, cdata: ClusterData) -> Outcome:
             for inst, d in rq.requests:
                 cnt = d.required_nodes
                 if d.group_name is None:
-                    sol = al.dedicated_mg_allocation(opts, groups, cur_nl, cur_il,
+                    sol = dedicated_mg_allocation(opts, groups, cur_nl, cur_il,
                                                      inst, cnt)
                 else:
-                    grp = al.find_group_by_name(groups, d.group_name)
+                    grp = find_group_by_name(groups, d.group_name)
                     # htools allocates on the *initial* node list here
-                    sol, _ = al.dedicated_find_allocation(opts, groups, nl,
+                    sol, _ = dedicated_find_allocation(opts, groups, nl,
                                                           grp.idx, inst, cnt)
-                cur_nl, cur_il = al.apply_solution(cur_nl, cur_il, sol.solution)
+                cur_nl, cur_il = apply_solution(cur_nl, cur_il, sol.solution)
                 results.append((inst, sol))
             return _format_multi(cur_nl, cur_il, results)
         return _fail("Dedicated Allocation only for proper allocation requests")
-    except al.AllocFailure as err:
+    except AllocFailure as err:
         return _fail(err.msg)
 
 
@@ -487,14 +503,14 @@ def needs_explanation(rq, out: Outcome) -> bool:
     return not out.success or bool(_failed_items(rq, out))
 
 
-def explain(opts: al.AllocOptions, rq, cdata: ClusterData, out: Outcome,
-            trace: al.Trace) -> List[str]:
+def explain(opts: AllocOptions, rq, cdata: ClusterData, out: Outcome,
+            trace: Trace) -> List[str]:
     """Sentences explaining the failures of ``out`` (empty if none)."""
     failed_items = _failed_items(rq, out)
     if not needs_explanation(rq, out):
         return []
     try:
-        return al.explain_trace(opts, cdata, trace, rq, out.success, failed_items)
+        return explain_trace(opts, cdata, trace, rq, out.success, failed_items)
     except Exception as err:  # explanations must never break the answer
         return ["(no explanation available: %s)" % err]
 
@@ -514,7 +530,7 @@ def run(opts, args) -> int:
     """Entry point called by :mod:`htools.cli.main` after option parsing."""
     from backends import iallocator as ia
     from htools import extloader, report
-    from htools.globaln1 import MissingKey, crash_text
+    from htools.alloc.globaln1 import MissingKey, crash_text
 
     verbose = opts.verbose
     static = opts.static_kvm_node_memory
@@ -533,7 +549,7 @@ def run(opts, args) -> int:
     if verbose > 2:
         err.write("Received cluster data: " + show_cluster_data(cdata) + "\n")
     is_alloc, gname = allocation_group(rq)
-    dedicated = is_alloc and al.is_dedicated(cdata.groups, cdata.nodes, gname)
+    dedicated = is_alloc and is_dedicated(cdata.groups, cdata.nodes, gname)
     if verbose > 1 and dedicated:
         err.write("Allocation on a dedicated cluster; using lost-allocations "
                   "metrics.\n")
@@ -542,8 +558,8 @@ def run(opts, args) -> int:
     extloader.maybe_save(opts.save_cluster, "pre-ialloc", "before iallocator run",
                          cdata)
 
-    aopts = al.AllocOptions.from_cli(opts)
-    trace = al.Trace()
+    aopts = AllocOptions.from_cli(opts)
+    trace = Trace()
     try:
         if dedicated:
             out = process_dedicated(aopts, rq, cdata)

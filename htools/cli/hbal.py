@@ -72,7 +72,7 @@ def run(opts, args) -> int:
     from htools import balance, extloader, report, scorer
     from htools.cluster_info import bad_items, find_split_instances
     from htools.haskell.fmt import fmt_f
-    from htools.hsshow import show_ipolicy
+    from htools.types import show_ipolicy
     from htools.loader import common_suffix
 
     out = sys.stdout

@@ -73,7 +73,7 @@ class GroupStats:
         if self._crash is not None:
             raise self._crash
         if self._gn1 is None:
-            from htools.globaln1 import MissingKey, count_not_evacuable
+            from htools.alloc.globaln1 import MissingKey, count_not_evacuable
             try:
                 self._gn1 = count_not_evacuable(self.nodes, self.insts)
             except MissingKey as err:
@@ -204,7 +204,7 @@ def _prog_name() -> str:
 def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
-    from htools.globaln1 import MissingKey, crash_text
+    from htools.alloc.globaln1 import MissingKey, crash_text
     out = sys.stdout
     try:
         return _run(opts, out)

@@ -7,7 +7,7 @@ from htools.errors import HtoolsError
 
 
 def show_ipolicy(pol) -> str:
-    from htools.hsshow import show_ipolicy as _show
+    from htools.types import show_ipolicy as _show
     return _show(pol)
 
 

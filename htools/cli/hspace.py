@@ -101,7 +101,7 @@ def _show_allocnodes(an) -> str:
 
 def _print_fr_scores(out, ini_nodes, fin_nodes, sreason) -> None:
     from htools import scorer
-    from htools.capacity import total_resources
+    from htools.alloc.capacity import total_resources
     from htools.haskell.fmt import fmt_f
     out.write("  - most likely failure reason: %s\n" % sreason[0][0].name)
     out.write("  - initial cluster score: %s\n" % fmt_f(scorer.comp_cv(ini_nodes), 8))
@@ -140,10 +140,11 @@ def _print_alloc_map(verbose: int, msg: str, nl, ixes) -> None:
 def run(opts: Options, args: list) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
-    from htools import allocation as al
-    from htools import capacity as cap
+    from htools.alloc.place import gen_alloc_nodes
+    from htools.alloc.solution import AllocFailure, AllocOptions
+    from htools.alloc import capacity as cap
     from htools import extloader, report, scorer
-    from htools.globaln1 import redundant_grp
+    from htools.alloc.globaln1 import redundant_grp
     from htools.haskell.fmt import fmt_f, show_double
     from htools.loader import common_suffix
     from htools.model import ClusterData
@@ -155,7 +156,7 @@ def run(opts: Options, args: list) -> int:
     machine_r = opts.machine_readable
     independent = opts.independent_groups
     accept_existing = opts.accept_existing
-    alg = al.AllocOptions.from_cli(opts)
+    alg = AllocOptions.from_cli(opts)
 
     orig = extloader.load_external_data(opts)
     fixed_nodes = orig.nodes
@@ -232,8 +233,8 @@ def run(opts: Options, args: list) -> int:
     # genAllocNodes indexes groups by position
     gl_by_pos = sorted(gl2, key=lambda g: g.idx)
     try:
-        allocnodes = al.gen_alloc_nodes(alg2, gl_by_pos, nl, req_nodes, True)
-    except al.AllocFailure as e:
+        allocnodes = gen_alloc_nodes(alg2, gl_by_pos, nl, req_nodes, True)
+    except AllocFailure as e:
         raise HtoolsError("failure during allocation: %s" % e) from None
     if verbose > 3:
         err.write("Allocatable nodes: %s\n" % _show_allocnodes(allocnodes))
@@ -253,7 +254,7 @@ def run(opts: Options, args: list) -> int:
             return cap.AllocResult([(FailMode.FailN1, 1)], nl, il, [])
         try:
             return fn()
-        except al.AllocFailure as e:
+        except AllocFailure as e:
             raise HtoolsError("failure during allocation: %s" % e) from None
 
     def tiered():

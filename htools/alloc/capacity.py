@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from htools import allocation as al
-from htools import fastalloc
+from htools.alloc.place import try_alloc
+from htools.alloc.primitives import extract_nl
+from htools.alloc.solution import AllocFailure, AllocOptions, Solution
+from htools.alloc import compiled as fastalloc
 from htools.errors import UncaughtIOError
-from htools.globaln1 import redundant
+from htools.alloc.globaln1 import redundant
 from htools.model import Disk, Instance, Node, hs_truncate
 from htools.haskell.prelude import wrap_int64
 from htools.types import (DiskTemplate, FailMode, InstanceStatus, UNIT_CPU,
@@ -184,11 +186,11 @@ class AllocResult:
         self.ixes = ixes
 
 
-def _try_alloc(opts: al.AllocOptions, nl, il, inst, allocnodes) -> al.Solution:
-    return al.try_alloc(opts, nl, il, inst, allocnodes)
+def _try_alloc(opts: AllocOptions, nl, il, inst, allocnodes) -> Solution:
+    return try_alloc(opts, nl, il, inst, allocnodes)
 
 
-def iterate_alloc_small_step(opts: al.AllocOptions, nl: NodeList, il: InstList,
+def iterate_alloc_small_step(opts: AllocOptions, nl: NodeList, il: InstList,
                              limit: Optional[int], newinst: Instance,
                              allocnodes, ixes: List[Instance]) -> AllocResult:
     """``iterateAllocSmallStep`` (iterative; raises AllocFailure on Bad)."""
@@ -205,7 +207,7 @@ def iterate_alloc_small_step(opts: al.AllocOptions, nl: NodeList, il: InstList,
         if el is None or limit == 0:
             return AllocResult(sol.fail_stats(), nl, il, ixes)
         xi = el.inst
-        xnl = al.extract_nl(nl, il, el)
+        xnl = extract_nl(nl, il, el)
         fastalloc.note_derived(nl, xnl, {k: xnl[k] for k in el.changes})
         il = dict(il)
         il[newidx] = xi
@@ -253,7 +255,7 @@ def guess_bigstep_size(nl: NodeList, inst: Instance):
     return 20 if guess < 20 else guess
 
 
-def iterate_alloc(opts: al.AllocOptions, nl: NodeList, il: InstList,
+def iterate_alloc(opts: AllocOptions, nl: NodeList, il: InstList,
                   limit: Optional[int], newinst: Instance, allocnodes,
                   ixes: List[Instance], huge: bool = True) -> AllocResult:
     """``iterateAlloc'`` (the big-step speed-up of the small-step loop)."""
@@ -336,7 +338,7 @@ def _suffices_shrinking(alloc_fn, inst: Instance, fm: FailMode,
 _SHRINK_CACHE: Dict = {}
 
 
-def tiered_alloc(opts: al.AllocOptions, nl: NodeList, il: InstList,
+def tiered_alloc(opts: AllocOptions, nl: NodeList, il: InstList,
                  limit: Optional[int], newinst: Instance, allocnodes,
                  ixes: List[Instance]) -> AllocResult:
     """``tieredAlloc``."""
@@ -362,14 +364,14 @@ def tiered_alloc(opts: al.AllocOptions, nl: NodeList, il: InstList,
         hit = _SHRINK_CACHE[state] = (res.nl, res.il, {}, {})
     memo, sols = hit[2], hit[3]
 
-    def alloc_fn(inst: Instance) -> al.Solution:
+    def alloc_fn(inst: Instance) -> Solution:
         key = _spec_key(inst)
         sol = sols.get(key)
         if sol is None:
             try:
                 sol = _try_alloc(opts, res.nl, res.il, inst, allocnodes)
-            except al.AllocFailure:
-                sol = al.Solution()
+            except AllocFailure:
+                sol = Solution()
             sols[key] = sol
         return sol
     for fm in reversed(sorted_errs):

@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Mapping, Sequence
 
 from htools import moves as mv
 from htools.errors import MissingKey, crash_text  # noqa: F401 (re-exported)
-from htools.allocate import (AllocCollection, AllocElement, allocate_on_single,
+from htools.alloc.primitives import (AllocCollection, AllocElement, allocate_on_single,
                              collection_to_solution, extract_nl, update_il)
 from htools.model import Instance, Node
 from htools.scorer import comp_cv

@@ -19,7 +19,13 @@ from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from htools._core import AllocState, PairPlan
+from htools.alloc.primitives import inst_matches_policy
+from htools.alloc.solution import (
+    NUM_FAIL_MODES, AllocFailure, Element, Solution, _new_inst, annotate_solution,
+    collection_to_solution, sum_allocs,
+)
 from htools.model import Instance, Node
+from htools.types import NO_SECONDARY
 
 #: off: every tryAlloc takes the model's path (for comparisons)
 ENABLED = True
@@ -105,13 +111,11 @@ def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
     """``tryAlloc`` on the compiled core, or None when it does not apply
     (the caller then uses the model's path).  Raises AllocFailure as the
     model's path does for empty target lists."""
-    from htools import allocation as al
-    from htools.allocate import inst_matches_policy
     if not eligible(inst):
         return None
     kind, targets = alloc_nodes
     if not targets:
-        raise al.AllocFailure("No online nodes" if kind != "pair"
+        raise AllocFailure("No online nodes" if kind != "pair"
                               else "Not enough online nodes")
     st = state_for(nl)
     plan, groups = _plan_for(st, nl, alloc_nodes)
@@ -138,31 +142,28 @@ def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
         el = None
         if best is not None:
             el = _element(nl, inst, force, kind, best)
-        return al.annotate_solution(al.Solution(list(fails), allocs, el))
-    return al.annotate_solution(_filtered(nl, inst, force, kind, res, n1pred))
+        return annotate_solution(Solution(list(fails), allocs, el))
+    return annotate_solution(_filtered(nl, inst, force, kind, res, n1pred))
 
 
 def _element(nl, inst: Instance, force: bool, kind: str, best):
-    from htools import allocation as al
-    from htools.types import NO_SECONDARY
     score, p, s, loc = best
     if kind != "pair":
         new_p = nl[p].add_pri(inst, force=force)
-        return al.Element(nl, {p: new_p}, al._new_inst(inst, p, NO_SECONDARY),
+        return Element(nl, {p: new_p}, _new_inst(inst, p, NO_SECONDARY),
                           [new_p], score)
-    ni = al._new_inst(inst, p, s, loc)
+    ni = _new_inst(inst, p, s, loc)
     new_p = nl[p].add_pri(ni, force=force)
     new_s = nl[s].add_sec(ni, p)
-    return al.Element(nl, {p: new_p, s: new_s}, ni, [new_p, new_s], score)
+    return Element(nl, {p: new_p, s: new_s}, ni, [new_p, new_s], score)
 
 
 def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
               n1pred):
     """The capacity-checked solution from the collected candidates, as
     ``collectionToSolution`` (per primary for pairs) and ``sumAllocs``."""
-    from htools import allocation as al
     if kind != "pair":
-        fails = [0] * al.NUM_FAIL_MODES
+        fails = [0] * NUM_FAIL_MODES
         cands = []
         for p, pf, pc in per_primary:
             for m, c in enumerate(pf):
@@ -170,17 +171,17 @@ def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
             for score, _s, _loc in pc:
                 cands.append((score, p, -1, 0))
         cands.reverse()
-        return al.collection_to_solution(
+        return collection_to_solution(
             fails, cands, lambda c: c[0],
             lambda c: _element(nl, inst, force, kind, c), n1pred,
             changed_of=lambda c: (c[1],))
-    total = al.Solution()
+    total = Solution()
     for p, pf, pc in per_primary:
         cands = [(score, p, s, loc) for score, s, loc in pc]
         cands.reverse()
-        sol = al.collection_to_solution(
+        sol = collection_to_solution(
             list(pf), cands, lambda c: c[0],
             lambda c: _element(nl, inst, force, kind, c), n1pred,
             changed_of=lambda c: (c[1], c[2]))
-        total = al.sum_allocs(total, sol)
+        total = sum_allocs(total, sol)
     return total

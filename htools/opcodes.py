@@ -1,48 +1,63 @@
-"""Haskell-``show`` renderings of policies, as htools prints them verbosely."""
+"""The opcodes htools submits, and their Haskell ``show``.
+
+:func:`imove_to_job` is htools' ``iMoveToJob``: the opcodes of one move of
+a plan (failover or migrate, replace-disks) as Luxi job input;
+:func:`show_opcode` the derived ``Show`` of those opcodes, as htools prints
+pending ones when an execution is interrupted.
+"""
 from __future__ import annotations
 
+from typing import Dict, List, Mapping, Optional
+
+from htools import moves as mv
 from htools.haskell.fmt import show_double
-from htools.types import DiskTemplate, IPolicy, ISpec, MinMaxISpecs
 from htools.haskell.show import show_string
+from htools.model import Instance, Node
 
-_DT_CON = {
-    DiskTemplate.DISKLESS: "DTDiskless", DiskTemplate.FILE: "DTFile",
-    DiskTemplate.SHAREDFILE: "DTSharedFile", DiskTemplate.PLAIN: "DTPlain",
-    DiskTemplate.BLOCK: "DTBlock", DiskTemplate.DRBD: "DTDrbd8",
-    DiskTemplate.RBD: "DTRbd", DiskTemplate.EXT: "DTExt",
-    DiskTemplate.GLUSTER: "DTGluster",
-}
-
-
-def _num(v: int) -> str:
-    # record fields show negative numbers bare
-    return str(v)
-
-
-def show_ispec(s: ISpec) -> str:
-    return ("ISpec {iSpecMemorySize = %s, iSpecCpuCount = %s, iSpecDiskSize = %s, "
-            "iSpecDiskCount = %s, iSpecNicCount = %s, iSpecSpindleUse = %s}" % (
-                _num(s.memory_size), _num(s.cpu_count), _num(s.disk_size),
-                _num(s.disk_count), _num(s.nic_count), _num(s.spindle_use)))
+def op_migrate(inst: Instance, target: Optional[str]) -> Dict:
+    if inst.forthcoming:
+        op = {"OP_ID": "OP_INSTANCE_FAILOVER", "instance_name": inst.name,
+              "shutdown_timeout": 120, "ignore_consistency": False}
+        if target is not None:
+            op["target_node"] = target
+        op["ignore_ipolicy"] = False
+        op["cleanup"] = False
+        return op
+    op = {"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": inst.name}
+    if target is not None:
+        op["target_node"] = target
+    op.update([("allow_runtime_changes", False), ("ignore_ipolicy", False),
+               ("cleanup", False), ("allow_failover", True),
+               ("ignore_hvversions", True)])
+    return op
 
 
-def show_minmax(mm: MinMaxISpecs) -> str:
-    return ("MinMaxISpecs {minMaxISpecsMinSpec = %s, minMaxISpecsMaxSpec = %s}"
-            % (show_ispec(mm.min_spec), show_ispec(mm.max_spec)))
+def op_replace(inst: Instance, node: str) -> Dict:
+    return {"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": inst.name,
+            "early_release": False, "ignore_ipolicy": False,
+            "mode": "replace_new_secondary", "disks": [], "remote_node": node}
 
 
-def _dbl(x: float) -> str:
-    s = show_double(x)
-    return "(%s)" % s if s.startswith("-") else s
-
-
-def show_ipolicy(p: IPolicy) -> str:
-    return ("IPolicy {iPolicyMinMaxISpecs = [%s], iPolicyStdSpec = %s, "
-            "iPolicyDiskTemplates = [%s], iPolicyVcpuRatio = %s, "
-            "iPolicySpindleRatio = %s}" % (
-                ",".join(show_minmax(m) for m in p.minmax), show_ispec(p.std),
-                ",".join(_DT_CON[d] for d in p.disk_templates),
-                _dbl(p.vcpu_ratio), _dbl(p.spindle_ratio)))
+def imove_to_job(nl: Mapping[int, Node], il: Mapping[int, Instance], idx: int,
+                 move: mv.IMove) -> List[Dict]:
+    """The opcodes (ordered dicts) of one move of instance ``idx``."""
+    inst = il[idx]
+    k = move.kind
+    name = (lambda n: nl[n].name)
+    if k == mv.FAILOVER:
+        return [op_migrate(inst, None)]
+    if k == mv.FAILOVER_TO_ANY:
+        return [op_migrate(inst, name(move.target))]
+    if k == mv.REPLACE_PRIMARY:
+        return [op_migrate(inst, None), op_replace(inst, name(move.target)),
+                op_migrate(inst, None)]
+    if k == mv.REPLACE_SECONDARY:
+        return [op_replace(inst, name(move.target))]
+    if k == mv.REPLACE_AND_FAILOVER:
+        return [op_replace(inst, name(move.target)), op_migrate(inst, None)]
+    if k == mv.FAILOVER_AND_REPLACE:
+        return [op_migrate(inst, None), op_replace(inst, name(move.target))]
+    raise ValueError(k)
 
 
 # ---------------------------------------------------------------- opcodes

@@ -1,0 +1,375 @@
+"""The global N+1 predicate of allocation, checked incrementally.
+
+After a placement only the nodes whose evacuation it can affect are
+checked again (:class:`N1Checker`); the answer is htools' ``GlobalN1``.
+"""
+from __future__ import annotations
+
+from collections import ChainMap, OrderedDict
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from htools import moves as mv
+from htools._core import ClusterState
+from htools.alloc import globaln1
+from htools.alloc.primitives import extract_nl, inst_matches_policy, update_il
+from htools.alloc.solution import (
+    AllocOptions, Element, InstList, NUM_FAIL_MODES, NodeList, _new_inst,
+    collection_to_solution,
+)
+from htools.model import Instance, Node
+from htools.types import DiskTemplate, FailMode, NO_SECONDARY
+
+# ==========================================================================
+# Global N+1 predicate, incrementally
+
+def _find(container: Mapping, key: int):
+    try:
+        return container[key]
+    except KeyError:
+        raise globaln1.MissingKey(key) from None
+
+
+def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
+                      node: Node) -> bool:
+    """:func:`globaln1.can_evacuate_node`, with the candidate scores of its
+    moves computed by the compiled core (same values, same choices).
+
+    Raises :class:`globaln1.MissingKey` where the reference crashes."""
+    return evacuate_detail(nodes, insts, node)[0]
+
+
+def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
+                    node: Node) -> Tuple[bool, Optional[frozenset]]:
+    """:func:`can_evacuate_node` and, for a failure that no *addition* of
+    instances to other nodes can undo, the node keys it depends on.
+
+    Such a failure is one of a DRBD failover (it reads the node and the
+    secondaries failed over to so far), or of the re-creation of the first
+    non-movable instance when there is no shared-storage step (it reads
+    the escape nodes only through the forced placement checks - memory,
+    disk, spindles left, and the unchanged policy -, which a placement
+    elsewhere can only make harder).  Otherwise the second item is None."""
+    drbd: List[int] = []
+    shared: List[int] = []
+    non_move: List[int] = []
+    for idx in node.p_list:
+        dt = _find(insts, idx).disk_template
+        if dt == DiskTemplate.DRBD:
+            drbd.append(idx)
+        elif dt in globaln1.DISK_TEMPLATE_MOVABLE:
+            shared.append(idx)
+        else:
+            non_move.append(idx)
+    if not drbd and not shared and not non_move:
+        return True, None
+    # 1. fail over all DRBD primaries (on an overlay of the node map)
+    changes: NodeList = {}
+    ichanges: InstList = {}
+    view = ChainMap(changes, nodes)
+    failover = mv.IMove(mv.FAILOVER)
+    for idx in drbd:
+        inst = ichanges[idx] if idx in ichanges else _find(insts, idx)
+        _find(view, inst.pnode)
+        _find(view, inst.snode)
+        res = mv.apply_move(True, view, inst, failover)
+        if isinstance(res, FailMode):
+            return False, frozenset(changes).union((node.idx, inst.snode))
+        changes.update(res[0])
+        ichanges[idx] = res[1]
+    if not shared and not non_move:
+        return True, None
+    nl: NodeList = dict(nodes)
+    nl.update(changes)
+    il: InstList = dict(insts)
+    il.update(ichanges)
+    gdx = node.group
+    keys = sorted(nl)
+    escape = [k for k in keys if nl[k].group == gdx and k != node.idx]
+    # 2. move the other movable primaries to the best node of the group
+    if shared:
+        gkeys = [k for k in keys if nl[k].group == gdx]
+        gset = set(gkeys)
+        gcs = ClusterState([nl[k] for k in gkeys], gkeys)
+        fto = mv.FAILOVER_TO_ANY
+        for idx in shared:
+            inst = _find(il, idx)
+            _find(nl, inst.pnode)
+            best = None
+            best_cv = 0.0
+            for ndx in escape:
+                res = mv.apply_move(True, nl, inst, mv.IMove(fto, ndx))
+                if isinstance(res, FailMode):
+                    continue
+                changed = res[0]
+                cv = gcs.score_with([(k, v) for k, v in changed.items() if k in gset])
+                if best is None or not best_cv < cv:
+                    best = res
+                    best_cv = cv
+            if best is None:
+                return False, None
+            nl.update(best[0])
+            gcs.set_nodes([(k, v) for k, v in best[0].items() if k in gset])
+            il[idx] = best[1]
+    # 3. re-create the non-movable ones, biggest memory first, on the node
+    #    with the best cluster score
+    if non_move:
+        todo = sorted((_find(il, i) for i in non_move), key=lambda i: -i.mem)
+        cs = ClusterState([nl[k] for k in keys], keys)
+        for pos, inst in enumerate(todo):
+            cands = []
+            for ndx in escape:
+                p = nl[ndx]
+                if inst_matches_policy(inst, p.ipolicy, p.excl_storage) is not None:
+                    continue
+                new_p = p.add_pri(inst, force=True)
+                if isinstance(new_p, FailMode):
+                    continue
+                cands.append((cs.score_with(((ndx, new_p),)), ndx, new_p))
+            if not cands:
+                if pos == 0 and not shared:
+                    return False, frozenset(changes).union((node.idx,))
+                return False, None
+            cands.reverse()
+
+            def make(c, inst=inst) -> Element:
+                return Element(nl, {c[1]: c[2]}, _new_inst(inst, c[1], NO_SECONDARY),
+                               [c[2]], c[0])
+            el = collection_to_solution([0] * NUM_FAIL_MODES, cands,
+                                        lambda c: c[0], make, None).solution
+            new_nl = extract_nl(nl, il, el)
+            il = update_il(il, el)
+            changed = [(n.idx, new_nl[n.idx]) for n in el.placed]
+            nl = new_nl
+            cs.set_nodes(changed)
+    return True, None
+
+
+_LOCAL, _GROUP, _ALL = 0, 1, 2
+
+
+class N1Checker:
+    """``allocGlobalN1 opts nl il`` for many candidate placements.
+
+    ``redundant`` asks every node whether it can be evacuated.  Whether a
+    node ``n`` can be depends only on
+
+    * ``n`` and the secondaries of its DRBD primaries, if all its primaries
+      are DRBD (failovers touch nothing else);
+    * additionally every node of its group, if it has other movable
+      primaries (their target is the best-scoring node of the group, scored
+      over the group);
+    * every node, if it has non-movable primaries (re-created on the node
+      with the best *cluster* score).
+
+    The answers for the unchanged state are computed once; a candidate
+    placement changes a few nodes, so only the nodes depending on them are
+    asked again.  Nodes are visited in index order and htools' crash on a
+    node missing from the list (an instance split over groups when only one
+    group's nodes are passed) is reproduced (:class:`globaln1.MissingKey`).
+    """
+
+    def __init__(self, nl: Mapping[int, Node], il: Mapping[int, Instance],
+                 accept_existing: bool = False,
+                 ignore_groups: Iterable[int] = ()) -> None:
+        self.nl = nl
+        self.il = il
+        ignored = set(ignore_groups)
+        self.order = [k for k in sorted(nl)
+                      if not (accept_existing and nl[k].offline)
+                      and nl[k].group not in ignored]
+        self._base: Dict[int, object] = {}
+        #: nodes that cannot be evacuated now and stay so under any
+        #: placement that changes none of these keys (see evacuate_detail)
+        self._sticky: Dict[int, frozenset] = {}
+        self.kind: Dict[int, int] = {}
+        self.rdeps: Dict[int, set] = {}
+        self.group_dep: Dict[int, List[int]] = {}
+        self.all_dep: List[int] = []
+        self.crash_possible = False
+        for k in self.order:
+            self._classify(k)
+        self.base_false: Optional[List[int]] = None
+
+    def _classify(self, k: int) -> None:
+        node = self.nl[k]
+        kind = _LOCAL
+        deps = {k}
+        for idx in node.p_list:
+            inst = self.il.get(idx)
+            if inst is None:
+                self.crash_possible = True
+                kind = _ALL
+                continue
+            dt = inst.disk_template
+            if dt == DiskTemplate.DRBD:
+                if inst.snode not in self.nl or inst.pnode not in self.nl:
+                    self.crash_possible = True
+                deps.add(inst.snode)
+            elif dt in globaln1.DISK_TEMPLATE_MOVABLE:
+                if inst.pnode not in self.nl:
+                    self.crash_possible = True
+                kind = max(kind, _GROUP)
+            else:
+                kind = _ALL
+        self.kind[k] = kind
+        if kind == _ALL:
+            self.all_dep.append(k)
+            return
+        if kind == _GROUP:
+            self.group_dep.setdefault(node.group, []).append(k)
+        for d in deps:
+            self.rdeps.setdefault(d, set()).add(k)
+
+    def base(self, k: int):
+        """The unchanged state's answer for node ``k`` (or the crash)."""
+        try:
+            return self._base[k]
+        except KeyError:
+            pass
+        try:
+            res, sticky = evacuate_detail(self.nl, self.il, self.nl[k])
+        except globaln1.MissingKey as err:
+            res, sticky = err, None
+        self._base[k] = res
+        if sticky is not None:
+            self._sticky[k] = sticky
+        return res
+
+    def _affected(self, changed: Iterable[int]) -> set:
+        out = set(self.all_dep)
+        for c in changed:
+            out |= self.rdeps.get(c, set())
+            node = self.nl.get(c)
+            if node is not None:
+                out.update(self.group_dep.get(node.group, ()))
+        return out
+
+    def _ensure_base_false(self) -> List[int]:
+        if self.base_false is None:
+            self.base_false = [k for k in self.order if self.base(k) is False]
+        return self.base_false
+
+    def quick_reject(self, changed: Iterable[int]) -> bool:
+        """True if some node that cannot be evacuated now stays so whatever
+        the changed nodes become (never when a crash is possible)."""
+        if self.crash_possible:
+            return False
+        bf = self._ensure_base_false()
+        if not bf:
+            return False
+        changed = set(changed)
+        affected = self._affected(changed)
+        return self._stays_bad(bf, affected, changed)
+
+    def _stays_bad(self, bf: List[int], affected: set, changed: set) -> bool:
+        """Some node that cannot be evacuated now still cannot after a
+        placement changing ``changed``."""
+        sticky = self._sticky
+        for k in bf:
+            if k not in affected:
+                return True
+            deps = sticky.get(k)
+            if deps is not None and deps.isdisjoint(changed):
+                return True
+        return False
+
+    def check(self, new_nl: Mapping[int, Node], new_il: Mapping[int, Instance],
+              changed: Iterable[int]) -> bool:
+        changed = set(changed)
+        affected = self._affected(changed)
+        if not self.crash_possible:
+            if self._stays_bad(self._ensure_base_false(), affected, changed):
+                return False
+            # without a possible crash only the conjunction matters, not
+            # htools' node order: ask the changed nodes (the likeliest to
+            # fail, having just received the instance) first
+            # (a placement can bring a crash of its own - a DRBD instance
+            # placed without a secondary -: then htools' order decides
+            # whether the crash or an earlier node's failure comes first)
+            first = sorted(k for k in affected if k in changed)
+            rest = sorted(k for k in affected if k not in changed)
+            try:
+                for k in first + rest:
+                    if k in self.kind and not can_evacuate_node(new_nl, new_il,
+                                                                new_nl[k]):
+                        return False
+                return True
+            except globaln1.MissingKey:
+                pass
+            for k in sorted(affected):
+                if k in self.kind and not can_evacuate_node(new_nl, new_il,
+                                                            new_nl[k]):
+                    return False
+            return True
+        for k in self.order:
+            if k in affected:
+                res = can_evacuate_node(new_nl, new_il, new_nl[k])
+            else:
+                res = self.base(k)
+                if isinstance(res, globaln1.MissingKey):
+                    raise res
+            if not res:
+                return False
+        return True
+
+    def check_alloc(self, el: Element) -> bool:
+        """``allocGlobalN1`` of a placement on this checker's state."""
+        new_il = update_il(self.il, el)
+        new_nl = extract_nl(self.nl, self.il, el)
+        return self.check(new_nl, new_il, [n.idx for n in el.placed])
+
+
+#: N1Checkers by state identity (the state objects are kept alive with
+#: them, so an id is not reused while its entry exists): hspace's tiered
+#: allocation tries many specs on one unchanged state, and the answers of
+#: the unchanged state (which nodes can be evacuated) do not depend on the
+#: instance being placed.  Most recently used last; bounded.
+_CHECKERS: "OrderedDict[Tuple, Tuple[object, object, N1Checker]]" = OrderedDict()
+_CHECKERS_MAX = 64
+
+
+def _shared_checker(nl: Mapping[int, Node], il: Mapping[int, Instance],
+                    accept_existing: bool, ignore_groups: Tuple) -> N1Checker:
+    key = (id(nl), id(il), accept_existing, ignore_groups)
+    hit = _CHECKERS.get(key)
+    if hit is not None and hit[0] is nl and hit[1] is il:
+        _CHECKERS.move_to_end(key)
+        return hit[2]
+    checker = N1Checker(nl, il, accept_existing, ignore_groups)
+    _CHECKERS[key] = (nl, il, checker)
+    if len(_CHECKERS) > _CHECKERS_MAX:
+        _CHECKERS.popitem(last=False)
+    return checker
+
+
+class _N1Pred:
+    """The capacity predicate of ``tryAlloc`` (a lazily built checker)."""
+
+    def __init__(self, opts: AllocOptions, nl, il) -> None:
+        self.opts = opts
+        self.nl = nl
+        self.il = il
+        self._checker: Optional[N1Checker] = None
+
+    @property
+    def checker(self) -> N1Checker:
+        if self._checker is None:
+            self._checker = _shared_checker(self.nl, self.il,
+                                            self.opts.accept_existing,
+                                            tuple(self.opts.capacity_ignore_groups))
+        return self._checker
+
+    def __call__(self, el: Element) -> bool:
+        return self.checker.check_alloc(el)
+
+    def quick_reject(self, changed: Iterable[int]) -> bool:
+        """True if a placement changing only ``changed`` certainly fails."""
+        return self.checker.quick_reject(changed)
+
+
+def n1_predicate(opts: AllocOptions, nl: Mapping[int, Node],
+                 il: Mapping[int, Instance]) -> Optional[Callable[[Element], bool]]:
+    """The capacity predicate of ``tryAlloc`` (None if checks are off)."""
+    if not opts.capacity:
+        return None
+    return _N1Pred(opts, nl, il)
