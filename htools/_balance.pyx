@@ -5,7 +5,7 @@
 
 :class:`BalanceState` packs one node group (the nodes and the instances
 whose primary is in the group) into C structures and finds the move that
-:func:`htools.balance.try_balance` would choose - the same move and the
+:func:`htools.balance.search.try_balance` would choose - the same move and the
 same score, bit for bit - without touching Python objects in its loops.
 
 What is packed
@@ -2620,7 +2620,7 @@ cdef class BalanceState:
     # Python API
 
     def best_move(self, double cur_score):
-        """The move ``balance.try_balance`` would pick, or None.
+        """The move ``balance.search.try_balance`` would pick, or None.
 
         Returns ``(score, inst_idx, kind, target)`` with ``target`` the
         node index for moves that have one, else -1, and ``score`` the

@@ -85,15 +85,10 @@ def balance_conf(nodes: NodeMap, insts: InstMap) -> Balanced:
     order = sorted(nodes)
     tbl = balance.Table(dict(nodes), dict(insts),
                         comp_cv([nodes[i] for i in order]), [])
-    from htools import fastbalance
-    sc = fastbalance.make_scorer(algo, tbl)
     moves: List[balance.MoveJob] = []
-    while True:
-        new_tbl = fastbalance.try_balance(algo, tbl, sc)
-        if new_tbl is None:
-            break
+    for old_tbl, new_tbl in balance.steps(algo, tbl):
         plc = new_tbl.plc[-1]
-        inst = tbl.insts[plc.idx]
+        inst = old_tbl.insts[plc.idx]
         npri = new_tbl.nodes[plc.pnode].alias
         nsec = new_tbl.nodes[plc.snode].alias if plc.snode in new_tbl.nodes else ""
         # htools' getMoves names the instance by its full name

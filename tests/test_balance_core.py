@@ -5,8 +5,8 @@
   exactly when ``moves.apply_move`` fails, else bit-identical to
   ``scorer.comp_cv`` of the moved cluster; ``interval`` contains it; the
   shared-part evaluation used by the search equals the full simulation;
-* whole balancing runs (``fastbalance.try_balance`` vs
-  ``balance.try_balance``) on generated clusters of 5-40 nodes, plain and
+* whole balancing runs (``balance.compiled.try_balance`` vs
+  ``balance.search.try_balance``) on generated clusters of 5-40 nodes, plain and
   with all features (offline nodes, forthcoming instances, location,
   desired-location, migration and exclusion tags, cpu speeds, ipolicies,
   exclusive storage, dynamic utilisation), under hbal's option sets
@@ -14,7 +14,7 @@
   --restricted-migration, --ignore-soft-errors): the same sequence of
   (instance, move kind, target, score to 8 decimals and bit for bit), with
   the compiled state checked against the model after every step;
-* the fallbacks of :mod:`htools.fastbalance`.
+* the fallbacks of :mod:`htools.balance.compiled`.
 """
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ import pytest
 
 pytest.importorskip("htools._balance")
 
-from htools import balance, fastbalance  # noqa: E402
+from htools import balance  # noqa: E402
+from htools.balance import compiled as fastbalance  # noqa: E402
+from htools.balance import search  # noqa: E402
 from htools import moves as mv  # noqa: E402
 from htools import scorer  # noqa: E402
 from htools._balance import BalanceState  # noqa: E402
@@ -182,7 +184,7 @@ RUNS = [
 
 
 def _loop(algo, tbl, min_score, max_steps, fast):
-    sc = fastbalance.make_scorer(algo, tbl) if fast else balance.Scorer(tbl.nodes)
+    sc = fastbalance.make_scorer(algo, tbl) if fast else search.Scorer(tbl.nodes)
     if fast:
         assert isinstance(sc, fastbalance.FastBalancer)
         sc.state.debug = True
@@ -191,7 +193,7 @@ def _loop(algo, tbl, min_score, max_steps, fast):
         if fast:
             new = fastbalance.try_balance(algo, tbl, sc)
         else:
-            new = balance.try_balance(algo, tbl, sc)
+            new = search.try_balance(algo, tbl, sc)
         if new is None:
             break
         plc = new.plc[-1]

@@ -29,7 +29,9 @@ import pytest
 
 pytest.importorskip("htools._balance")
 
-from htools import balance, extloader, fastbalance, scorer  # noqa: E402
+from htools import balance, extloader, scorer  # noqa: E402
+from htools.balance import compiled as fastbalance  # noqa: E402
+from htools.balance import search  # noqa: E402
 from htools import moves as mv  # noqa: E402
 from htools.cli.hbal import _select_group  # noqa: E402
 from htools.cli.options import CommandLineExit, parse_cmdline  # noqa: E402

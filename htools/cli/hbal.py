@@ -70,6 +70,7 @@ def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
     from htools import balance, extloader, report, scorer
+    from htools.cli.progress import Progress
     from htools.cluster_info import bad_items, find_split_instances
     from htools.haskell.fmt import fmt_f
     from htools.types import show_ipolicy
@@ -159,26 +160,19 @@ def run(opts, args) -> int:
     algo = balance.AlgorithmOptions.from_cli(opts)
     node_map: Dict[int, object] = {n.idx: n for n in gnodes}
     tbl = balance.Table(node_map, dict(by_idx), ini_cv, [])
-    from htools import fastbalance
-    sc = fastbalance.make_scorer(algo, tbl)
     cmd_strs: List[balance.MoveJob] = []
-    progress = balance.Progress.create()
-    min_score = opt_cv + min_cv
+    progress = Progress.create()
     progress.update(0, ini_cv)
-    while balance.do_next_balance(tbl, opts.max_length, min_score):
-        new_tbl = fastbalance.try_balance(algo, tbl, sc)
-        if new_tbl is None:
-            break
-        plc = new_tbl.plc[-1]
-        inst = tbl.insts[plc.idx]
-        sol = balance.solution_line(tbl, new_tbl, nmlen, imlen)
+    for old_tbl, tbl in balance.steps(algo, tbl, opts.max_length, opt_cv + min_cv):
+        plc = tbl.plc[-1]
+        inst = old_tbl.insts[plc.idx]
+        sol = balance.solution_line(old_tbl, tbl, nmlen, imlen)
         progress.clear()
         out.write(sol.line + "\n")
         out.flush()
-        progress.update(len(new_tbl.plc), plc.score)
+        progress.update(len(tbl.plc), plc.score)
         cmd_strs.insert(0, balance.MoveJob(balance.involved_nodes(inst, plc),
                                            plc.idx, plc.move, sol.cmds))
-        tbl = new_tbl
     progress.clear()
     fin_nodes = [tbl.nodes[i] for i in sorted(tbl.nodes)]
     if not tbl.plc:

@@ -181,15 +181,9 @@ def _simulate_group(opts, gs: GroupStats) -> Tuple[Dict, Dict, bool]:
     if ini_cv < min_cv:
         return nodes, gs.insts, False
     algo = balance.AlgorithmOptions.from_cli(opts)
-    from htools import fastbalance
-    node_map = dict(nodes)
-    tbl = balance.Table(node_map, dict(gs.insts), ini_cv, [])
-    sc = fastbalance.make_scorer(algo, tbl)
-    while balance.do_next_balance(tbl, opts.max_length, min_cv):
-        new_tbl = fastbalance.try_balance(algo, tbl, sc)
-        if new_tbl is None:
-            break
-        tbl = new_tbl
+    tbl = balance.Table(dict(nodes), dict(gs.insts), ini_cv, [])
+    for _, tbl in balance.steps(algo, tbl, opts.max_length, min_cv):
+        pass
     return tbl.nodes, tbl.insts, bool(tbl.plc)
 
 

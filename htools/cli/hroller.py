@@ -81,18 +81,13 @@ def _rebalance_plan(opts, cdata, nodes, insts) -> List[dict]:
         node_map: Dict[int, object] = {n.idx: n for n in gnodes}
         by_idx = {i.idx: i for i in ginsts}
         tbl = balance.Table(node_map, dict(by_idx), ini_cv, [])
-        from htools import fastbalance
-        sc = fastbalance.make_scorer(algo, tbl)
         imlen = max(len(i.alias) for i in ginsts)
         nmlen = max(len(n.alias) for n in gnodes)
         min_score = opt_cv + opts.min_score
-        while balance.do_next_balance(tbl, opts.max_length, min_score):
-            new_tbl = fastbalance.try_balance(algo, tbl, sc)
-            if new_tbl is None:
-                break
+        for old_tbl, new_tbl in balance.steps(algo, tbl, opts.max_length, min_score):
             plc = new_tbl.plc[-1]
-            inst = tbl.insts[plc.idx]
-            sol = balance.solution_line(tbl, new_tbl, nmlen, imlen)
+            inst = old_tbl.insts[plc.idx]
+            sol = balance.solution_line(old_tbl, new_tbl, nmlen, imlen)
             plan["lines"].append(sol.line)
             plan["moves"].append({"instance": inst.name, "from": sol.old,
                                   "to": sol.new, "score": plc.score,

@@ -329,7 +329,7 @@ def _apply_priority(o: Options, v: str) -> None:
     o.priority = v
 
 
-#: hbal --search values (htools.fastbalance.SEARCH_MODES)
+#: hbal --search values (htools.balance.compiled.SEARCH_MODES)
 SEARCH_MODES = ("exhaustive", "pruned")
 
 

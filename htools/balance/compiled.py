@@ -1,19 +1,14 @@
 """hbal's balancing step on the compiled state (``htools._balance``).
 
-Drop-in replacement of :func:`htools.balance.try_balance`: the same
+Drop-in replacement of :func:`htools.balance.search.try_balance`: the same
 contract (``try_balance(opts, tbl, scorer) -> Optional[Table]``) and the
 same result, move for move and bit for bit, computed by
 :class:`htools._balance.BalanceState`.  The chosen move is then applied to
 the Python model with :func:`htools.moves.apply_move`, so the returned
-:class:`~htools.balance.Table` holds the same Node/Instance objects the
+:class:`~htools.balance.table.Table` holds the same Node/Instance objects the
 pure-Python loop would (for the report, ``-S`` and ``-X``).
 
-Usage (what ``htools/cli/hbal.py`` does)::
-
-    sc = fastbalance.make_scorer(algo, tbl)
-    while balance.do_next_balance(tbl, max_rounds, min_score):
-        new_tbl = fastbalance.try_balance(algo, tbl, sc)
-        ...
+The loop over the steps is :func:`htools.balance.steps`.
 
 With ``opts.search == "pruned"`` (``hbal --search=pruned``) each step
 asks the compiled state for a move from a pruned neighbourhood
@@ -34,8 +29,8 @@ strictly improves the exact score.
 ``make_scorer`` returns a :class:`FastBalancer` when the compiled module is
 built and can represent the group exactly; otherwise (module missing, or
 data it refuses with ``NotImplementedError``) the pure-Python
-:class:`balance.Scorer`, and ``try_balance`` then runs
-:func:`balance.try_balance`.  Set ``HTOOLS_PURE_BALANCE=1`` to force the
+:class:`~htools.balance.search.Scorer`, and ``try_balance`` then runs
+:func:`~htools.balance.search.try_balance`.  Set ``HTOOLS_PURE_BALANCE=1`` to force the
 pure-Python path, ``HTOOLS_CHECK_BALANCE=1`` to cross-check every step
 against :func:`htools.scorer.comp_cv` (slow).
 """
@@ -44,7 +39,8 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
-from htools import balance
+from htools.balance import search
+from htools.balance.table import AlgorithmOptions, Placement, Table
 from htools import moves as mv
 from htools.types import FailMode
 
@@ -78,7 +74,7 @@ class FastBalancer:
     The state is built from a table and then advanced by
     :func:`try_balance`; called with any other table it is rebuilt."""
 
-    def __init__(self, opts: balance.AlgorithmOptions, tbl: balance.Table) -> None:
+    def __init__(self, opts: AlgorithmOptions, tbl: Table) -> None:
         if BalanceState is None:
             raise NotImplementedError("htools._balance is not built")
         _check_representable(tbl)
@@ -88,7 +84,7 @@ class FastBalancer:
         self.level = 0      # pruned search: current neighbourhood width
         self.streak = 0     # steps found at that width
 
-    def sync(self, opts: balance.AlgorithmOptions, tbl: balance.Table) -> None:
+    def sync(self, opts: AlgorithmOptions, tbl: Table) -> None:
         if tbl is not self.tbl or opts != self.opts:
             _check_representable(tbl)
             self.opts = opts
@@ -102,7 +98,7 @@ class FastBalancer:
         return self.state.counters()
 
 
-def _check_representable(tbl: balance.Table) -> None:
+def _check_representable(tbl: Table) -> None:
     """The compiled state assumes distinct primary and secondary nodes; an
     instance with the same node in both roles (htools loads it as that
     node's secondary only, and its moves overwrite one role with the other)
@@ -113,28 +109,28 @@ def _check_representable(tbl: balance.Table) -> None:
                                       "secondary node" % inst.name)
 
 
-Scorer = Union[FastBalancer, balance.Scorer]
+Scorer = Union[FastBalancer, search.Scorer]
 
 
-def make_scorer(opts: balance.AlgorithmOptions, tbl: balance.Table) -> Scorer:
+def make_scorer(opts: AlgorithmOptions, tbl: Table) -> Scorer:
     """A FastBalancer for ``tbl`` if possible, else the pure-Python scorer."""
     if BalanceState is not None and not os.environ.get("HTOOLS_PURE_BALANCE"):
         try:
             return FastBalancer(opts, tbl)
         except NotImplementedError:
             pass
-    return balance.make_scorer(tbl.nodes)
+    return search.make_scorer(tbl.nodes)
 
 
-def try_balance(opts: balance.AlgorithmOptions, tbl: balance.Table,
-                scorer: Scorer) -> Optional[balance.Table]:
-    """One balancing step, as :func:`balance.try_balance`."""
+def try_balance(opts: AlgorithmOptions, tbl: Table,
+                scorer: Scorer) -> Optional[Table]:
+    """One balancing step, as :func:`search.try_balance`."""
     if not isinstance(scorer, FastBalancer):
-        return balance.try_balance(opts, tbl, scorer)
+        return search.try_balance(opts, tbl, scorer)
     try:
         scorer.sync(opts, tbl)
     except NotImplementedError:
-        return balance.try_balance(opts, tbl, balance.make_scorer(tbl.nodes))
+        return search.try_balance(opts, tbl, search.make_scorer(tbl.nodes))
     state = scorer.state
     if opts.search == "pruned":
         best = _best_pruned(opts, tbl.score, scorer)
@@ -160,19 +156,19 @@ def try_balance(opts: balance.AlgorithmOptions, tbl: balance.Table,
     state.apply(iidx, kind, target)
     if os.environ.get("HTOOLS_CHECK_BALANCE"):
         _check(state, new_nodes, new_inst, cv)
-    plc = balance.Placement(inst.idx, pdx, sdx, move, cv)
-    new_tbl = balance.Table(new_nodes, new_insts, cv, tbl.plc + [plc])
+    plc = Placement(inst.idx, pdx, sdx, move, cv)
+    new_tbl = Table(new_nodes, new_insts, cv, tbl.plc + [plc])
     scorer.tbl = new_tbl
     return new_tbl
 
 
-def _acceptable(opts: balance.AlgorithmOptions, ini_cv: float, cv: float) -> bool:
+def _acceptable(opts: AlgorithmOptions, ini_cv: float, cv: float) -> bool:
     """htools' test of a step's best move (strict gain, min-gain rule)."""
     return cv < ini_cv and (ini_cv > opts.min_gain_limit
                             or ini_cv - cv >= opts.min_gain)
 
 
-def _best_pruned(opts: balance.AlgorithmOptions, cur: float,
+def _best_pruned(opts: AlgorithmOptions, cur: float,
                  scorer: FastBalancer):
     """The pruned search's move, widening the neighbourhood until it has an
     acceptable move or is the full one."""

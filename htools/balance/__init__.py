@@ -1,0 +1,44 @@
+"""Balancing: hbal's search for moves that lower the cluster score.
+
+- :mod:`.table`: the state of a run (:class:`Table`) and its options;
+- :mod:`.search`: one step by exhaustive search in plain Python, the
+  specification;
+- :mod:`.compiled`: the same step on the compiled core (and the pruned
+  search of ``hbal --search=pruned``);
+- :mod:`.jobs`: the plan as printed lines, job sets and commands.
+
+:func:`steps` is the one balancing loop (htools' ``iterateDepth``), used by
+hbal, hroller, hcheck and hsqueeze.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Tuple
+
+from htools.balance.compiled import make_scorer, try_balance
+from htools.balance.jobs import (MoveJob, SolutionLine, format_cmds, involved_nodes,
+                                 solution_line, split_jobs)
+from htools.balance.table import (AlgorithmOptions, Placement, Table, do_next_balance,
+                                  total_free)
+
+__all__ = ["AlgorithmOptions", "Placement", "Table", "MoveJob", "SolutionLine",
+           "steps", "do_next_balance", "total_free", "involved_nodes", "split_jobs",
+           "format_cmds", "solution_line"]
+
+
+def steps(algo: AlgorithmOptions, tbl: Table, max_rounds: int = -1,
+          min_score: Optional[float] = None) -> Iterator[Tuple[Table, Table]]:
+    """The balancing steps from ``tbl``: (state before, state after) each.
+
+    Stops when no move is acceptable, after ``max_rounds`` moves (negative:
+    no limit) or once the score is at most ``min_score`` (None: no bound).
+    Each step is the compiled search where it applies, else the Python one.
+    """
+    scorer = make_scorer(algo, tbl)
+    while max_rounds < 0 or len(tbl.plc) < max_rounds:
+        if min_score is not None and not do_next_balance(tbl, max_rounds, min_score):
+            return
+        new_tbl = try_balance(algo, tbl, scorer)
+        if new_tbl is None:
+            return
+        yield tbl, new_tbl
+        tbl = new_tbl
