@@ -3,7 +3,7 @@
 Times, on a generated 200-node cluster (simulate.generator preset
 200x3000), the evaluation of candidate moves by:
 
-* ``scorer.comp_cv`` of the modified node list (the pure-Python spec),
+* ``metrics.comp_cv`` of the modified node list (the pure-Python spec),
 * ``ClusterState.score_with`` (bit-exact two-pass recomputation in C),
 * ``ClusterState.score_with_fast`` (htools' incremental update, O(changes)),
 
@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from backends.text import parse_data  # noqa: E402
 from htools import moves as mv  # noqa: E402
-from htools import scorer  # noqa: E402
+from htools import metrics  # noqa: E402
 from htools._core import ClusterState  # noqa: E402
 from htools.loader import merge_data, update_missing  # noqa: E402
 from htools.types import FailMode  # noqa: E402
@@ -93,11 +93,11 @@ def main() -> int:
              len(cdata.instances), len(cands)))
 
     cs = ClusterState(nodes)
-    assert cs.score() == scorer.comp_cv(nodes)
+    assert cs.score() == metrics.comp_cv(nodes)
     mism = 0
     worst = 0.0
     for ch in cands:
-        exact = scorer.comp_cv([ch.get(i, n) for i, n in enumerate(nodes)])
+        exact = metrics.comp_cv([ch.get(i, n) for i, n in enumerate(nodes)])
         if cs.score_with(ch) != exact:
             mism += 1
         fast = cs.score_with_fast(ch)
@@ -110,7 +110,7 @@ def main() -> int:
 
     def run_py():
         for ch in sub:
-            scorer.comp_cv([ch.get(i, n) for i, n in enumerate(nodes)])
+            metrics.comp_cv([ch.get(i, n) for i, n in enumerate(nodes)])
 
     def run_core():
         for ch in cands:
@@ -149,7 +149,7 @@ def main() -> int:
 
     print()
     print("%-34s %12s %10s" % ("per call (best of 3)", "time", "speed-up"))
-    print("%-34s %10.1f us %10s" % ("scorer.comp_cv (pure Python)", t_py * 1e6, "1x"))
+    print("%-34s %10.1f us %10s" % ("metrics.comp_cv (pure Python)", t_py * 1e6, "1x"))
     print("%-34s %10.2f us %9.0fx" % ("ClusterState.score_with", t_core * 1e6, t_py / t_core))
     print("%-34s %10.2f us %9.0fx" % ("ClusterState.score_with_fast", t_fast * 1e6, t_py / t_fast))
     print("%-34s %10.2f us %9.0fx" % ("score_with, same %d nodes (hot)" % len(hot),

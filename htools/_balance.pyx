@@ -94,7 +94,7 @@ choice.  Hence the first candidate (in htools' order) with the minimal
 exact score is the first one with the minimal exact score among the
 candidates with ``lo <= H`` and ``lo < current``.  Those - in practice a
 handful: the best candidate and exact or near ties - are re-simulated and
-scored exactly (``_exact``: the operations of :func:`htools.scorer.comp_cv`
+scored exactly (``_exact``: the operations of :func:`htools.metrics.comp_cv`
 on the node list in index order with the touched rows substituted), in
 candidate order, with htools' comparison ``best > cv`` starting from the
 current score.  The result is the candidate a full exact scan picks, and
@@ -136,7 +136,7 @@ cdef extern from "math.h":
 # grouped by aggregation (so the per-candidate loops are branch free):
 # internal 0..12 the standard deviations, 13..16 the sums over online
 # nodes, 17..18 the sums over offline nodes, 19 the map metric.  Exact
-# scores are folded in htools' metric order (htools.scorer.METRICS).
+# scores are folded in htools' metric order (htools.metrics.METRICS).
 
 cdef enum:
     PSLOT = 5         # pruned search: failover + up to four kinds per victim
@@ -1471,7 +1471,7 @@ cdef class BalanceState:
                        double mapv) noexcept:
         """comp_cv of the node list with the touched rows substituted.
 
-        Per metric the same left folds as htools.scorer (sum, mean, sum of
+        Per metric the same left folds as htools.metrics (sum, mean, sum of
         squared deviations, sqrt(var / n); sums from 0.0), over the online
         (offline for metrics 4-5) nodes in index order; the weighted total
         in htools' metric order."""

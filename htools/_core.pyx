@@ -4,7 +4,7 @@
 """Compiled core of htools-py: the cluster score on typed C arrays.
 
 :class:`ClusterState` packs, for every node of a node list, the twenty
-per-node values of htools' metrics (``htools.scorer.NODE_VALUES``) into a
+per-node values of htools' metrics (``htools.metrics.NODE_VALUES``) into a
 C array, one row of :data:`NUM_METRICS` doubles per node, plus the
 location/exclusion tag-pair counts of the map metric interned to integer ids.
 It computes the metrics and the score of the list, and of the list with a
@@ -14,7 +14,7 @@ its loops over the nodes.
 Exactness
 ---------
 ``metrics()``, ``score()``, ``metrics_with()`` and ``score_with()`` perform
-the floating operations of :mod:`htools.scorer` (and of htools' own
+the floating operations of :mod:`htools.metrics` (and of htools' own
 ``compDetailedCV``/``compCV``) one for one: per metric a left fold from
 ``0.0`` over the online nodes in index order, the mean ``s / n``, a second
 left fold of squared deviations in index order, ``sqrt(var / n)``; the score
@@ -47,7 +47,7 @@ from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 
 # ---------------------------------------------------------------------------
-# Metric layout (the order of htools.scorer.METRICS)
+# Metric layout (the order of htools.metrics.METRICS)
 
 cdef enum:
     NV = 20          # metrics per node row

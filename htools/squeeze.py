@@ -25,7 +25,7 @@ from htools import balance
 from htools.haskell.prelude import floor_int
 from htools.model import Instance, Node
 from htools.moves import compute_moves
-from htools.scorer import comp_cv
+from htools.metrics import comp_cv
 from htools.types import NO_SECONDARY, DiskTemplate, FailMode, InstanceStatus, ISpec
 
 STANDBY_PREFIX = "htools:standby:"

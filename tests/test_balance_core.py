@@ -3,7 +3,7 @@
 * every candidate move of generated clusters (all six kinds, every target,
   soft errors enforced or ignored): ``BalanceState.evaluate`` is None
   exactly when ``moves.apply_move`` fails, else bit-identical to
-  ``scorer.comp_cv`` of the moved cluster; ``interval`` contains it; the
+  ``metrics.comp_cv`` of the moved cluster; ``interval`` contains it; the
   shared-part evaluation used by the search equals the full simulation;
 * whole balancing runs (``balance.compiled.try_balance`` vs
   ``balance.search.try_balance``) on generated clusters of 5-40 nodes, plain and
@@ -29,7 +29,7 @@ from htools import balance  # noqa: E402
 from htools.balance import compiled as fastbalance  # noqa: E402
 from htools.balance import search  # noqa: E402
 from htools import moves as mv  # noqa: E402
-from htools import scorer  # noqa: E402
+from htools import metrics  # noqa: E402
 from htools._balance import BalanceState  # noqa: E402
 from htools.cli.hbal import _select_group  # noqa: E402
 from htools.cli.options import parse_cmdline  # noqa: E402
@@ -92,8 +92,8 @@ def _table(args, options=()):
     _, gnodes, ginsts = _select_group(opts, cdata.groups, nodes, cdata.instances)
     algo = balance.AlgorithmOptions.from_cli(opts)
     tbl = balance.Table({n.idx: n for n in gnodes}, {i.idx: i for i in ginsts},
-                        scorer.comp_cv(gnodes), [])
-    min_score = scorer.optimal_cv_score(gnodes) + opts.min_score
+                        metrics.comp_cv(gnodes), [])
+    min_score = metrics.optimal_cv_score(gnodes) + opts.min_score
     return opts, algo, tbl, min_score
 
 
@@ -123,7 +123,7 @@ def test_every_candidate_exact(cluster_dir, name, force):
     order = sorted(nodes)
     assert bits(st.score()) == bits(tbl.score)
     for i in order:
-        want = [f(nodes[i]) for f in scorer.NODE_VALUES]
+        want = [f(nodes[i]) for f in metrics.NODE_VALUES]
         want[18] = 0.0
         assert [bits(x) for x in st.node_values(i)] == [bits(x) for x in want]
     checked = feasible = 0
@@ -147,7 +147,7 @@ def test_every_candidate_exact(cluster_dir, name, force):
                 continue
             feasible += 1
             changed, _, _, _ = res
-            exact = scorer.comp_cv([changed.get(i) or nodes[i] for i in order])
+            exact = metrics.comp_cv([changed.get(i) or nodes[i] for i in order])
             assert got is not None, (inst.name, move)
             assert bits(got) == bits(exact), (inst.name, move, got, exact)
             lo, hi = st.interval(iidx, move.kind, move.target)

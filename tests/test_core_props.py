@@ -1,4 +1,4 @@
-"""Property tests: the compiled core against the pure-Python scorer.
+"""Property tests: the compiled core against the pure-Python metrics.
 
 Random small clusters are written in the text format (offline and unknown
 '?' nodes, drbd/plain/diskless/file/shared instances, exclusion, location
@@ -6,7 +6,7 @@ and desired-location tags, zero-disk and zero-spindle nodes, exclusive
 storage, forthcoming instances, cpu speeds, dynamic utilisation), loaded
 through backends.text + loader.merge_data + update_missing, and then:
 
-* ``ClusterState.metrics()``/``score()`` equal ``scorer.detailed_cv``/
+* ``ClusterState.metrics()``/``score()`` equal ``metrics.detailed_cv``/
   ``comp_cv`` bit for bit (NaN matching NaN);
 * ``score_with``/``metrics_with`` of a real move (htools.moves.apply_move,
   falling back to forced remove_pri/add_pri or to arbitrary node
@@ -31,7 +31,7 @@ core = pytest.importorskip("htools._core")
 
 from backends.text import parse_data  # noqa: E402
 from htools import moves as mv  # noqa: E402
-from htools import scorer  # noqa: E402
+from htools import metrics  # noqa: E402
 from htools.loader import merge_data, update_missing  # noqa: E402
 from htools.model import Node  # noqa: E402
 from htools.types import DynUtil, FailMode  # noqa: E402
@@ -226,14 +226,14 @@ def hs_stats(nodes):
     if not online:
         return []
     stats = []
-    for (_w, _name, agg, on), fn in zip(scorer.METRICS, scorer.NODE_VALUES):
+    for (_w, _name, agg, on), fn in zip(metrics.METRICS, metrics.NODE_VALUES):
         vals = [fn(n) for n in (online if on else offline)]
-        if agg == scorer.SUM:
+        if agg == metrics.SUM:
             s = 0.0
             for x in vals:
                 s = s + x
             stats.append(("sum", s))
-        elif agg == scorer.STDDEV:
+        elif agg == metrics.STDDEV:
             nt, s = 0.0, 0.0
             for x in vals:
                 nt, s = nt + 1, s + x
@@ -255,8 +255,8 @@ def hs_stats(nodes):
 def hs_update(stats, old: Node, new: Node):
     online = not old.offline
     out = []
-    for st_, (_w, _n, _a, on), fn in zip(stats, scorer.METRICS,
-                                         scorer.NODE_VALUES):
+    for st_, (_w, _n, _a, on), fn in zip(stats, metrics.METRICS,
+                                         metrics.NODE_VALUES):
         if on != online:
             out.append(st_)
             continue
@@ -291,7 +291,7 @@ def hs_value(st_) -> float:
 
 def hs_score(stats) -> float:
     total = 0.0
-    for w, st_ in zip(scorer.WEIGHTS, stats):
+    for w, st_ in zip(metrics.WEIGHTS, stats):
         total = total + w * hs_value(st_)
     return total
 
@@ -300,8 +300,8 @@ def hs_score(stats) -> float:
 # properties
 
 def test_constants():
-    assert core.WEIGHTS == scorer.WEIGHTS
-    assert core.NUM_METRICS == len(scorer.METRICS)
+    assert core.WEIGHTS == metrics.WEIGHTS
+    assert core.NUM_METRICS == len(metrics.METRICS)
     assert core.core_version() >= 1
 
 
@@ -312,9 +312,9 @@ def test_metrics_and_score_exact(cdata):
     cs = ClusterState(nodes)
     assert len(cs) == len(nodes)
     assert cs.n_online == sum(1 for n in nodes if not n.offline)
-    expect = scorer.detailed_cv(nodes)
+    expect = metrics.detailed_cv(nodes)
     assert same_list(cs.metrics(), expect)
-    assert same(cs.score(), scorer.comp_cv(nodes))
+    assert same(cs.score(), metrics.comp_cv(nodes))
     event("non-finite metric" if not all(map(math.isfinite, expect))
           else "finite metrics")
     event("offline nodes" if len(nodes) > cs.n_online else "all online")
@@ -333,18 +333,18 @@ def test_score_with_exact(cdata, data):
     new_nodes = replaced(nodes, changes)
     if any(nodes[i].offline != n.offline for i, n in changes.items()):
         event("offline flag flips")
-    assert same(cs.score_with(changes), scorer.comp_cv(new_nodes))
-    assert same_list(cs.metrics_with(changes), scorer.detailed_cv(new_nodes))
+    assert same(cs.score_with(changes), metrics.comp_cv(new_nodes))
+    assert same_list(cs.metrics_with(changes), metrics.detailed_cv(new_nodes))
     # pairs in any order address the same nodes
     pairs = list(changes.items())[::-1]
-    assert same(cs.score_with(pairs), scorer.comp_cv(new_nodes))
+    assert same(cs.score_with(pairs), metrics.comp_cv(new_nodes))
     # no mutation
     assert same_list(cs.metrics(), before)
-    assert same(cs.score_with({}), scorer.comp_cv(nodes))
+    assert same(cs.score_with({}), metrics.comp_cv(nodes))
     # applying the change gives the same figures
     cs.set_nodes(changes)
-    assert same_list(cs.metrics(), scorer.detailed_cv(new_nodes))
-    assert same(cs.score(), scorer.comp_cv(new_nodes))
+    assert same_list(cs.metrics(), metrics.detailed_cv(new_nodes))
+    assert same(cs.score(), metrics.comp_cv(new_nodes))
     # and back again
     cs.set_nodes({i: nodes[i] for i in changes})
     assert same_list(cs.metrics(), before)
@@ -358,7 +358,7 @@ def test_keys(cdata, data):
     cs = ClusterState(nodes, keys=keys)
     changes = draw_changes(data, cdata)
     keyed = {keys[i]: n for i, n in changes.items()}
-    assert same(cs.score_with(keyed), scorer.comp_cv(replaced(nodes, changes)))
+    assert same(cs.score_with(keyed), metrics.comp_cv(replaced(nodes, changes)))
     assert cs.position(keys[-1]) == len(nodes) - 1
 
 
@@ -371,7 +371,7 @@ def test_score_with_fast_is_htools_update(cdata, data):
     new_nodes = replaced(nodes, changes)
     if any(nodes[i].offline != n.offline for i, n in changes.items()):
         # outside htools' update: score_with_fast falls back to score_with
-        assert same(cs.score_with_fast(changes), scorer.comp_cv(new_nodes))
+        assert same(cs.score_with_fast(changes), metrics.comp_cv(new_nodes))
         return
     stats = hs_stats(nodes)
     for i, new in changes.items():
@@ -379,7 +379,7 @@ def test_score_with_fast_is_htools_update(cdata, data):
             stats = hs_update(stats, nodes[i], new)
     hs_vals = [hs_value(s) for s in stats]
     fast = cs.metrics_with_fast(changes)
-    exact = scorer.detailed_cv(new_nodes)
+    exact = metrics.detailed_cv(new_nodes)
     assert len(fast) == len(hs_vals)
     if not fast:
         assert cs.score_with_fast(changes) == 0.0
@@ -404,7 +404,7 @@ def test_score_with_fast_close(cdata, data):
     if any(nodes[i].offline != n.offline for i, n in changes.items()):
         return
     new_nodes = replaced(nodes, changes)
-    exact = scorer.detailed_cv(new_nodes)
+    exact = metrics.detailed_cv(new_nodes)
     fast = cs.metrics_with_fast(changes)
     old_vals = cs.values()
     if not exact:
@@ -414,22 +414,22 @@ def test_score_with_fast_close(cdata, data):
         event("fast: non-finite, skipped")
         return   # NaN/inf inputs: the update's `max 0` differs by design
     ill = False
-    for m, (_w, _n, agg, on) in enumerate(scorer.METRICS):
+    for m, (_w, _n, agg, on) in enumerate(metrics.METRICS):
         col = [abs(x) for x in old_vals[:, m]] + \
             [abs(v) for v in (cs_row(n)[m] for n in changes.values())]
         big = max(col, default=0.0)
-        if agg == scorer.STDDEV:
+        if agg == metrics.STDDEV:
             # variance-level bound of the running update
             assert abs(fast[m] ** 2 - exact[m] ** 2) <= 1e-12 * (1 + big * big)
             if exact[m] ** 2 < 1e-6 * (1 + big * big) and fast[m] != exact[m]:
                 ill = True
-        elif agg == scorer.SUM:
+        elif agg == metrics.SUM:
             assert abs(fast[m] - exact[m]) <= 1e-12 * (1 + sum(col))
         else:
             assert fast[m] == exact[m]
     event("fast: ill-conditioned deviation" if ill else "fast: score compared")
     if not ill:
-        assert math.isclose(cs.score_with_fast(changes), scorer.comp_cv(new_nodes),
+        assert math.isclose(cs.score_with_fast(changes), metrics.comp_cv(new_nodes),
                             rel_tol=1e-9, abs_tol=1e-12)
 
 
@@ -443,7 +443,7 @@ def test_node_values_match_scorer(cdata):
     cs = ClusterState(cdata.nodes)
     for i, n in enumerate(cdata.nodes):
         row = cs.node_values(i)
-        for m, fn in enumerate(scorer.NODE_VALUES):
+        for m, fn in enumerate(metrics.NODE_VALUES):
             if m == 18:
                 continue
             assert same(row[m], fn(n)), (m, row[m], fn(n))
@@ -472,8 +472,8 @@ def test_no_online_nodes():
     merge_data(cdata)
     update_missing(cdata, 0)
     cs = ClusterState(cdata.nodes)
-    assert cs.metrics() == [] == scorer.detailed_cv(cdata.nodes)
-    assert cs.score() == 0.0 == scorer.comp_cv(cdata.nodes)
+    assert cs.metrics() == [] == metrics.detailed_cv(cdata.nodes)
+    assert cs.score() == 0.0 == metrics.comp_cv(cdata.nodes)
     assert cs.score_with_fast({}) == 0.0
     empty = ClusterState([])
     assert empty.metrics() == [] and empty.score() == 0.0
@@ -481,5 +481,5 @@ def test_no_online_nodes():
     online = cdata.nodes[0].copy()
     online.offline = False
     new_nodes = [online, cdata.nodes[1]]
-    assert same_list(cs.metrics_with({0: online}), scorer.detailed_cv(new_nodes))
-    assert same(cs.score_with({0: online}), scorer.comp_cv(new_nodes))
+    assert same_list(cs.metrics_with({0: online}), metrics.detailed_cv(new_nodes))
+    assert same(cs.score_with({0: online}), metrics.comp_cv(new_nodes))

@@ -29,7 +29,7 @@ import pytest
 
 pytest.importorskip("htools._balance")
 
-from htools import balance, extloader, scorer  # noqa: E402
+from htools import balance, extloader, metrics  # noqa: E402
 from htools.balance import compiled as fastbalance  # noqa: E402
 from htools.balance import search  # noqa: E402
 from htools import moves as mv  # noqa: E402
@@ -77,14 +77,14 @@ def _table(path, options=()):
     _, gnodes, ginsts = _select_group(opts, cdata.groups, nodes, cdata.instances)
     algo = balance.AlgorithmOptions.from_cli(opts)
     tbl = balance.Table({n.idx: n for n in gnodes}, {i.idx: i for i in ginsts},
-                        scorer.comp_cv(gnodes), [])
-    min_score = scorer.optimal_cv_score(gnodes) + opts.min_score
+                        metrics.comp_cv(gnodes), [])
+    min_score = metrics.optimal_cv_score(gnodes) + opts.min_score
     return opts, algo, tbl, min_score
 
 
 def _run(algo, tbl, min_score, max_rounds=-1, check=False, tune=None):
     """hbal's loop; with ``check`` every step is verified against the
-    model.  Returns the final table and the scorer."""
+    model.  Returns the final table and the metrics."""
     sc = fastbalance.make_scorer(algo, tbl)
     assert isinstance(sc, fastbalance.FastBalancer)
     if tune:
@@ -112,7 +112,7 @@ def _verify_step(algo, old, new, sc):
     assert new.insts[plc.idx].pnode == new_inst.pnode
     # exact score, strictly lower, min-gain rule
     order = sorted(new.nodes)
-    exact = scorer.comp_cv([new.nodes[i] for i in order])
+    exact = metrics.comp_cv([new.nodes[i] for i in order])
     assert bits(exact) == bits(plc.score) == bits(new.score)
     assert new.score < old.score
     assert old.score > algo.min_gain_limit or old.score - new.score >= algo.min_gain

@@ -451,7 +451,7 @@ def test_policy_checks():
     assert el.inst.pnode == nbyname["nodeB1"].idx and el.inst.snode == -1
     assert b2.idx in el.nodes[nbyname["nodeB1"].idx].p_list
     assert el.placed == [el.nodes[nbyname["nodeB1"].idx]]
-    from htools.scorer import comp_cv
+    from htools.metrics import comp_cv
     assert el.score == comp_cv([el.nodes[k] for k in sorted(el.nodes)])
 
 

@@ -7,7 +7,7 @@ from backends import text
 from htools import moves as mv
 from htools.loader import longest_domain, lookup_name, merge_data, update_missing
 from htools.model import pm_accum, pm_add, pm_max, pm_remove
-from htools.scorer import NAMES, WEIGHTS, comp_cv, detailed_cv, optimal_cv_score
+from htools.metrics import NAMES, WEIGHTS, comp_cv, detailed_cv, optimal_cv_score
 from htools.types import FailMode
 
 CLUSTER = """\

@@ -54,7 +54,7 @@ class CStats:
 
 def total_resources(nodes: Sequence[Node]) -> CStats:
     """``totalResources`` over ``nodes`` (in container order)."""
-    from htools.scorer import comp_cv
+    from htools.metrics import comp_cv
     cs = CStats()
     w = wrap_int64    # each node's figure is an Int, the sums are Integers
     for n in nodes:

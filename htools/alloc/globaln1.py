@@ -29,7 +29,7 @@ from htools.errors import MissingKey, crash_text  # noqa: F401 (re-exported)
 from htools.alloc.primitives import (AllocCollection, AllocElement, allocate_on_single,
                              collection_to_solution, extract_nl, update_il)
 from htools.model import Instance, Node
-from htools.scorer import comp_cv
+from htools.metrics import comp_cv
 from htools.types import DiskTemplate, FailMode
 
 #: ``Ganeti.Types.diskTemplateMovable`` (blockdev is *not* movable here)

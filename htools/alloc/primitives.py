@@ -17,7 +17,7 @@ from typing import (Callable, Dict, Generic, List, Mapping, Optional,
                     Sequence, TypeVar, Union)
 
 from htools.model import Instance, Node
-from htools.scorer import comp_cv
+from htools.metrics import comp_cv
 from htools.types import NO_SECONDARY, DiskTemplate, FailMode, IPolicy, ISpec
 
 T = TypeVar("T")

@@ -32,7 +32,7 @@ data it refuses with ``NotImplementedError``) the pure-Python
 :class:`~htools.balance.search.Scorer`, and ``try_balance`` then runs
 :func:`~htools.balance.search.try_balance`.  Set ``HTOOLS_PURE_BALANCE=1`` to force the
 pure-Python path, ``HTOOLS_CHECK_BALANCE=1`` to cross-check every step
-against :func:`htools.scorer.comp_cv` (slow).
+against :func:`htools.metrics.comp_cv` (slow).
 """
 from __future__ import annotations
 
@@ -196,7 +196,7 @@ def _check(state, nodes, new_inst, cv: float) -> None:
     """Cross-check the compiled state against the model (debugging)."""
     import struct
 
-    from htools import scorer as sc
+    from htools import metrics as sc
 
     def bits(x: float) -> bytes:
         return struct.pack("<d", x)

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Tuple
 from htools import moves as mv
 from htools.balance.table import AlgorithmOptions, Placement, Table
 from htools.model import Instance, Node
-from htools.scorer import comp_cv
+from htools.metrics import comp_cv
 from htools.types import FailMode
 
 

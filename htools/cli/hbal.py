@@ -69,7 +69,7 @@ def _fmt_g(x: float) -> str:
 def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
-    from htools import balance, extloader, report, scorer
+    from htools import balance, extloader, report, metrics
     from htools.cli.progress import Progress
     from htools.cluster_info import bad_items, find_split_instances
     from htools.haskell.fmt import fmt_f
@@ -139,11 +139,11 @@ def run(opts, args) -> int:
     out.flush()
     report.maybe_print_insts(opts.print_instances, "Initial", nodes, ginsts)
     report.maybe_print_nodes(opts.print_nodes, "Initial cluster", gnodes)
-    ini_cv = scorer.comp_cv(gnodes)
-    opt_cv = scorer.optimal_cv_score(gnodes)
+    ini_cv = metrics.comp_cv(gnodes)
+    opt_cv = metrics.optimal_cv_score(gnodes)
     if verbose > 2:
         out.write("Initial coefficients: overall %s\n%s"
-                  % (fmt_f(ini_cv, 8), scorer.print_stats("  ", gnodes)))
+                  % (fmt_f(ini_cv, 8), metrics.print_stats("  ", gnodes)))
     else:
         out.write("Initial score: %s\n" % fmt_f(ini_cv, 8))
     min_cv = opts.min_score
@@ -179,7 +179,7 @@ def run(opts, args) -> int:
         out.write("No solution found\n")
     elif verbose > 2:
         out.write("Final coefficients:   overall %s\n%s"
-                  % (fmt_f(tbl.score, 8), scorer.print_stats("  ", fin_nodes)))
+                  % (fmt_f(tbl.score, 8), metrics.print_stats("  ", fin_nodes)))
     else:
         out.write("Cluster score improved from %s to %s\n"
                   % (fmt_f(ini_cv, 8), fmt_f(tbl.score, 8)))

@@ -54,7 +54,7 @@ class GroupStats:
     (and memoized, crash included)."""
 
     def __init__(self, opts, group, nodes, insts) -> None:
-        from htools import scorer
+        from htools import metrics
         self.opts = opts
         self.group = group
         self.nodes = nodes            # Dict[int, Node]
@@ -65,7 +65,7 @@ class GroupStats:
         self.conflict_tags = sum(1 for n in nlist if n.conflicting_primaries() > 0)
         self.offline_pri = sum(len(n.p_list) for n in offline)
         self.offline_sec = len(offline)   # sic: the reference counts nodes
-        self.score = scorer.comp_cv(nlist)
+        self.score = metrics.comp_cv(nlist)
         self._gn1: Optional[int] = None
         self._crash = None
 
@@ -173,11 +173,11 @@ def _cluster_sums(groups: Sequence[GroupStats]) -> List[int]:
 
 def _simulate_group(opts, gs: GroupStats) -> Tuple[Dict, Dict, bool]:
     """hbal's loop on one group (no output); (nodes, insts, moved)."""
-    from htools import balance, scorer
+    from htools import balance, metrics
     nodes = gs.nodes
     nlist = [nodes[k] for k in sorted(nodes)]
-    ini_cv = scorer.comp_cv(nlist)
-    min_cv = opts.min_score + scorer.optimal_cv_score(nlist)
+    ini_cv = metrics.comp_cv(nlist)
+    min_cv = opts.min_score + metrics.optimal_cv_score(nlist)
     if ini_cv < min_cv:
         return nodes, gs.insts, False
     algo = balance.AlgorithmOptions.from_cli(opts)

@@ -14,7 +14,7 @@ def show_ipolicy(pol) -> str:
 def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
-    from htools import extloader, report, scorer
+    from htools import extloader, report, metrics
     from htools.cluster_info import bad_items, find_split_instances, split_cluster
     from htools.haskell.fmt import fmt_f
     from htools.loader import common_suffix
@@ -61,7 +61,7 @@ def run(opts, args) -> int:
         rows.append([groups[gdx].name, "%d" % len(gnodes), "%d" % len(ginsts),
                      "%d" % len(bad_nodes), "%d" % len(bad_insts),
                      "True" if happy else "False",
-                     fmt_f(scorer.comp_cv(gnodes), 8)])
+                     fmt_f(metrics.comp_cv(gnodes), 8)])
     if verbose > 1:
         out.write("Node group information:\n")
         out.write(report.print_table(
@@ -73,6 +73,6 @@ def run(opts, args) -> int:
     report.maybe_print_insts(opts.print_instances, "Instances", nodes, insts)
     report.maybe_print_nodes(opts.print_nodes, "Cluster", nodes)
     sys.stderr.flush()
-    out.write("Cluster coefficients:\n" + scorer.print_stats("  ", nodes))
-    out.write("Cluster score: %s\n" % fmt_f(scorer.comp_cv(nodes), 8))
+    out.write("Cluster coefficients:\n" + metrics.print_stats("  ", nodes))
+    out.write("Cluster score: %s\n" % fmt_f(metrics.comp_cv(nodes), 8))
     return 0

@@ -57,7 +57,7 @@ def _after_maintenance(nodes, conf):
 
 def _rebalance_plan(opts, cdata, nodes, insts) -> List[dict]:
     """hbal's plan, group by group (only ``-G``'s group if given)."""
-    from htools import balance, scorer
+    from htools import balance, metrics
     from htools.cluster_info import split_cluster
 
     want = None
@@ -70,8 +70,8 @@ def _rebalance_plan(opts, cdata, nodes, insts) -> List[dict]:
         if want is not None and gdx != want:
             continue
         gname = cdata.groups[gdx].name
-        ini_cv = scorer.comp_cv(gnodes)
-        opt_cv = scorer.optimal_cv_score(gnodes)
+        ini_cv = metrics.comp_cv(gnodes)
+        opt_cv = metrics.optimal_cv_score(gnodes)
         plan = {"group": gname, "initial_score": ini_cv, "final_score": ini_cv,
                 "moves": [], "lines": [], "commands": []}
         plans.append(plan)

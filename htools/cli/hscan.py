@@ -21,7 +21,7 @@ LOCAL = "LOCAL"
 def print_cluster(nodes, insts) -> str:
     from htools.cluster_info import bad_items
     from htools.haskell.fmt import fmt_f
-    from htools.scorer import comp_cv
+    from htools.metrics import comp_cv
     bad_nodes, bad_insts = bad_items(nodes)
     t_ram = sum(n.t_mem for n in nodes)
     t_dsk = sum(n.t_dsk for n in nodes)

@@ -100,12 +100,12 @@ def _show_allocnodes(an) -> str:
 
 
 def _print_fr_scores(out, ini_nodes, fin_nodes, sreason) -> None:
-    from htools import scorer
+    from htools import metrics
     from htools.alloc.capacity import total_resources
     from htools.haskell.fmt import fmt_f
     out.write("  - most likely failure reason: %s\n" % sreason[0][0].name)
-    out.write("  - initial cluster score: %s\n" % fmt_f(scorer.comp_cv(ini_nodes), 8))
-    out.write("  -   final cluster score: %s\n" % fmt_f(scorer.comp_cv(fin_nodes), 8))
+    out.write("  - initial cluster score: %s\n" % fmt_f(metrics.comp_cv(ini_nodes), 8))
+    out.write("  -   final cluster score: %s\n" % fmt_f(metrics.comp_cv(fin_nodes), 8))
     cs = total_resources(fin_nodes)
     fmt = [("memory", mem_eff), ("disk", dsk_eff), ("vcpu", cpu_eff)]
     if _have_excl(fin_nodes):
@@ -143,7 +143,7 @@ def run(opts: Options, args: list) -> int:
     from htools.alloc.place import gen_alloc_nodes
     from htools.alloc.solution import AllocFailure, AllocOptions
     from htools.alloc import capacity as cap
-    from htools import extloader, report, scorer
+    from htools import extloader, report, metrics
     from htools.alloc.globaln1 import redundant_grp
     from htools.haskell.fmt import fmt_f, show_double
     from htools.loader import common_suffix
@@ -180,7 +180,7 @@ def run(opts: Options, args: list) -> int:
     report.maybe_print_nodes(opts.print_nodes, "Initial cluster", nlist)
     if verbose > 2:
         err.write("Initial coefficients: overall %s\n%s"
-                  % (fmt_f(scorer.comp_cv(nlist), 8), scorer.print_stats("  ", nlist)))
+                  % (fmt_f(metrics.comp_cv(nlist), 8), metrics.print_stats("  ", nlist)))
 
     ini_stats = cap.total_resources(nlist)
     excl = _have_excl(nlist)
