@@ -23,7 +23,7 @@ import struct
 
 import pytest
 
-pytest.importorskip("htools._balance")
+import htools._balance  # noqa: E402,F401 - the compiled core is required
 
 from htools import balance  # noqa: E402
 from htools.balance import compiled as fastbalance  # noqa: E402

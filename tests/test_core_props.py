@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-core = pytest.importorskip("htools._core")
+import htools._core as core  # noqa: E402 - the compiled core is required
 
 from backends.text import parse_data  # noqa: E402
 from htools import moves as mv  # noqa: E402

@@ -331,3 +331,23 @@ def test_hail_crashes_like_htools(save, tmp_path):
         args = ["-S", "{T}/st"] + args
         files = ["st.pre-ialloc", "st.post-ialloc"]
     _check(*compare("diff-hail", "hail", args, tmp_path, files=files))
+
+
+def test_hail_shows_autorepair_policies(tmp_path):
+    """``-v -v -v`` shows each instance's auto-repair policy as the
+    reference: suspension times read by Haskell's reader (parentheses, hex
+    literals, blanks), far-future dates, the cluster's policy inherited."""
+    if not DATA.is_dir():
+        pytest.skip("Ganeti test data not available")
+    req = json.loads((DATA / "hail-alloc-drbd.json").read_text())
+    tags = [["ganeti:watcher:autorepair:suspend:(99999999999)"],
+            ["ganeti:watcher:autorepair:suspend:0x7fffffff0"],
+            ["ganeti:watcher:autorepair:migrate", "ganeti:watcher:autorepair:suspend: 5"],
+            ["ganeti:watcher:autorepair:suspend:-3", "ganeti:watcher:autorepair:failover"]]
+    for name, t in zip(sorted(req["instances"]), tags):
+        req["instances"][name]["tags"] = t
+    req["cluster_tags"] = ["ganeti:watcher:autorepair:reinstall"]
+    (tmp_path / "ar.json").write_text(json.dumps(req))
+    exp, got = compare("diff-hail", "hail", ["-v", "-v", "-v", "{T}/../ar.json"], tmp_path)
+    assert "ArSuspended (Until" in exp["stderr"]
+    _check(exp, got)

@@ -319,7 +319,6 @@ def test_plan_offline_and_commands():
 
 
 def test_offline_opcodes():
-    pytest.importorskip("htools.allocation")  # iMoveToJob lives there
     from htools import squeeze
     cdata = _cluster(UNDER)
     nodes = {n.idx: n for n in cdata.nodes}

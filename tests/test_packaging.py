@@ -58,11 +58,12 @@ def test_sdist_installs_and_runs(sdist, tmp_path):
     assert res.returncode == 0, res.stderr
     # this environment's third-party packages, without the editable install
     # of the checkout (its .pth file is not read from an added directory)
-    purelib = Path(sysconfig.get_paths()["purelib"])
+    site_dirs = [p for p in sys.path if p.endswith("site-packages")] or \
+        [sysconfig.get_paths()["purelib"]]
     py = env_dir / "bin" / "python"
     target = Path(_run([str(py), "-c", "import sysconfig;print(sysconfig.get_paths()"
                                       "['purelib'])"]).stdout.strip())
-    (target / "deps.pth").write_text(str(purelib) + "\n")
+    (target / "deps.pth").write_text("".join(d + "\n" for d in site_dirs))
     res = _run([sys.executable, "-m", "pip", "--python", str(py), "install",
                 "--no-deps", "--no-build-isolation", "--no-index", str(sdist)])
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

@@ -252,68 +252,15 @@ def show_node(n: Node) -> str:
             _maybe(n.hypervisor, lambda h: _HV[getattr(h, "value", h)], False)))
 
 
-# --- auto-repair policy (Loader.setArPolicy), shown for instances --------
-
-_AR_TYPES = ("fix-storage", "migrate", "failover", "reinstall")
-_AR_CON = {"fix-storage": "ArFixStorage", "migrate": "ArMigrate",
-           "failover": "ArFailover", "reinstall": "ArReinstall"}
-_AR_ENABLED = "ganeti:watcher:autorepair:"
-_AR_SUSPEND = "ganeti:watcher:autorepair:suspend:"
-
-
-def _chomp(prefix: str, s: str) -> Optional[str]:
-    from htools.loader import chomp_prefix
-    return chomp_prefix(prefix, s)
-
-
-def _read_integer(s: str) -> Optional[int]:
-    t = s.lstrip(" \t\n\r\f\v")
-    body = t[1:] if t.startswith("-") else t
-    if body.isdigit() and body.isascii():
-        return int(t)
-    return None
-
-
-def _ctime(ts: int) -> str:
-    tm = time.localtime(ts)
-    return time.strftime("%a %b ", tm) + ("%2d" % tm.tm_mday) + \
-        time.strftime(" %H:%M:%S %Z %Y", tm)
-
-
-def ar_policy(tags: Sequence[str], now: int) -> Optional[str]:
-    """``getArPolicy``: Haskell ``show`` of the policy, or None."""
-    enabled = []
-    suspended = []
-    for t in tags:
-        e = _chomp(_AR_ENABLED, t)
-        if e is not None and e in _AR_TYPES:
-            enabled.append(e)
-        s = _chomp(_AR_SUSPEND, t)
-        if s is not None:
-            suspended.append(s)
-    future = [v for v in (_read_integer(s) for s in suspended)
-              if v is not None and v > now]
-    if "" in suspended:
-        return "ArSuspended Forever"
-    if future:
-        return "ArSuspended (Until %s)" % _ctime(max(future))
-    if enabled:
-        return "ArEnabled " + _AR_CON[min(enabled, key=_AR_TYPES.index)]
-    return None
-
-
 def show_cluster_data(cdata: ClusterData, now: Optional[int] = None) -> str:
+    """``show`` of the cluster data, each instance with its auto-repair
+    policy (``setArPolicy`` at ``now``, seconds since the epoch)."""
+    from htools.repair import instance_policies
     from htools.types import show_ipolicy
-    if now is None:
-        now = int(time.time())
-    cpol = ar_policy(cdata.tags, now) or "ArNotEnabled"
-    gpols = [ar_policy(g.tags, now) or cpol for g in cdata.groups]
-    insts = []
-    for i in cdata.instances:
-        pol = ar_policy(i.tags, now)
-        if pol is None:
-            pol = gpols[cdata.nodes[i.pnode].group]
-        insts.append("(%d,%s)" % (i.idx, show_instance(i, pol)))
+    now_ns = time.time_ns() if now is None else now * 1000000000
+    pols = instance_policies(cdata, now_ns)
+    insts = ["(%d,%s)" % (i.idx, show_instance(i, pol.show()))
+             for i, pol in zip(cdata.instances, pols)]
     return (
         "ClusterData {cdGroups = fromList [%s], cdNodes = fromList [%s], "
         "cdInstances = fromList [%s], cdTags = %s, cdIPolicy = %s}" % (
