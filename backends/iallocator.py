@@ -39,15 +39,8 @@ once-merged data so that the common pipeline reproduces this.
 """
 from __future__ import annotations
 
-import enum
-import json
-import math
-import re
 import sys
-import unicodedata
-from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError
 from htools.loader import (
@@ -55,9 +48,8 @@ from htools.loader import (
     update_missing,
 )
 from htools.model import ClusterData, Disk, Group, Instance, Nic, Node
-from htools.haskell.prelude import wrap_int64
 from htools.types import (
-    DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, Hypervisor,
+    DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, EvacMode, Hypervisor,
     InstanceStatus, IPolicy, ISpec, MinMaxISpecs,
 )
 from htools.haskell.json import (
@@ -66,7 +58,10 @@ from htools.haskell.json import (
     r_double, r_enum, r_int, r_list, r_object, r_string, r_value,
     read_either_string, to_array, try_from_obj,
 )
-from htools.haskell.show import show_char, show_string, show_string_list
+from htools.alloc.requests import (
+    AllocateSecondary, AllocDetails, Allocate, ChangeGroup, MultiAllocate, NodeEvacuate,
+    Relocate, Request, RequestType,
+)
 
 
 class IAllocError(HtoolsError):
@@ -98,14 +93,6 @@ r_alloc_policy = r_enum("AllocPolicy", {ap.value: ap for ap in AllocPolicy})
 r_hypervisor = r_enum("Hypervisor", {hv.value: hv for hv in Hypervisor})
 
 
-class EvacMode(enum.Enum):
-    """Node evacuation modes (Ganeti's ``EvacMode``)."""
-
-    CHANGE_PRIMARY = "primary-only"
-    CHANGE_SECONDARY = "secondary-only"
-    CHANGE_ALL = "all"
-
-
 r_evac_mode = r_enum("EvacMode", {m.value: m for m in EvacMode})
 
 _IPOLICY_FIELDS = _dict_object([
@@ -119,78 +106,6 @@ def r_ipolicy(v) -> IPolicy:
     minmax, std, dts, vcpu, spindle = _IPOLICY_FIELDS(v)
     return IPolicy(minmax=tuple(minmax), std=std, disk_templates=tuple(dts),
                    vcpu_ratio=vcpu, spindle_ratio=spindle)
-
-
-# ======================================================================
-# Requests
-
-@dataclass
-class AllocDetails:
-    """Number of nodes wanted and the (optional) target group name."""
-
-    required_nodes: int
-    group_name: Optional[str] = None
-
-
-@dataclass
-class Allocate:
-    """Allocate one new instance (``instance.idx`` is -1, nodes 0/0)."""
-
-    instance: Instance
-    details: AllocDetails
-    restrict_to_nodes: Optional[List[str]] = None
-
-
-@dataclass
-class AllocateSecondary:
-    """Find a secondary node for an existing instance (its index)."""
-
-    instance: int
-
-
-@dataclass
-class Relocate:
-    """Move an instance's secondary/primary away from ``exclude_nodes``."""
-
-    instance: int
-    required_nodes: int
-    exclude_nodes: List[int]
-
-
-@dataclass
-class NodeEvacuate:
-    """Evacuate the given instances (indices) in ``mode``."""
-
-    instances: List[int]
-    mode: EvacMode
-
-
-@dataclass
-class ChangeGroup:
-    """Move instances (indices) to one of the target groups (indices)."""
-
-    instances: List[int]
-    target_groups: List[int]
-
-
-@dataclass
-class MultiAllocate:
-    """Allocate several new instances, in order."""
-
-    requests: List[Tuple[Instance, AllocDetails]]
-
-
-RequestType = Union[Allocate, AllocateSecondary, Relocate, NodeEvacuate,
-                    ChangeGroup, MultiAllocate]
-
-
-@dataclass
-class Request:
-    """A parsed request: its type and the (merged) cluster data."""
-
-    rqtype: RequestType
-    cdata: ClusterData
-    warnings: List[str] = field(default_factory=list)
 
 
 # ======================================================================

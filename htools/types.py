@@ -216,6 +216,14 @@ NO_SECONDARY = -1
 PRIORITY_VALUES = {"low": 10, "normal": 0, "high": -10}
 
 
+class EvacMode(enum.Enum):
+    """Node evacuation modes (Ganeti's ``EvacMode``)."""
+
+    CHANGE_PRIMARY = "primary-only"
+    CHANGE_SECONDARY = "secondary-only"
+    CHANGE_ALL = "all"
+
+
 # ---------------------------------------------------------------- show
 # Haskell's derived ``show`` of the policy records, as htools prints them
 # verbosely.

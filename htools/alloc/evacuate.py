@@ -12,12 +12,12 @@ from htools import moves as mv
 from htools._core import ClusterState
 from htools.alloc.groups import find_best_alloc_group
 from htools.alloc.solution import (
-    AllocFailure, AllocOptions, DEFAULT_OPTIONS, EvacMode, InstList, NodeList,
-    Rejection, Trace, _mode_value,
+    AllocFailure, AllocOptions, DEFAULT_OPTIONS, InstList, NodeList,
+    Rejection, Trace,
 )
 from htools.model import Group, Instance, Node, pm_find
 from htools.opcodes import imove_to_job
-from htools.types import DiskTemplate, FailMode, MirrorType, NO_SECONDARY
+from htools.types import NO_SECONDARY, DiskTemplate, EvacMode, FailMode, MirrorType
 
 # ==========================================================================
 # Evacuation (``Cluster/Evacuate.hs``)
@@ -251,7 +251,7 @@ def node_evac_instance(opts: AllocOptions, nl: Mapping[int, Node],
                        ) -> Tuple[NodeList, InstList, List[Dict]]:
     """``nodeEvacInstance``."""
     dt = inst.disk_template
-    mode = _mode_value(mode)
+    mode = EvacMode(mode)
     if dt in _SHARED_TEMPLATES:
         if mode == EvacMode.CHANGE_SECONDARY:
             raise AllocFailure("Instances with disk template '%s' can't execute "
@@ -280,7 +280,7 @@ def node_evac_instance(opts: AllocOptions, nl: Mapping[int, Node],
 
 def nodes_to_evacuate(il: Mapping[int, Instance], mode: str,
                       idxs: Sequence[int]) -> set:
-    mode = _mode_value(mode)
+    mode = EvacMode(mode)
     out = set()
     for idx in idxs:
         i = il[idx]

@@ -60,16 +60,6 @@ class AllocFailure(Exception):
         self.msg = msg
 
 
-class EvacMode:
-    CHANGE_PRIMARY = "primary-only"
-    CHANGE_SECONDARY = "secondary-only"
-    CHANGE_ALL = "all"
-
-
-def _mode_value(mode) -> str:
-    return getattr(mode, "value", mode)
-
-
 # ==========================================================================
 # Tracing rejected candidates (for explanations)
 
