@@ -268,7 +268,6 @@ def _gen_cases():
 
 @pytest.mark.parametrize("params,args", list(_gen_cases()))
 def test_generated(params, args, tmp_path):
-    pytest.importorskip("simulate.generator")
     check(Input(_gen_name(params), "gen", params), args, tmp_path)
 
 

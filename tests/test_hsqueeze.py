@@ -348,8 +348,6 @@ def test_plan_online():
     assert [n.name for n in p.nodes] == ["n4"] and not p.enough
     cmds = squeeze.online_commands(p)
     assert cmds.startswith("echo Power Commands\n  gnt-node power -f on n4\n")
-    if importlib.util.find_spec("htools.allocation") is None:
-        return
     ops = squeeze.online_opcodes(p, nodes, insts)
     assert ops[0][1] == "Powering on nodes"
     assert ops[0][0][0][0]["offline"] is False

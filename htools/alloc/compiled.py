@@ -1,6 +1,6 @@
 """``tryAlloc`` on the compiled core (:class:`htools._core.AllocState`).
 
-:func:`try_alloc` answers exactly what :func:`htools.allocation.try_alloc`
+:func:`try_alloc` answers exactly what :func:`htools.alloc.place.try_alloc`
 answers - same failure counts, same allocation count, same chosen
 placement and score, same log line - for the common case: a new instance
 without exclusion tags, desired location tags or forthcoming status, no
