@@ -244,11 +244,11 @@ def test_state_follows_the_table(cluster_dir):
 def test_fallbacks(cluster_dir, monkeypatch):
     args = _write_cluster(cluster_dir, "plain5")
     _, algo, tbl, _ = _table(args)
-    monkeypatch.setenv("HTOOLS_PURE_BALANCE", "1")
+    monkeypatch.setenv("HTOOLS_PURE", "1")
     sc = fastbalance.make_scorer(algo, tbl)
     assert not isinstance(sc, fastbalance.FastBalancer)
     want = fastbalance.try_balance(algo, tbl, sc)
-    monkeypatch.delenv("HTOOLS_PURE_BALANCE")
+    monkeypatch.delenv("HTOOLS_PURE")
 
     def refuse(*a, **k):
         raise NotImplementedError("test")

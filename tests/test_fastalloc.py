@@ -5,6 +5,7 @@ log line, on generated clusters, for one- and two-node allocations, with
 and without soft errors ignored and the capacity predicate, and along
 allocation sequences whose states are derived incrementally."""
 import math
+import os
 import struct
 from random import Random
 
@@ -40,11 +41,11 @@ def _load(seed: int, **params):
 
 
 def _model(opts, nl, il, inst, an, n1pred=None):
-    fastalloc.ENABLED = False
+    os.environ["HTOOLS_PURE"] = "1"
     try:
         return try_alloc(opts, nl, il, inst, an, n1pred=n1pred)
     finally:
-        fastalloc.ENABLED = True
+        del os.environ["HTOOLS_PURE"]
 
 
 def _summary(sol):

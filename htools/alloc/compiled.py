@@ -27,9 +27,6 @@ from htools.alloc.solution import (
 from htools.model import Instance, Node
 from htools.types import NO_SECONDARY
 
-#: off: every tryAlloc takes the model's path (for comparisons)
-ENABLED = True
-
 #: node list identity -> (node list, AllocState); least recently used first
 _STATES: "OrderedDict[int, Tuple[Mapping, AllocState]]" = OrderedDict()
 _MAX_STATES = 16

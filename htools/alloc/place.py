@@ -20,6 +20,7 @@ from htools.alloc.solution import (
     Trace, _new_inst, annotate_solution, collection_to_solution, sum_allocs,
 )
 from htools.model import Group, Instance, Node, pm_find
+from htools.specification import pure
 from htools.types import FailMode, NO_SECONDARY
 
 # ==========================================================================
@@ -66,7 +67,7 @@ def try_alloc(opts: AllocOptions, nl: Mapping[int, Node],
     kind, targets = alloc_nodes
     if n1pred is None:
         n1pred = n1_predicate(opts, nl, il)
-    if trace is None and fastalloc.ENABLED:
+    if trace is None and not pure():
         sol = fastalloc.try_alloc(opts, nl, il, inst, alloc_nodes, n1pred)
         if sol is not None:
             return sol

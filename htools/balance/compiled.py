@@ -26,13 +26,13 @@ narrower searches supplied).  The moves differ from
 htools' (the default search stays identical); every move is legal and
 strictly improves the exact score.
 
-``make_scorer`` returns a :class:`FastBalancer` when the compiled module is
-built and can represent the group exactly; otherwise (module missing, or
-data it refuses with ``NotImplementedError``) the pure-Python
-:class:`~htools.balance.search.Scorer`, and ``try_balance`` then runs
-:func:`~htools.balance.search.try_balance`.  Set ``HTOOLS_PURE_BALANCE=1`` to force the
-pure-Python path, ``HTOOLS_CHECK_BALANCE=1`` to cross-check every step
-against :func:`htools.metrics.comp_cv` (slow).
+``make_scorer`` returns a :class:`FastBalancer` when the compiled state
+can represent the group exactly; otherwise (data it refuses with
+``NotImplementedError``, or ``HTOOLS_PURE=1``: :mod:`htools.specification`)
+the pure-Python :class:`~htools.balance.search.Scorer`, and ``try_balance``
+then runs :func:`~htools.balance.search.try_balance`.
+``HTOOLS_CHECK_BALANCE=1`` cross-checks every step against
+:func:`htools.metrics.comp_cv` (slow).
 """
 from __future__ import annotations
 
@@ -44,13 +44,10 @@ from htools.balance.table import AlgorithmOptions, Placement, Table
 from htools import moves as mv
 from htools.types import FailMode
 
-try:  # pragma: no cover - depends on the build
-    from htools._balance import BalanceState
-except ImportError:  # pragma: no cover
-    BalanceState = None  # type: ignore[assignment,misc]
+from htools._balance import BalanceState
+from htools.specification import pure
 
-__all__ = ["FastBalancer", "make_scorer", "try_balance", "available",
-           "SEARCH_MODES"]
+__all__ = ["FastBalancer", "make_scorer", "try_balance", "SEARCH_MODES"]
 
 #: values of ``AlgorithmOptions.search`` (hbal ``--search``)
 SEARCH_MODES = ("exhaustive", "pruned")
@@ -61,11 +58,6 @@ NARROW_AFTER = 1
 #: pruned search: the widest neighbourhood tried (pair-target combinations;
 #: the full one if smaller)
 MAX_WORK = 4_000_000
-
-
-def available() -> bool:
-    """Whether the compiled balancer is built."""
-    return BalanceState is not None
 
 
 class FastBalancer:
@@ -114,7 +106,7 @@ Scorer = Union[FastBalancer, search.Scorer]
 
 def make_scorer(opts: AlgorithmOptions, tbl: Table) -> Scorer:
     """A FastBalancer for ``tbl`` if possible, else the pure-Python scorer."""
-    if BalanceState is not None and not os.environ.get("HTOOLS_PURE_BALANCE"):
+    if not pure():
         try:
             return FastBalancer(opts, tbl)
         except NotImplementedError:

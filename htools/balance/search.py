@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Tuple
 from htools import moves as mv
 from htools.balance.table import AlgorithmOptions, Placement, Table
 from htools.model import Instance, Node
+from htools.specification import pure
 from htools.metrics import comp_cv
 from htools.types import FailMode
 
@@ -123,10 +124,8 @@ class CoreScorer(Scorer):
 
 
 def make_scorer(nodes: Dict[int, Node]) -> Scorer:
-    """The fastest exact scorer available (compiled core if built)."""
-    try:
-        return CoreScorer(nodes)
-    except ImportError:  # pragma: no cover - core not built
-        return Scorer(nodes)
+    """The compiled core's exact scorer, or the metrics of
+    :mod:`htools.metrics` with ``HTOOLS_PURE``."""
+    return Scorer(nodes) if pure() else CoreScorer(nodes)
 
 
