@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from htools import moves as mv
-from htools.types import PRIORITY_VALUES
-from htools.version import VERSION
+from htools.constants import PRIORITY_VALUES, VERSION
 
 
 @dataclass

@@ -212,9 +212,6 @@ DEFAULT_GROUP_ID = "00000000-0000-0000-0000-000000000000"
 NO_SECONDARY = -1
 
 
-#: Job priorities by name (``--priority``) and their opcode values.
-PRIORITY_VALUES = {"low": 10, "normal": 0, "high": -10}
-
 
 class EvacMode(enum.Enum):
     """Node evacuation modes (Ganeti's ``EvacMode``)."""

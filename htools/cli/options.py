@@ -21,9 +21,8 @@ from dataclasses import dataclass, field, fields
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from htools.haskell.read import ReadError, try_read_double, try_read_int
-from htools.types import PRIORITY_VALUES
 from htools.units import parse_unit
-from htools.version import COMPILER, VERSION
+from htools.constants import COMPILER, PRIORITY_VALUES, VERSION
 from htools.haskell.show import show_string
 
 __all__ = [
