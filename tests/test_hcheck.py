@@ -458,10 +458,8 @@ def test_split_instance_crash():
     from htools.alloc import globaln1
     from htools.cluster_info import split_cluster
     nodes, insts, cdata = _load(INPUTS / "split-crash.data")
-    groups = split_cluster(list(nodes.values()), list(insts.values()))
-    gdx, gnodes, ginsts = groups[1]
-    nl = {n.idx: n for n in gnodes}
-    il = {i.idx: i for i in ginsts}
+    groups = split_cluster(nodes, insts)
+    gdx, nl, il = groups[1]
     with pytest.raises(globaln1.MissingKey) as ei:
         globaln1.count_not_evacuable(nl, il)
     assert ei.value.key == 0

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from htools.alloc.groups import has_required_networks, split_cluster
+from htools.alloc.groups import has_required_networks
+from htools.cluster_info import split_cluster
 from htools.alloc.place import gen_alloc_nodes
 from htools.alloc.primitives import ghc_sort_by, inst_matches_policy
 from htools.alloc.solution import (

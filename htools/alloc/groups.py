@@ -10,28 +10,13 @@ from htools.alloc.solution import (
     AllocFailure, AllocOptions, EQ, Element, GT, InstList, LT, NodeList, Solution,
     Trace, solution_description,
 )
+from htools.cluster_info import split_cluster
 from htools.haskell.show import show_string, show_string_list
 from htools.model import Group, Instance, Node
 from htools.types import AllocPolicy, DiskTemplate
 
 # ==========================================================================
 # Groups
-
-def split_cluster(nl: Mapping[int, Node], il: Mapping[int, Instance]
-                  ) -> List[Tuple[int, NodeList, InstList]]:
-    """``splitCluster``: per group (ascending index) its nodes and the
-    instances whose primary is among them."""
-    by_group: Dict[int, NodeList] = {}
-    for k in sorted(nl):
-        n = nl[k]
-        by_group.setdefault(n.group, {})[k] = n
-    out = []
-    for gdx in sorted(by_group):
-        gnl = by_group[gdx]
-        gil = {i: inst for i, inst in il.items() if inst.pnode in gnl}
-        out.append((gdx, gnl, gil))
-    return out
-
 
 def has_required_networks(grp: Group, inst: Instance) -> bool:
     return all(nic.network is None or nic.network in grp.networks

@@ -33,7 +33,7 @@ from htools.haskell.show import show_string, show_string_list
 
 
 def _select_group(opts, groups, nodes, insts):
-    from htools.cluster_info import split_cluster
+    from htools.cluster_info import split_cluster_lists as split_cluster
     ngroups = split_cluster(nodes, insts)
     if len(ngroups) > 1 and opts.group is None:
         sys.stdout.flush()

@@ -220,15 +220,14 @@ def _run(opts, out) -> int:
     nodes = extloader.set_node_status(opts, cdata.nodes)
     insts = cdata.instances
     groups = {g.idx: g for g in cdata.groups}
-    split = split_cluster(nodes, insts)
+    split = split_cluster({n.idx: n for n in nodes}, {i.idx: i for i in insts})
     pr = Printer(opts, out)
 
     if machine:
         for gdx in sorted(groups):
             pr.write(_key_line("GROUP_UUID_%d" % gdx, groups[gdx].uuid))
 
-    gstats = [GroupStats(opts, groups[gdx], {n.idx: n for n in gnodes},
-                         {i.idx: i for i in ginsts})
+    gstats = [GroupStats(opts, groups[gdx], gnodes, ginsts)
               for gdx, gnodes, ginsts in split]
 
     need_cache: List[bool] = []

@@ -15,7 +15,8 @@ def run(opts, args) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
     from htools import extloader, report, metrics
-    from htools.cluster_info import bad_items, find_split_instances, split_cluster
+    from htools.cluster_info import bad_items, find_split_instances
+    from htools.cluster_info import split_cluster_lists as split_cluster
     from htools.haskell.fmt import fmt_f
     from htools.loader import common_suffix
 

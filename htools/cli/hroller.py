@@ -58,7 +58,7 @@ def _after_maintenance(nodes, conf):
 def _rebalance_plan(opts, cdata, nodes, insts) -> List[dict]:
     """hbal's plan, group by group (only ``-G``'s group if given)."""
     from htools import balance, metrics
-    from htools.cluster_info import split_cluster
+    from htools.cluster_info import split_cluster_lists as split_cluster
 
     want = None
     if opts.group is not None:
