@@ -43,7 +43,7 @@ from backends.iallocator import (
 )
 from backends.rapi import _assign
 from htools.errors import UncaughtIOError
-from htools.loader import LoadError
+from htools.loader import LoadError, with_master
 from htools.model import ClusterData, Disk, Group, Instance, Node
 from htools.types import NO_SECONDARY, InstanceStatus
 from htools.haskell.show import show_string, show_string_list
@@ -689,15 +689,9 @@ def parse_data(answers: List[Answer]) -> ClusterData:
         _, insts = _assign([parse_instance(ktn, r) for r in
                             _extract_rows(_ok(insts_a), "instance")])
         tags, ipolicy, master, hypervisor = parse_cluster(_ok(cinfo_a))
-        if master not in ktn:
-            raise _Bad("Master node %s unknown" % master)
-        nodes[ktn[master]].is_master = True
-        for node in nodes:
-            node.hypervisor = hypervisor
     except _Bad as err:
         raise LoadError(err.msg) from None
-    return ClusterData(groups=groups, nodes=nodes, instances=insts,
-                       tags=list(tags), ipolicy=ipolicy)
+    return with_master(groups, nodes, insts, tags, ipolicy, ktn, master, hypervisor)
 
 
 def load(path: str) -> ClusterData:

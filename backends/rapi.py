@@ -30,7 +30,7 @@ from htools.haskell.json import (
 from backends.iallocator import (
     _r_strings, r_alloc_policy, r_disk_template, r_hypervisor, r_ipolicy,
 )
-from htools.loader import LoadError
+from htools.loader import LoadError, with_master
 from htools.model import ClusterData, Disk, Group, Instance, Node
 from htools.types import NO_SECONDARY, InstanceStatus
 from htools.haskell.show import show_string_list
@@ -311,15 +311,9 @@ def parse_data(bodies: List[Body]) -> ClusterData:
         except _Bad as err:
             raise _Bad("Parsing cluster info: " + err.msg) from None
         tags, ipolicy, master, hypervisor = parse_cluster(info)
-        if master not in ktn:
-            raise _Bad("Master node %s unknown" % master)
-        nodes[ktn[master]].is_master = True
-        for node in nodes:
-            node.hypervisor = hypervisor
     except _Bad as err:
         raise LoadError(err.msg) from None
-    return ClusterData(groups=groups, nodes=nodes, instances=insts,
-                       tags=list(tags), ipolicy=ipolicy)
+    return with_master(groups, nodes, insts, tags, ipolicy, ktn, master, hypervisor)
 
 
 def load(master: str) -> ClusterData:

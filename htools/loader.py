@@ -33,6 +33,21 @@ class LoadError(HtoolsError):
 EXACT, MULTIPLE, PARTIAL, FAIL = 0, 1, 2, 3
 
 
+def with_master(groups: List, nodes: List[Node], insts: List[Instance],
+                tags: Sequence[str], ipolicy, ktn: Dict[str, int], master: str,
+                hypervisor) -> ClusterData:
+    """The raw cluster data of the live backends (Luxi, RAPI): the master
+    marked (htools' ``setMaster``: "Master node X unknown" when it is not a
+    node) and every node given the cluster's hypervisor."""
+    if master not in ktn:
+        raise LoadError("Master node %s unknown" % master)
+    nodes[ktn[master]].is_master = True
+    for node in nodes:
+        node.hypervisor = hypervisor
+    return ClusterData(groups=groups, nodes=nodes, instances=insts,
+                       tags=list(tags), ipolicy=ipolicy)
+
+
 def lookup_name(names: Sequence[str], key: str) -> Tuple[int, str]:
     """Look ``key`` up among ``names``: exact, or unique ``key.`` prefix.
 
