@@ -654,6 +654,7 @@ OURS_EXEC = [
     ("load-drop", "drbd", [], {"faults": [LOAD_FAULTS[1][1]]}),
     ("load-garbage", "drbd", [], {"faults": [LOAD_FAULTS[4][1]]}),
     ("load-error", "drbd", [], {"faults": [LOAD_FAULTS[5][1]]}),
+    ("master-unknown", "drbd", [], {"master": "no-such-node"}),
     ("submit-garbage", "drbd", ["-X", "-l", "1"], {"faults": [EXEC_FAULTS[1][1]]}),
     ("poll-error", "drbd", ["-X", "-l", "1"], {"faults": [EXEC_FAULTS[6][1]]}),
 ]
