@@ -8,6 +8,7 @@ their output is the checkout's.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import sysconfig
@@ -77,3 +78,38 @@ def test_sdist_installs_and_runs(sdist, tmp_path):
         want = _run([str(Path(sys.executable).parent / tool)] + args, cwd=tmp_path)
         assert got.returncode == want.returncode == 0, got.stderr
         assert got.stdout == want.stdout and got.stdout
+
+
+#: import names of the distributions pyproject.toml names
+_IMPORT_NAMES = {"pytest-benchmark": "pytest_benchmark", "Cython": "Cython"}
+
+
+def test_every_dependency_is_used():
+    """Each distribution named in pyproject.toml is imported (or, for the
+    build tools and pytest plugins, used) by the project."""
+    text = (ROOT / "pyproject.toml").read_text()
+    names = set()
+    for block in re.findall(r"(?:^dependencies|^test|^requires) = \[(.*?)\]", text, re.M | re.S):
+        names |= {re.split(r"[<>=!~\[ ]", n.strip().strip('"'))[0]
+                  for n in block.split(",") if n.strip()}
+    sources = "\n".join(p.read_text() for d in ("htools", "backends", "cluster", "simulate",
+                                                "tests", "bench")
+                        for p in (ROOT / d).rglob("*.py*") if p.suffix in (".py", ".pyx")
+                        and p.name != "test_packaging.py")
+    sources += (ROOT / "setup.py").read_text()
+    used = {
+        "setuptools": "from setuptools import" in sources,
+        "wheel": True,              # setuptools' wheel builds (pip install -e)
+        "build": '"-m", "build"' in sources,
+        "pytest-benchmark": re.search(r"def test_\w+\(benchmark\b", sources) is not None,
+    }
+    unused = []
+    for name in sorted(names):
+        if name in used:
+            ok = used[name]
+        else:
+            mod = _IMPORT_NAMES.get(name, name.replace("-", "_"))
+            ok = re.search(r"^\s*(?:c?import|from) %s\b" % re.escape(mod), sources, re.M)
+        if not ok:
+            unused.append(name)
+    assert names and not unused, unused
