@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.haskell.fmt import fmt_f, show_double
 from htools.haskell.io import open_file_error
+from htools.haskell.prelude import lines as hs_lines
 from htools.haskell.read import try_read_double, try_read_int
 from htools.loader import LoadError
 from htools.model import ClusterData, Disk, Group, Instance, Node
@@ -41,15 +42,6 @@ def sep_split(sep, seq) -> list:
 
 def comma_split(s: str) -> List[str]:
     return sep_split(",", s)
-
-
-def hs_lines(text: str) -> List[str]:
-    if not text:
-        return []
-    parts = text.split("\n")
-    if parts[-1] == "":
-        parts.pop()
-    return parts
 
 
 def _show_fields(fields: Sequence[str]) -> str:

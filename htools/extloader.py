@@ -29,8 +29,8 @@ def parse_utilisation(line: str) -> Tuple[str, DynUtil]:
 
 def _read_util_file(path: str) -> List[Tuple[str, DynUtil]]:
     from htools.haskell.io import open_file_error
-    from backends.text import (decode_error, decode_prefix,
-                               hs_lines, read_file_bytes)
+    from backends.text import decode_error, decode_prefix, read_file_bytes
+    from htools.haskell.prelude import lines as hs_lines
     try:
         text, complete = decode_prefix(read_file_bytes(path))
     except OSError as err:

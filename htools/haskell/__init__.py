@@ -6,7 +6,8 @@ htools' output, messages and arithmetic come partly from Haskell itself:
 ``printf``, json-0.10 (``Text.JSON``) and the ``pretty`` package's
 HughesPJ rendering.  Each has exactly one imitation, here:
 
-- :mod:`.prelude`: ``Int`` arithmetic (64-bit wrap, floor, truncate, division);
+- :mod:`.prelude`: ``Int`` arithmetic (64-bit wrap, floor, truncate, division)
+  and ``lines``;
 - :mod:`.read`: ``reads``/``tryRead`` at ``Int``, ``Integer`` and ``Double``;
 - :mod:`.show`: ``show`` of strings, characters and lists of strings;
 - :mod:`.fmt`: ``printf`` and ``show`` of doubles (shortest digits);
@@ -14,7 +15,8 @@ HughesPJ rendering.  Each has exactly one imitation, here:
 - :mod:`.json`: json-0.10's parser, writer and derived ``show``, Ganeti's
   JSON readers;
 - :mod:`.pretty`: ``Text.JSON.Pretty`` rendered by HughesPJ;
-- :mod:`.io`: the texts of GHC's IOErrors.
+- :mod:`.io`: the texts of GHC's IOErrors;
+- :mod:`.getopt`: ``System.Console.GetOpt`` (``getOpt Permute``, ``usageInfo``).
 
 Nothing here knows about clusters (only :mod:`htools.errors` is imported,
 for the error convention); the rest of the project imports these modules,

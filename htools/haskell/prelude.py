@@ -1,4 +1,4 @@
-"""Haskell ``Int`` arithmetic as GHC on x86-64 computes it.
+"""Haskell ``Int`` arithmetic as GHC on x86-64 computes it, and ``lines``.
 
 ``Int`` is 64 bits and wraps on overflow (``fromInteger``); ``floor`` and
 ``truncate`` from ``Double`` go through the processor's conversion, which
@@ -8,6 +8,7 @@ yields ``minBound`` for NaN, the infinities and values out of range; a
 from __future__ import annotations
 
 import math
+from typing import List
 
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1
@@ -47,3 +48,13 @@ def fdiv(a: float, b: float) -> float:
             return math.nan
         return math.inf if a > 0 else -math.inf
     return a / b
+
+
+def lines(text: str) -> List[str]:
+    """``lines``: split at newlines; a final newline ends the last line."""
+    if not text:
+        return []
+    parts = text.split("\n")
+    if parts[-1] == "":
+        parts.pop()
+    return parts
