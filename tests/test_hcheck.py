@@ -380,7 +380,7 @@ def test_shelltest(argv, exp):
 
 def test_ghc_sort_by_matches_sorted_and_is_stable():
     import random
-    from htools.alloc.primitives import compare_int, ghc_sort_by
+    from htools.haskell.ordering import compare_int, ghc_sort_by
     rng = random.Random(5)
     for n in range(0, 40):
         xs = [(rng.randrange(6), i) for i in range(n)]
@@ -391,7 +391,7 @@ def test_ghc_sort_by_matches_sorted_and_is_stable():
 def test_ghc_sort_by_nan_like_ghc():
     """NaN compares GT to everything in GHC; results worked out by hand
     from base's ``sortBy`` (runs, then pairwise merges)."""
-    from htools.alloc.primitives import compare_double, ghc_sort_by
+    from htools.haskell.ordering import EQ, GT, LT, compare_double, ghc_sort_by
     nan = math.nan
 
     def ids(xs):

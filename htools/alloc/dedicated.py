@@ -6,10 +6,11 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from htools.alloc.groups import has_required_networks
 from htools.cluster_info import split_cluster
 from htools.alloc.place import gen_alloc_nodes
-from htools.alloc.primitives import ghc_sort_by, inst_matches_policy
+from htools.alloc.primitives import inst_matches_policy
+from htools.haskell.ordering import EQ, GT, LT, ghc_sort_by
 from htools.alloc.solution import (
-    AllocFailure, AllocOptions, EQ, Element, GT, LT, Solution, _new_inst,
-    annotate_solution, format_score, solution_description,
+    AllocFailure, AllocOptions, Element, Solution, _new_inst, annotate_solution,
+    format_score, solution_description,
 )
 from htools.model import Group, Instance, Node, pm_find
 from htools.types import (

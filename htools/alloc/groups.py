@@ -5,10 +5,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from htools.alloc.n1 import n1_predicate
 from htools.alloc.place import gen_alloc_nodes, try_alloc
-from htools.alloc.primitives import compare_double, extract_nl, ghc_sort_by, update_il
+from htools.alloc.primitives import extract_nl, update_il
+from htools.haskell.ordering import EQ, GT, LT, compare_double, ghc_sort_by
 from htools.alloc.solution import (
-    AllocFailure, AllocOptions, EQ, Element, GT, InstList, LT, NodeList, Solution,
-    Trace, solution_description,
+    AllocFailure, AllocOptions, Element, InstList, NodeList, Solution, Trace,
+    solution_description,
 )
 from htools.cluster_info import split_cluster
 from htools.haskell.show import show_string, show_string_list

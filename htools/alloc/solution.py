@@ -7,13 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-from htools.alloc.primitives import compare_double, ghc_sort_by
+from htools.haskell.ordering import EQ, GT, LT, compare_double, ghc_sort_by
 from htools.haskell.fmt import fmt_f
 from htools.model import Group, Instance, Node
 from htools.types import FailMode, NO_SECONDARY
 
 NUM_FAIL_MODES = len(FailMode)
-LT, EQ, GT = -1, 0, 1
 
 NodeList = Dict[int, Node]
 InstList = Dict[int, Instance]

@@ -16,6 +16,7 @@ HughesPJ rendering.  Each has exactly one imitation, here:
   JSON readers;
 - :mod:`.pretty`: ``Text.JSON.Pretty`` rendered by HughesPJ;
 - :mod:`.io`: the texts of GHC's IOErrors;
+- :mod:`.ordering`: ``compare`` and GHC's ``Data.List.sortBy``;
 - :mod:`.getopt`: ``System.Console.GetOpt`` (``getOpt Permute``, ``usageInfo``).
 
 Nothing here knows about clusters (only :mod:`htools.errors` is imported,
