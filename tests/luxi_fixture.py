@@ -1073,7 +1073,10 @@ class LuxiFixture:
 
     def _serve(self, conn: socket.socket, cid: int) -> None:
         buf = b""
-        conn.settimeout(0.5)
+        try:
+            conn.settimeout(0.5)
+        except OSError:  # closed by stop() before this thread ran
+            return
         try:
             while not self._stop.is_set():
                 while EOM not in buf:
