@@ -101,12 +101,8 @@ cdef struct AInst:
 cdef inline double _a_pdsk(const ANode *n, long long sp, long long dsk) noexcept nogil:
     """Node.new_pdsk (compute_pdsk)."""
     if n.excl:
-        if n.t_sp_f == 0.0:
-            return 1.0
-        return <double>sp / n.t_sp_f
-    if n.t_dsk == 0.0:
-        return 1.0
-    return <double>dsk / n.t_dsk
+        return _pdsk(sp, n.t_sp_f)
+    return _pdsk(dsk, n.t_dsk)
 
 
 cdef inline long long _a_nfs(const ANode *n, const AInst *I, bint forth) noexcept nogil:

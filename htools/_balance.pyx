@@ -358,20 +358,8 @@ cdef void _vi_smallest(VI *a, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
     qsort(a, k, sizeof(VI), _vi_cmp)
 
 
-cdef inline double _div(double a, double b) noexcept nogil:
-    """haskell.prelude.fdiv: IEEE division, x/0 by the sign of x."""
-    if b == 0.0:
-        if a == 0.0 or a != a:
-            return NAN
-        return INFINITY if a > 0.0 else -INFINITY
-    return a / b
-
-
-cdef inline double _pdsk(long long free_, double total) noexcept nogil:
-    """model.compute_pdsk."""
-    if total == 0.0:
-        return 1.0
-    return <double>free_ / total
+from htools._inline cimport hs_div as _div
+from htools._inline cimport pdsk as _pdsk
 
 
 cdef inline double _new_pdsk(const NodeS *n, long long sp, long long dsk) noexcept nogil:

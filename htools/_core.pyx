@@ -94,13 +94,8 @@ def core_version():
 # ---------------------------------------------------------------------------
 # C helpers (no Python objects)
 
-cdef inline double _div(double a, double b) noexcept nogil:
-    """``haskell.prelude.fdiv``: IEEE division, but x/0 by the sign of x alone."""
-    if b == 0.0:
-        if a == 0.0 or a != a:
-            return NAN
-        return INFINITY if a > 0.0 else -INFINITY
-    return a / b
+from htools._inline cimport hs_div as _div
+from htools._inline cimport pdsk as _pdsk
 
 
 cdef inline void _add_row(double *acc, const double *x) noexcept nogil:

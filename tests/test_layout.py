@@ -18,7 +18,7 @@ def _listed():
         if m:
             folder = m.group(1)
             continue
-        names = re.findall(r"\b([\w]+\.(?:py|pyx|pxi))\b", line.split("  ", 2)[1]
+        names = re.findall(r"\b([\w]+\.(?:py|pyx|pxi|pxd))\b", line.split("  ", 2)[1]
                            if line.startswith("  ") else "")
         for name in names:
             listed.add(folder + name)
@@ -29,7 +29,7 @@ def _tree():
     found = set()
     for pkg in PACKAGES:
         for p in (ROOT / pkg).rglob("*"):
-            if p.suffix in (".py", ".pyx", ".pxi") and p.name != "__init__.py" \
+            if p.suffix in (".py", ".pyx", ".pxi", ".pxd") and p.name != "__init__.py" \
                     and p.name != "__main__.py":
                 found.add(p.relative_to(ROOT).as_posix())
     return found
