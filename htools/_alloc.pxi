@@ -25,262 +25,17 @@ score, ties to the candidate evaluated last.  A NaN score makes the
 evaluation return None (the caller then uses the model's path, which sorts
 as GHC does).  Instances with exclusion tags, desired location tags or
 forthcoming status are not handled here (the caller checks
-:func:`htools.fastalloc.eligible`).
+:func:`htools.alloc.compiled.eligible`).
 
 Failure modes are ``htools.types.FailMode`` values.
 """
 
-cdef enum:
-    F_MEM = 0
-    F_DISK = 1
-    F_CPU = 2
-    F_N1 = 3
-    F_TAGS = 4
-    F_SPINDLES = 7
-    NFAIL = 9
-
-
-cdef struct ANode:
-    # constants
-    double t_mem
-    long long t_mem_i          # hs_truncate(t_mem)
-    long long n_mem
-    long long x_mem_pos        # max(0, x_mem)
-    double t_dsk
-    long long lo_dsk
-    double t_cpu
-    double speed
-    double l_cpu               # ipolicy.vcpu_ratio
-    double hi_sp
-    double t_sp_f              # float(t_spindles)
-    int excl
-    double pool[4]
-    # state
-    long long i_mem
-    long long f_dsk
-    long long f_dsk_forth
-    long long f_mem_forth
-    long long u_cpu
-    long long u_cpu_forth
-    long long f_sp
-    long long f_sp_forth
-    long long r_mem
-    long long npri
-    long long nsec
-    long long loc_score
-    int fail_n1
-    double p_mem
-    double p_dsk
-    double p_rem
-    double p_cpu
-    double p_mem_forth
-    double p_dsk_forth
-    double p_cpu_forth
-    double isp
-    double isp_forth
-    double load[4]
-    double load_f[4]
-
-
-cdef struct AInst:
-    long long mem
-    long long dsk
-    long long vcpus
-    long long spindle_use
-    long long tot_sp
-    int has_tot_sp
-    int uses_memory
-    int not_offline
-    int uses_sec_mem
-    int local
-    int has_sec
-    long long iloc             # the instance's own location score
-    double util[4]
-
-
-cdef inline double _a_pdsk(const ANode *n, long long sp, long long dsk) noexcept nogil:
-    """Node.new_pdsk (compute_pdsk)."""
-    if n.excl:
-        return _pdsk(sp, n.t_sp_f)
-    return _pdsk(dsk, n.t_dsk)
-
-
-cdef inline long long _a_nfs(const ANode *n, const AInst *I, bint forth) noexcept nogil:
-    """Node._new_free_spindles(add=True)."""
-    if not n.excl:
-        return 0
-    if not I.has_tot_sp:
-        return -1
-    return (n.f_sp_forth if forth else n.f_sp) - I.tot_sp
-
-
-cdef inline double _a_su(const ANode *n, const AInst *I, bint forth) noexcept nogil:
-    """Node._spindle_use(add=True)."""
-    cdef double cur
-    if n.excl:
-        return 0.0
-    cur = n.isp_forth if forth else n.isp
-    if not I.local:
-        return cur
-    return cur + <double>I.spindle_use
-
-
-cdef int _a_add_pri(ANode *n, const AInst *I, long long iloc, bint strict) noexcept nogil:
-    """Node.add_pri of a new (not forthcoming, tag-less) instance, in place
-    on ``n``; -1 on success, else the failure mode (``n`` is then
-    unchanged).  ``iloc``: the instance's location score."""
-    cdef bint local = I.local
-    cdef double l_cpu = n.l_cpu
-    cdef long long new_mem_forth = n.f_mem_forth - I.mem
-    cdef long long new_dsk_forth = n.f_dsk_forth - I.dsk if local else n.f_dsk_forth
-    cdef long long new_sp_forth = _a_nfs(n, I, True)
-    cdef double new_isp_forth = _a_su(n, I, True)
-    cdef long long new_ucpu_forth = (n.u_cpu_forth + I.vcpus if I.not_offline
-                                     else n.u_cpu_forth)
-    cdef double new_pcpu_forth = _div(<double>new_ucpu_forth, n.t_cpu)
-    cdef long long new_i_mem = n.i_mem + I.mem if I.uses_memory else n.i_mem
-    cdef long long new_free = n.t_mem_i - n.n_mem - new_i_mem - n.x_mem_pos
-    cdef bint new_failn1 = new_free <= n.r_mem
-    cdef long long new_dsk = n.f_dsk - I.dsk if local else n.f_dsk
-    cdef long long new_sp = _a_nfs(n, I, False)
-    cdef double new_isp = _a_su(n, I, False)
-    cdef long long new_ucpu = n.u_cpu + I.vcpus if I.not_offline else n.u_cpu
-    cdef double new_pcpu = _div(<double>new_ucpu, n.t_cpu)
-    cdef int k
-    if new_free <= 0:
-        return F_MEM
-    if local and new_dsk <= 0:
-        return F_DISK
-    if strict and local and new_dsk < n.lo_dsk:
-        return F_DISK
-    if local and n.excl and new_sp < 0:
-        return F_SPINDLES
-    if strict and local and new_isp > n.hi_sp:
-        return F_DISK
-    if strict and new_failn1 and not n.fail_n1:
-        return F_MEM
-    if strict and l_cpu >= 0 and l_cpu < new_pcpu:
-        return F_CPU
-    if strict:
-        if new_mem_forth <= 0:
-            return F_MEM
-        if local and new_dsk_forth <= 0:
-            return F_DISK
-        if local and new_dsk_forth < n.lo_dsk:
-            return F_DISK
-        if local and n.excl and new_sp_forth < 0:
-            return F_SPINDLES
-        if local and new_isp_forth > n.hi_sp:
-            return F_DISK
-        if l_cpu >= 0 and l_cpu < new_pcpu_forth:
-            return F_CPU
-    n.npri += 1
-    n.i_mem = new_i_mem
-    n.f_dsk = new_dsk
-    n.fail_n1 = 1 if new_failn1 else 0
-    n.p_mem = _div(<double>new_free, n.t_mem)
-    n.p_dsk = _a_pdsk(n, new_sp, new_dsk)
-    n.u_cpu = new_ucpu
-    n.p_cpu = new_pcpu
-    for k in range(4):
-        n.load[k] = n.load[k] + I.util[k]
-    n.isp = new_isp
-    n.f_sp = new_sp
-    n.loc_score = n.loc_score + iloc
-    n.f_mem_forth = new_mem_forth
-    n.f_dsk_forth = new_dsk_forth
-    n.p_mem_forth = _div(<double>new_mem_forth, n.t_mem)
-    n.p_dsk_forth = _a_pdsk(n, new_sp_forth, new_dsk_forth)
-    n.u_cpu_forth = new_ucpu_forth
-    n.p_cpu_forth = new_pcpu_forth
-    for k in range(4):
-        n.load_f[k] = n.load_f[k] + I.util[k]
-    n.isp_forth = new_isp_forth
-    n.f_sp_forth = new_sp_forth
-    return -1
-
-
-cdef int _a_add_sec(ANode *n, const AInst *I, long long peem, bint strict) noexcept nogil:
-    """Node.add_sec (``peem``: the peer-map entry of the primary), in place;
-    -1 on success, else the failure mode (``n`` then unchanged)."""
-    cdef long long sec_mem = I.mem if I.uses_sec_mem else 0
-    cdef long long new_peem = peem + sec_mem
-    cdef long long old_mem_forth = n.f_mem_forth
-    cdef long long new_dsk_forth = n.f_dsk_forth - I.dsk
-    cdef long long new_sp_forth = _a_nfs(n, I, True)
-    cdef double new_isp_forth = _a_su(n, I, True)
-    cdef long long old_mem = n.t_mem_i - n.n_mem - n.i_mem - n.x_mem_pos
-    cdef long long new_dsk = n.f_dsk - I.dsk
-    cdef long long new_sp = _a_nfs(n, I, False)
-    cdef double new_isp = _a_su(n, I, False)
-    cdef long long new_rmem = n.r_mem if n.r_mem >= new_peem else new_peem
-    cdef bint new_failn1 = old_mem <= new_rmem
-    if not I.has_sec:
-        return F_DISK
-    if new_dsk <= 0:
-        return F_DISK
-    if strict and new_dsk < n.lo_dsk:
-        return F_DISK
-    if n.excl and new_sp < 0:
-        return F_SPINDLES
-    if strict and new_isp > n.hi_sp:
-        return F_DISK
-    if strict and sec_mem >= old_mem:
-        return F_MEM
-    if strict and new_failn1 and not n.fail_n1:
-        return F_MEM
-    if strict:
-        if new_dsk_forth <= 0:
-            return F_DISK
-        if new_dsk_forth < n.lo_dsk:
-            return F_DISK
-        if n.excl and new_sp_forth < 0:
-            return F_SPINDLES
-        if new_isp_forth > n.hi_sp:
-            return F_DISK
-        if sec_mem >= old_mem_forth:
-            return F_MEM
-    n.nsec += 1
-    n.f_dsk = new_dsk
-    n.fail_n1 = 1 if new_failn1 else 0
-    n.r_mem = new_rmem
-    n.p_dsk = _a_pdsk(n, new_sp, new_dsk)
-    n.p_rem = _div(<double>new_rmem, n.t_mem)
-    n.load[2] = n.load[2] + I.util[2]
-    n.isp = new_isp
-    n.f_sp = new_sp
-    n.f_dsk_forth = new_dsk_forth
-    n.p_dsk_forth = _a_pdsk(n, new_sp_forth, new_dsk_forth)
-    n.load_f[2] = n.load_f[2] + I.util[2]
-    n.isp_forth = new_isp_forth
-    n.f_sp_forth = new_sp_forth
-    return -1
-
-
-cdef inline void _a_row(const ANode *n, const double *base, double *r) noexcept nogil:
+cdef inline void _a_row(const NodeS *n, const double *base, double *r) noexcept nogil:
     """The node's 20 values (``_extract``'s layout); the exclusion-tag
     metric is taken from ``base`` (the node's current row: a tag-less
     instance does not change it)."""
-    r[0] = n.p_mem
-    r[1] = n.p_dsk
-    r[2] = <double>(n.nsec + n.npri) if n.fail_n1 else 0.0
-    r[3] = n.p_rem
-    r[4] = <double>(n.npri + n.nsec)
-    r[5] = <double>n.npri
-    r[6] = n.p_cpu / n.speed
-    r[7] = _div(n.load[0], n.pool[0])
-    r[8] = _div(n.load[1], n.pool[1])
-    r[9] = _div(n.load[2], n.pool[2])
-    r[10] = _div(n.load[3], n.pool[3])
-    r[11] = base[11]
-    r[12] = _div(n.isp, n.hi_sp)
-    r[13] = n.p_mem_forth
-    r[14] = n.p_dsk_forth
-    r[15] = n.p_cpu_forth / n.speed
-    r[16] = _div(n.isp_forth, n.hi_sp)
-    r[17] = <double>n.loc_score
-    r[18] = 0.0
-    r[19] = n.p_rem
+    node_values(n, r)
+    r[M_PTAGS] = base[M_PTAGS]
 
 
 cdef inline void _a_update(double *s, double *var, const double *x,
@@ -462,7 +217,7 @@ cdef class PairPlan:
 cdef class AllocState(ClusterState):
     """:class:`ClusterState` plus the placement inputs of each node."""
 
-    cdef ANode *an
+    cdef NodeS *an
     cdef long long **pk        # per node: peer keys (node indices), sorted
     cdef long long **pv        # per node: peer values
     cdef Py_ssize_t *pl        # per node: number of peers
@@ -505,7 +260,7 @@ cdef class AllocState(ClusterState):
 
     cdef int _alloc_arrays(self) except -1:
         cdef Py_ssize_t sz = self.n if self.n > 0 else 1
-        self.an = <ANode *>calloc(sz, sizeof(ANode))
+        self.an = <NodeS *>calloc(sz, sizeof(NodeS))
         self.pk = <long long **>calloc(sz, sizeof(long long *))
         self.pv = <long long **>calloc(sz, sizeof(long long *))
         self.pl = <Py_ssize_t *>calloc(sz, sizeof(Py_ssize_t))
@@ -518,57 +273,9 @@ cdef class AllocState(ClusterState):
 
     cdef int _load_node(self, Py_ssize_t i, object node) except -1:
         from htools.model import hs_truncate
-        cdef ANode *a = self.an + i
+        cdef NodeS *a = self.an + i
         cdef Py_ssize_t k, m
-        up = node.util_pool
-        ul = node.util_load
-        ulf = node.util_load_forth
-        a.t_mem = node.t_mem
-        a.t_mem_i = hs_truncate(node.t_mem)
-        a.n_mem = node.n_mem
-        a.x_mem_pos = max(0, node.x_mem)
-        a.t_dsk = node.t_dsk
-        a.lo_dsk = node.lo_dsk
-        a.t_cpu = node.t_cpu
-        a.speed = node.t_cpu_speed
-        a.l_cpu = node.ipolicy.vcpu_ratio
-        a.hi_sp = node.hi_spindles
-        a.t_sp_f = float(node.t_spindles)
-        a.excl = 1 if node.excl_storage else 0
-        a.pool[0] = up.cpu
-        a.pool[1] = up.mem
-        a.pool[2] = up.dsk
-        a.pool[3] = up.net
-        a.i_mem = node.i_mem
-        a.f_dsk = node.f_dsk
-        a.f_dsk_forth = node.f_dsk_forth
-        a.f_mem_forth = node.f_mem_forth
-        a.u_cpu = node.u_cpu
-        a.u_cpu_forth = node.u_cpu_forth
-        a.f_sp = node.f_spindles
-        a.f_sp_forth = node.f_spindles_forth
-        a.r_mem = node.r_mem
-        a.npri = len(node.p_list)
-        a.nsec = len(node.s_list)
-        a.loc_score = node.location_score
-        a.fail_n1 = 1 if node.fail_n1 else 0
-        a.p_mem = node.p_mem
-        a.p_dsk = node.p_dsk
-        a.p_rem = node.p_rem
-        a.p_cpu = node.p_cpu
-        a.p_mem_forth = node.p_mem_forth
-        a.p_dsk_forth = node.p_dsk_forth
-        a.p_cpu_forth = node.p_cpu_forth
-        a.isp = node.inst_spindles
-        a.isp_forth = node.inst_spindles_forth
-        a.load[0] = ul.cpu
-        a.load[1] = ul.mem
-        a.load[2] = ul.dsk
-        a.load[3] = ul.net
-        a.load_f[0] = ulf.cpu
-        a.load_f[1] = ulf.mem
-        a.load_f[2] = ulf.dsk
-        a.load_f[3] = ulf.net
+        pack_node(a, node, hs_truncate)
         # peers, sorted by key
         peers = sorted(node.peers)
         free(self.pk[i])
@@ -678,7 +385,7 @@ cdef class AllocState(ClusterState):
         new.dirty = True
         new._alloc_arrays()
         new._lt_ids = dict(self._lt_ids)
-        memcpy(new.an, self.an, sz * sizeof(ANode))
+        memcpy(new.an, self.an, sz * sizeof(NodeS))
         for i in range(n):
             m = self.pl[i]
             new.pl[i] = m
@@ -703,26 +410,8 @@ cdef class AllocState(ClusterState):
         return new
 
     # -- evaluation ----------------------------------------------------------
-    cdef int _inst(self, object inst, AInst *I) except -1:
-        tot = inst.total_spindles()
-        util = inst.util
-        I.mem = inst.mem
-        I.dsk = inst.dsk
-        I.vcpus = inst.vcpus
-        I.spindle_use = inst.spindle_use
-        I.has_tot_sp = 0 if tot is None else 1
-        I.tot_sp = 0 if tot is None else tot
-        I.uses_memory = 1 if inst.uses_memory else 0
-        I.not_offline = 1 if inst.not_offline else 0
-        I.uses_sec_mem = 1 if inst.uses_sec_mem else 0
-        I.local = 1 if inst.uses_local_storage else 0
-        I.has_sec = 1 if inst.has_secondary else 0
-        I.iloc = inst.location_score
-        I.util[0] = util.cpu
-        I.util[1] = util.mem
-        I.util[2] = util.dsk
-        I.util[3] = util.net
-        return 0
+    cdef int _inst(self, object inst, InstS *I) except -1:
+        return pack_instance(I, inst)
 
     def evaluate(self, inst, PairPlan plan, policy, bint force,
                  bint collect=False):
@@ -735,8 +424,8 @@ cdef class AllocState(ClusterState):
         sdx, loc)`` (``sdx`` -1 for one-node targets).  With ``collect``:
         per primary ``(pdx, fails, [(score, sdx, loc), ...])``, candidates
         in evaluation order."""
-        cdef AInst I
-        cdef ANode wp, ws
+        cdef InstS I
+        cdef NodeS wp, ws
         cdef double base_s[NV]
         cdef double base_var[NV]
         cdef double s1[NV]
@@ -793,7 +482,7 @@ cdef class AllocState(ClusterState):
                     pfails[pol] += 1
                 else:
                     wp = self.an[pp]
-                    fm = _a_add_pri(&wp, &I, I.iloc, strict)
+                    fm = add_pri(&wp, &I, I.loc_score, strict, False)
                     if fm >= 0:
                         pfails[fm] += 1
                     else:
@@ -828,7 +517,7 @@ cdef class AllocState(ClusterState):
                         # the primary's part depends on the secondary only
                         # through the location score
                         wp = self.an[pp]
-                        fm = _a_add_pri(&wp, &I, loc, strict)
+                        fm = add_pri(&wp, &I, loc, strict, False)
                         cur_loc = loc
                         have_p = True
                         if fm < 0:
@@ -849,7 +538,7 @@ cdef class AllocState(ClusterState):
                         # the common case, shared by all primaries
                         if sc.fm[sp] == -2:
                             ws = self.an[sp]
-                            sc.fm[sp] = _a_add_sec(&ws, &I, 0, True)
+                            sc.fm[sp] = add_sec(&ws, &I, 0, True, False)
                             if sc.fm[sp] < 0:
                                 _a_row(&ws, self.vals + sp * NV, sc.row + sp * NV)
                                 sc.cnt[sp] = _a_changed(self.vals + sp * NV,
@@ -861,7 +550,7 @@ cdef class AllocState(ClusterState):
                         cnt = sc.cnt[sp]
                     else:
                         ws = self.an[sp]
-                        k = _a_add_sec(&ws, &I, peem, True)
+                        k = add_sec(&ws, &I, peem, True, False)
                         if k < 0:
                             _a_row(&ws, self.vals + sp * NV, rs)
                             row = rs
@@ -902,7 +591,7 @@ cdef class AllocState(ClusterState):
         """Sum over all nodes of ``Node.avail_mem()``."""
         cdef Py_ssize_t i
         cdef long long tot = 0, v
-        cdef const ANode *a
+        cdef const NodeS *a
         for i in range(self.n):
             a = self.an + i
             v = a.t_mem_i - a.n_mem - a.i_mem - a.x_mem_pos - a.r_mem

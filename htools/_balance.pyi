@@ -63,7 +63,7 @@ class BalanceState:
     def score(self) -> float:
         """Exact ``comp_cv`` of the packed state."""
     def node_values(self, node_idx: int) -> List[float]:
-        """The 20 per-node metric values (``scorer.NODE_VALUES``; the map
+        """The 20 per-node metric values (``metrics.NODE_VALUES``; the map
         metric's slot is 0.0)."""
     def map_value(self) -> int:
         """The location/exclusion map metric."""

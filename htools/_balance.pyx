@@ -125,6 +125,11 @@ multiply-add (one rounding instead of two); never ``-ffast-math``.
 from libc.math cimport sqrt, fabs, NAN, INFINITY
 
 from htools.model import hs_truncate
+from htools._node cimport (
+    NV, FITS, MIR_NONE, MIR_INTERNAL, MIR_EXTERNAL, NodeS, InstS, to_int as _int,
+    to_double as _flt, pack_node, pack_instance, add_pri, add_sec, remove_pri,
+    remove_sec, node_values,
+)
 from libc.stdlib cimport malloc, calloc, realloc, free, qsort
 from libc.string cimport memcpy, memset
 
@@ -142,7 +147,6 @@ cdef enum:
     PSLOT = 5         # pruned search: failover + up to four kinds per victim
 
 cdef enum:
-    NV = 20
     NSD = 13          # internal [0, NSD): stddev metrics
     SUM_HI = 17       # internal [NSD, SUM_HI): sums over online nodes
     OFF_HI = 19       # internal [SUM_HI, OFF_HI): sums over offline nodes
@@ -174,82 +178,8 @@ cdef enum:
     REPLACE_AND_FAILOVER = 4
     FAILOVER_AND_REPLACE = 5
 
-# mirror types
-cdef enum:
-    MIR_NONE = 0
-    MIR_INTERNAL = 1
-    MIR_EXTERNAL = 2
 
 cdef double U = 1.1102230246251565e-16   # 2**-53
-
-
-cdef struct NodeS:
-    # constants
-    double t_mem
-    long long t_mem_i          # int(t_mem)
-    long long n_mem
-    long long x_mem_pos        # max(0, x_mem)
-    double t_dsk
-    long long lo_dsk
-    double t_cpu
-    double speed
-    double l_cpu               # ipolicy.vcpu_ratio
-    double hi_sp
-    double t_sp_f              # float(t_spindles)
-    int excl
-    int offline
-    double pool[4]
-    # state
-    long long i_mem
-    long long f_dsk
-    long long f_dsk_forth
-    long long f_mem_forth
-    long long u_cpu
-    long long u_cpu_forth
-    long long f_sp
-    long long f_sp_forth
-    long long r_mem
-    long long npri
-    long long nsec
-    long long loc_score
-    long long ptag_val         # sum(p_tags.values()) - len(p_tags)
-    int fail_n1
-    double p_mem
-    double p_dsk
-    double p_rem
-    double p_cpu
-    double p_mem_forth
-    double p_dsk_forth
-    double p_cpu_forth
-    double isp
-    double isp_forth
-    double load[4]
-    double load_f[4]
-
-
-cdef struct InstS:
-    long long mem
-    long long dsk
-    long long vcpus
-    long long spindle_use
-    long long tot_sp
-    int has_tot_sp
-    int uses_memory
-    int not_offline
-    int uses_sec_mem
-    int local
-    int has_sec
-    int mirror
-    int forthcoming
-    double util[4]
-    int ex_off
-    int ex_len
-    int ds_off
-    int ds_len
-    long long loc_score
-    int pnode
-    int snode
-    long long idx
 
 
 cdef struct Cand:
@@ -358,38 +288,6 @@ cdef void _vi_smallest(VI *a, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
     qsort(a, k, sizeof(VI), _vi_cmp)
 
 
-from htools._inline cimport hs_div as _div
-from htools._inline cimport pdsk as _pdsk
-
-
-cdef inline double _new_pdsk(const NodeS *n, long long sp, long long dsk) noexcept nogil:
-    if n.excl:
-        return _pdsk(sp, n.t_sp_f)
-    return _pdsk(dsk, n.t_dsk)
-
-
-cdef inline long long _nfs(const NodeS *n, const InstS *I, bint add, bint forth) noexcept nogil:
-    """Node._new_free_spindles."""
-    cdef long long cur
-    if not n.excl:
-        return 0
-    cur = n.f_sp_forth if forth else n.f_sp
-    if not I.has_tot_sp:
-        return -1 if add else cur
-    return cur - I.tot_sp if add else cur + I.tot_sp
-
-
-cdef inline double _su(const NodeS *n, const InstS *I, bint add, bint forth) noexcept nogil:
-    """Node._spindle_use."""
-    cdef double cur
-    if n.excl:
-        return 0.0
-    cur = n.isp_forth if forth else n.isp
-    if not I.local:
-        return cur
-    if add:
-        return cur + <double>I.spindle_use
-    return cur - <double>I.spindle_use
 
 
 cdef inline bint memcmp_8(const double *a, const double *b) noexcept nogil:
@@ -401,27 +299,31 @@ cdef inline bint memcmp_8(const double *a, const double *b) noexcept nogil:
 
 
 cdef inline void _row(const NodeS *n, double *r) noexcept nogil:
-    """The per-node metric values (scorer.NODE_VALUES), internal order."""
-    r[0] = n.p_mem
-    r[1] = n.p_dsk
-    r[2] = n.p_rem
-    r[3] = n.p_cpu / n.speed
-    r[4] = _div(n.load[0], n.pool[0])
-    r[5] = _div(n.load[1], n.pool[1])
-    r[6] = _div(n.load[2], n.pool[2])
-    r[7] = _div(n.load[3], n.pool[3])
-    r[8] = _div(n.isp, n.hi_sp)
-    r[9] = n.p_mem_forth
-    r[10] = n.p_dsk_forth
-    r[11] = n.p_cpu_forth / n.speed
-    r[12] = _div(n.isp_forth, n.hi_sp)
-    r[13] = <double>(n.nsec + n.npri) if n.fail_n1 else 0.0
-    r[14] = <double>n.ptag_val
-    r[15] = <double>n.loc_score
-    r[16] = n.p_rem
-    r[17] = <double>(n.npri + n.nsec)
-    r[18] = <double>n.npri
-    r[19] = 0.0
+    """The node's metric values in the internal order (``_ORIG``), spelled
+    out with constant indices so that the compiler keeps the values of
+    ``node_values`` in registers."""
+    cdef double v[NV]
+    node_values(n, v)
+    r[0] = v[0]
+    r[1] = v[1]
+    r[2] = v[3]
+    r[3] = v[6]
+    r[4] = v[7]
+    r[5] = v[8]
+    r[6] = v[9]
+    r[7] = v[10]
+    r[8] = v[12]
+    r[9] = v[13]
+    r[10] = v[14]
+    r[11] = v[15]
+    r[12] = v[16]
+    r[13] = v[2]
+    r[14] = v[11]
+    r[15] = v[17]
+    r[16] = v[19]
+    r[17] = v[4]
+    r[18] = v[5]
+    r[19] = v[18]
 
 
 cdef inline int _common(const int *a, int na, const int *b, int nb) noexcept nogil:
@@ -677,50 +579,7 @@ cdef class BalanceState:
         for i in range(N):
             node = nodes_l[i]
             n = &self.nd[i]
-            n.t_mem = _flt(node.t_mem)
-            n.t_mem_i = _int(hs_truncate(node.t_mem))
-            n.n_mem = _int(node.n_mem)
-            n.x_mem_pos = _int(max(0, node.x_mem))
-            n.t_dsk = _flt(node.t_dsk)
-            n.lo_dsk = _int(node.lo_dsk)
-            n.t_cpu = _flt(node.t_cpu)
-            n.speed = _flt(node.t_cpu_speed)
-            n.l_cpu = _flt(node.ipolicy.vcpu_ratio)
-            n.hi_sp = _flt(node.hi_spindles)
-            n.t_sp_f = <double>_int(node.t_spindles)
-            n.excl = 1 if node.excl_storage else 0
-            n.offline = 1 if node.offline else 0
-            up = node.util_pool
-            n.pool[0] = _flt(up.cpu); n.pool[1] = _flt(up.mem)
-            n.pool[2] = _flt(up.dsk); n.pool[3] = _flt(up.net)
-            n.i_mem = _int(node.i_mem)
-            n.f_dsk = _int(node.f_dsk)
-            n.f_dsk_forth = _int(node.f_dsk_forth)
-            n.f_mem_forth = _int(node.f_mem_forth)
-            n.u_cpu = _int(node.u_cpu)
-            n.u_cpu_forth = _int(node.u_cpu_forth)
-            n.f_sp = _int(node.f_spindles)
-            n.f_sp_forth = _int(node.f_spindles_forth)
-            n.r_mem = _int(node.r_mem)
-            n.npri = len(node.p_list)
-            n.nsec = len(node.s_list)
-            n.loc_score = _int(node.location_score)
-            n.fail_n1 = 1 if node.fail_n1 else 0
-            n.p_mem = _flt(node.p_mem)
-            n.p_dsk = _flt(node.p_dsk)
-            n.p_rem = _flt(node.p_rem)
-            n.p_cpu = _flt(node.p_cpu)
-            n.p_mem_forth = _flt(node.p_mem_forth)
-            n.p_dsk_forth = _flt(node.p_dsk_forth)
-            n.p_cpu_forth = _flt(node.p_cpu_forth)
-            n.isp = _flt(node.inst_spindles)
-            n.isp_forth = _flt(node.inst_spindles_forth)
-            ul = node.util_load
-            n.load[0] = _flt(ul.cpu); n.load[1] = _flt(ul.mem)
-            n.load[2] = _flt(ul.dsk); n.load[3] = _flt(ul.net)
-            ul = node.util_load_forth
-            n.load_f[0] = _flt(ul.cpu); n.load_f[1] = _flt(ul.mem)
-            n.load_f[2] = _flt(ul.dsk); n.load_f[3] = _flt(ul.net)
+            pack_node(n, node, hs_truncate)
             if n.offline:
                 self.onlist_rank[i] = -1
                 self.off_pos[self.n_off] = i
@@ -798,27 +657,11 @@ cdef class BalanceState:
             inst = victims[vi]
             I = &self.iv[vi]
             self.inst_vi[inst.idx] = vi
+            pack_instance(I, inst)
             I.idx = inst.idx
-            I.mem = _int(inst.mem)
-            I.dsk = _int(inst.dsk)
-            I.vcpus = _int(inst.vcpus)
-            I.spindle_use = _int(inst.spindle_use)
-            ts = inst.total_spindles()
-            I.has_tot_sp = 0 if ts is None else 1
-            I.tot_sp = 0 if ts is None else _int(ts)
-            I.uses_memory = 1 if inst.uses_memory else 0
-            I.not_offline = 1 if inst.not_offline else 0
-            I.uses_sec_mem = 1 if inst.uses_sec_mem else 0
-            I.local = 1 if inst.uses_local_storage else 0
-            I.has_sec = 1 if inst.has_secondary else 0
             mt = inst.mirror_type
             I.mirror = (MIR_NONE if mt == MirrorType.NONE else
                         MIR_INTERNAL if mt == MirrorType.INTERNAL else MIR_EXTERNAL)
-            I.forthcoming = 1 if inst.forthcoming else 0
-            u = inst.util
-            I.util[0] = _flt(u.cpu); I.util[1] = _flt(u.mem)
-            I.util[2] = _flt(u.dsk); I.util[3] = _flt(u.net)
-            I.loc_score = _int(inst.location_score)
             if inst.pnode not in self.node_pos:
                 raise NotImplementedError("primary outside the group")
             I.pnode = self.node_pos[inst.pnode]
@@ -1027,219 +870,25 @@ cdef class BalanceState:
     # ------------------------------------------------------------------
     # node operations (htools.model.Node), in place on a copy
 
-    cdef void _remove_pri(self, NodeS *n, int pos, const InstS *I,
-                          long long iloc) noexcept:
-        cdef long long i_mem, new_free, sp
-        cdef int k
-        if not I.forthcoming:
-            n.npri -= 1
-            i_mem = n.i_mem - I.mem if I.uses_memory else n.i_mem
-            new_free = n.t_mem_i - n.n_mem - i_mem - n.x_mem_pos
-            n.i_mem = i_mem
-            n.p_mem = _div(<double>new_free, n.t_mem)
-            n.fail_n1 = 1 if new_free <= n.r_mem else 0
-            if I.local:
-                n.f_dsk = n.f_dsk + I.dsk
-            sp = _nfs(n, I, False, False)
-            n.isp = _su(n, I, False, False)
-            n.f_sp = sp
-            n.p_dsk = _new_pdsk(n, n.f_sp, n.f_dsk)
-            if I.not_offline:
-                n.u_cpu = n.u_cpu - I.vcpus
-            n.p_cpu = _div(<double>n.u_cpu, n.t_cpu)
-            for k in range(4):
-                n.load[k] = n.load[k] - I.util[k]
-            n.loc_score = n.loc_score - iloc - self._dsrd(pos, I)
-        n.f_mem_forth = n.f_mem_forth + I.mem
-        if I.local:
-            n.f_dsk_forth = n.f_dsk_forth + I.dsk
-        sp = _nfs(n, I, False, True)
-        n.isp_forth = _su(n, I, False, True)
-        n.f_sp_forth = sp
-        n.p_mem_forth = _div(<double>n.f_mem_forth, n.t_mem)
-        n.p_dsk_forth = _new_pdsk(n, n.f_sp_forth, n.f_dsk_forth)
-        if I.not_offline:
-            n.u_cpu_forth = n.u_cpu_forth - I.vcpus
-        n.p_cpu_forth = _div(<double>n.u_cpu_forth, n.t_cpu)
-        for k in range(4):
-            n.load_f[k] = n.load_f[k] - I.util[k]
+    cdef inline void _remove_pri(self, NodeS *n, int pos, const InstS *I,
+                                 long long iloc) noexcept:
+        remove_pri(n, I, iloc + self._dsrd(pos, I))
 
-    cdef void _remove_sec(self, NodeS *n, int pos, const InstS *I,
-                          int pkey) noexcept:
+    cdef inline void _remove_sec(self, NodeS *n, int pos, const InstS *I,
+                                 int pkey) noexcept:
         """Node.remove_sec; the first peer-map change on this node."""
-        cdef long long sp, old_peem, new_peem, r, mx
-        if not I.forthcoming:
-            n.nsec -= 1
-            if I.local:
-                n.f_dsk = n.f_dsk + I.dsk
-            sp = _nfs(n, I, False, False)
-            n.isp = _su(n, I, False, False)
-            n.f_sp = sp
-            old_peem = self._pm_find(pos, pkey)
-            new_peem = old_peem - I.mem if I.uses_sec_mem else old_peem
-            if old_peem < n.r_mem:
-                r = n.r_mem
-            else:
-                mx = self._pm_max_excl(pos, pkey)
-                if new_peem > 0 and new_peem > mx:
-                    r = new_peem
-                else:
-                    r = mx
-            n.r_mem = r
-            n.p_rem = _div(<double>r, n.t_mem)
-            n.fail_n1 = 1 if (n.t_mem_i - n.n_mem - n.i_mem - n.x_mem_pos) <= r else 0
-            n.p_dsk = _new_pdsk(n, n.f_sp, n.f_dsk)
-            n.load[2] = n.load[2] - I.util[2]
-        if I.local:
-            n.f_dsk_forth = n.f_dsk_forth + I.dsk
-        sp = _nfs(n, I, False, True)
-        n.isp_forth = _su(n, I, False, True)
-        n.f_sp_forth = sp
-        n.p_dsk_forth = _new_pdsk(n, n.f_sp_forth, n.f_dsk_forth)
-        n.load_f[2] = n.load_f[2] - I.util[2]
+        remove_sec(n, I, self._pm_find(pos, pkey), self._pm_max_excl(pos, pkey))
 
-    cdef bint _add_pri(self, NodeS *n, int pos, const InstS *I, long long iloc,
-                       bint strict) noexcept:
-        """Node.add_pri; False if a check fails (n is then garbage)."""
-        cdef bint local = I.local
-        cdef double l_cpu = n.l_cpu
-        cdef long long new_mem_forth = n.f_mem_forth - I.mem
-        cdef long long new_dsk_forth = n.f_dsk_forth - I.dsk if local else n.f_dsk_forth
-        cdef long long new_sp_forth = _nfs(n, I, True, True)
-        cdef double new_isp_forth = _su(n, I, True, True)
-        cdef long long new_ucpu_forth = (n.u_cpu_forth + I.vcpus if I.not_offline
-                                         else n.u_cpu_forth)
-        cdef double new_pcpu_forth = _div(<double>new_ucpu_forth, n.t_cpu)
-        cdef long long new_i_mem, new_free, new_dsk, new_sp, new_ucpu
-        cdef double new_isp, new_pcpu
-        cdef bint new_failn1
-        cdef int k
-        if not I.forthcoming:
-            new_i_mem = n.i_mem + I.mem if I.uses_memory else n.i_mem
-            new_free = n.t_mem_i - n.n_mem - new_i_mem - n.x_mem_pos
-            new_failn1 = new_free <= n.r_mem
-            new_dsk = n.f_dsk - I.dsk if local else n.f_dsk
-            new_sp = _nfs(n, I, True, False)
-            new_isp = _su(n, I, True, False)
-            new_ucpu = n.u_cpu + I.vcpus if I.not_offline else n.u_cpu
-            new_pcpu = _div(<double>new_ucpu, n.t_cpu)
-            if new_free <= 0:
-                return False
-            if local and new_dsk <= 0:
-                return False
-            if strict and local and new_dsk < n.lo_dsk:
-                return False
-            if local and n.excl and new_sp < 0:
-                return False
-            if strict and local and new_isp > n.hi_sp:
-                return False
-            if strict and new_failn1 and not n.fail_n1:
-                return False
-            if strict and l_cpu >= 0 and l_cpu < new_pcpu:
-                return False
-            if strict and I.ex_len > 0 and self._tags_conflict(pos, I):
-                return False
-        if strict:
-            if new_mem_forth <= 0:
-                return False
-            if local and new_dsk_forth <= 0:
-                return False
-            if local and new_dsk_forth < n.lo_dsk:
-                return False
-            if local and n.excl and new_sp_forth < 0:
-                return False
-            if local and new_isp_forth > n.hi_sp:
-                return False
-            if l_cpu >= 0 and l_cpu < new_pcpu_forth:
-                return False
-        if not I.forthcoming:
-            n.npri += 1
-            n.i_mem = new_i_mem
-            n.f_dsk = new_dsk
-            n.fail_n1 = 1 if new_failn1 else 0
-            n.p_mem = _div(<double>new_free, n.t_mem)
-            n.p_dsk = _new_pdsk(n, new_sp, new_dsk)
-            n.u_cpu = new_ucpu
-            n.p_cpu = new_pcpu
-            for k in range(4):
-                n.load[k] = n.load[k] + I.util[k]
-            n.isp = new_isp
-            n.f_sp = new_sp
-            n.loc_score = n.loc_score + iloc + self._dsrd(pos, I)
-        n.f_mem_forth = new_mem_forth
-        n.f_dsk_forth = new_dsk_forth
-        n.p_mem_forth = _div(<double>new_mem_forth, n.t_mem)
-        n.p_dsk_forth = _new_pdsk(n, new_sp_forth, new_dsk_forth)
-        n.u_cpu_forth = new_ucpu_forth
-        n.p_cpu_forth = new_pcpu_forth
-        for k in range(4):
-            n.load_f[k] = n.load_f[k] + I.util[k]
-        n.isp_forth = new_isp_forth
-        n.f_sp_forth = new_sp_forth
-        return True
+    cdef inline bint _add_pri(self, NodeS *n, int pos, const InstS *I,
+                              long long iloc, bint strict) noexcept:
+        """Node.add_pri; False if a check fails."""
+        return add_pri(n, I, iloc + self._dsrd(pos, I), strict,
+                       strict and I.ex_len > 0 and self._tags_conflict(pos, I)) == FITS
 
-    cdef bint _add_sec(self, NodeS *n, int pos, const InstS *I, int pkey,
-                       bint strict, bint ignore_disks) noexcept:
+    cdef inline bint _add_sec(self, NodeS *n, int pos, const InstS *I, int pkey,
+                              bint strict, bint ignore_disks) noexcept:
         """Node.add_sec with the primary on ``pkey``; False on failure."""
-        cdef long long sec_mem = I.mem if I.uses_sec_mem else 0
-        cdef long long new_peem = self._pm_find(pos, pkey) + sec_mem
-        cdef long long old_mem_forth = n.f_mem_forth
-        cdef long long new_dsk_forth = n.f_dsk_forth - I.dsk
-        cdef long long new_sp_forth = _nfs(n, I, True, True)
-        cdef double new_isp_forth = _su(n, I, True, True)
-        cdef long long old_mem, new_dsk, new_sp, new_rmem
-        cdef double new_isp
-        cdef bint new_failn1
-        if not I.forthcoming:
-            old_mem = n.t_mem_i - n.n_mem - n.i_mem - n.x_mem_pos
-            new_dsk = n.f_dsk - I.dsk
-            new_sp = _nfs(n, I, True, False)
-            new_isp = _su(n, I, True, False)
-            new_rmem = n.r_mem if n.r_mem >= new_peem else new_peem
-            new_failn1 = old_mem <= new_rmem
-            if not I.has_sec:
-                return False
-            if not ignore_disks and new_dsk <= 0:
-                return False
-            if strict and new_dsk < n.lo_dsk:
-                return False
-            if n.excl and new_sp < 0:
-                return False
-            if strict and new_isp > n.hi_sp:
-                return False
-            if strict and sec_mem >= old_mem:
-                return False
-            if strict and new_failn1 and not n.fail_n1:
-                return False
-        if strict:
-            if not I.has_sec:
-                return False
-            if new_dsk_forth <= 0:
-                return False
-            if new_dsk_forth < n.lo_dsk:
-                return False
-            if n.excl and new_sp_forth < 0:
-                return False
-            if new_isp_forth > n.hi_sp:
-                return False
-            if sec_mem >= old_mem_forth:
-                return False
-        if not I.forthcoming:
-            n.nsec += 1
-            n.f_dsk = new_dsk
-            n.fail_n1 = 1 if new_failn1 else 0
-            n.r_mem = new_rmem
-            n.p_dsk = _new_pdsk(n, new_sp, new_dsk)
-            n.p_rem = _div(<double>new_rmem, n.t_mem)
-            n.load[2] = n.load[2] + I.util[2]
-            n.isp = new_isp
-            n.f_sp = new_sp
-        n.f_dsk_forth = new_dsk_forth
-        n.p_dsk_forth = _new_pdsk(n, new_sp_forth, new_dsk_forth)
-        n.load_f[2] = n.load_f[2] + I.util[2]
-        n.isp_forth = new_isp_forth
-        n.f_sp_forth = new_sp_forth
-        return True
+        return add_sec(n, I, self._pm_find(pos, pkey), strict, ignore_disks) == FITS
 
     # ------------------------------------------------------------------
     # moves (htools.moves.apply_move)
@@ -1896,82 +1545,118 @@ cdef class BalanceState:
                     self.debug_errors += 1
                     break
 
-    cdef int _search(self, double cur, int *out) except -1:
-        """The candidate htools picks: out = (vi, kind, t); -1 if none."""
+    cdef inline void _try_failover(self, int vi, double cur,
+                                   double *best_hi) noexcept:
+        """The failover candidate of a victim (if it has one): estimate,
+        bound, push."""
         cdef NodeS w[3]
-        cdef NodeS wt
         cdef int tp[3]
         cdef double y[3 * NV]
-        cdef double yT[NV]
+        cdef double mapv, lo, hi
+        cdef int nt
+        cdef InstS *I = &self.iv[vi]
+        if not (I.mirror == MIR_INTERNAL and I.snode >= 0
+                and not self.nd[I.snode].offline and self.o_inst_moves):
+            return
+        self.n_evaluated += 1
+        nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv)
+        if nt == 0:
+            return
+        self.n_feasible += 1
+        self._interval(nt, tp, y, mapv, &lo, &hi)
+        if hi < best_hi[0]:
+            best_hi[0] = hi
+        if lo < cur and lo <= best_hi[0]:
+            self._push(<long long>vi * (self.n_on + 1) * 8, vi, FAILOVER, -1, lo)
+
+    cdef int _try_targets(self, int vi, int ki, int kind, const int *tg,
+                          int ntg, double cur, double *best_hi,
+                          double *tsc, double tbase, bint remember) except -1:
+        """The candidates of one victim and move kind (the ki-th of
+        ``_moves_of``) on the targets ``tg``: the part of the move on the
+        old nodes once per ``_sig``, the target's part per target, the
+        estimate and its bound, and a push of every candidate that can be
+        the minimum.  With ``tsc``: each target's estimated change minus
+        ``tbase`` is kept there if lower (the pruned search's target
+        ranking); with ``remember``: improving candidates go to
+        ``_remember`` too (its pool)."""
         cdef Fixed fx[2]
         cdef Fixed *f
-        cdef double mapv, lo, hi, best_hi = INFINITY, best, cv
-        cdef int kinds[4]
-        cdef int vi, nk, ki, j, t, nt, kind
-        cdef long long sig, base_key, nrank = self.n_on + 1
+        cdef NodeS wt
+        cdef double yT[NV]
+        cdef double mapv, lo, hi, thr, v = 0.0
+        cdef int c, t
+        cdef long long sig, base_key = <long long>vi * (self.n_on + 1)
         cdef bint ok
-        cdef InstS *I
-        cdef Py_ssize_t ci
-        out[0] = -1
-        self._best_score = cur
-        if self.n_on == 0 or cur != cur:
-            return 0
-        self._stats()
-        self.ncand = 0
-        for vi in range(self.V):
-            if not self._victim(vi):
+        cdef Cand cc
+        cdef InstS *I = &self.iv[vi]
+        fx[0].valid = 0
+        fx[1].valid = 0
+        for c in range(ntg):
+            t = tg[c]
+            if t == I.pnode or t == I.snode:
                 continue
-            I = &self.iv[vi]
-            base_key = <long long>vi * nrank
-            if (I.mirror == MIR_INTERNAL and I.snode >= 0
-                    and not self.nd[I.snode].offline and self.o_inst_moves):
-                self.n_evaluated += 1
-                nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv)
-                if nt:
-                    self.n_feasible += 1
-                    self._interval(nt, tp, y, mapv, &lo, &hi)
-                    if hi < best_hi:
-                        best_hi = hi
-                    if lo < cur and lo <= best_hi:
-                        self._push(base_key * 8, vi, FAILOVER, -1, lo)
-            nk = self._moves_of(vi, kinds)
-            for ki in range(nk):
-                kind = kinds[ki]
-                fx[0].valid = 0
-                fx[1].valid = 0
-                for j in range(self.n_on):
-                    t = self.on_pos[j]
-                    if t == I.pnode or t == I.snode:
-                        continue
-                    self.n_evaluated += 1
-                    sig = self._sig(vi, kind, t)
-                    if fx[0].valid and fx[0].sig == sig:
-                        f = &fx[0]
-                    elif fx[1].valid and fx[1].sig == sig:
-                        f = &fx[1]
-                    else:
-                        f = &fx[1] if fx[0].valid else &fx[0]
-                        self._fixed(vi, kind, t, sig, f)
-                    ok = f.ok and self._target(vi, kind, t, &wt, &mapv, f)
-                    if self.debug:
-                        self._debug_check(vi, kind, t, ok, f, &wt, mapv)
-                    if not ok:
-                        continue
-                    self.n_feasible += 1
-                    _row(&wt, yT)
-                    if not self._finalize(&f.acc, self.rows + t * NV, yT, mapv,
-                                          best_hi if best_hi < cur else cur,
-                                          &lo, &hi):
-                        continue
-                    if hi < best_hi:
-                        best_hi = hi
-                    if lo < cur and lo <= best_hi:
-                        self._push((base_key + j + 1) * 8 + ki, vi, kind, t, lo)
+            self.n_evaluated += 1
+            sig = self._sig(vi, kind, t)
+            if fx[0].valid and fx[0].sig == sig:
+                f = &fx[0]
+            elif fx[1].valid and fx[1].sig == sig:
+                f = &fx[1]
+            else:
+                f = &fx[1] if fx[0].valid else &fx[0]
+                self._fixed(vi, kind, t, sig, f)
+            ok = f.ok and self._target(vi, kind, t, &wt, &mapv, f)
+            if self.debug:
+                self._debug_check(vi, kind, t, ok, f, &wt, mapv)
+            if not ok:
+                continue
+            self.n_feasible += 1
+            _row(&wt, yT)
+            if remember:
+                thr = cur
+            else:
+                thr = best_hi[0] if best_hi[0] < cur else cur
+            if tsc != NULL:
+                ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, thr,
+                                    &lo, &hi, &v)
+                v = v - tbase
+                if v < tsc[t]:
+                    tsc[t] = v
+            else:
+                ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, thr,
+                                    &lo, &hi)
+            if not ok:
+                continue
+            if hi < best_hi[0]:
+                best_hi[0] = hi
+            if lo < cur:
+                cc.key = (base_key + self.onlist_rank[t] + 1) * 8 + ki
+                cc.vi = vi
+                cc.kind = kind
+                cc.t = t
+                cc.lo = lo
+                if lo <= best_hi[0]:
+                    self._push(cc.key, vi, kind, t, lo)
+                if remember:
+                    self._remember(&cc)
+        return 0
+
+    cdef int _remember(self, const Cand *c) except -1:
+        """Keep an improving candidate for later searches (none here)."""
+        return self._pool_add(c)
+
+    cdef int _resolve(self, double cur, double best_hi, int *out) except -1:
+        """The choice among the pushed candidates: those that can be the
+        minimum re-simulated and scored exactly, in htools' order, with its
+        comparison (``best > cv`` from the current score)."""
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef double mapv, best = cur, cv
+        cdef int vi, kind, t, nt
+        cdef Py_ssize_t ci
         if self.ncand > 1:
             qsort(self.cands, self.ncand, sizeof(Cand), _cand_cmp)
-        # exact scores of the candidates that can be the minimum, in
-        # htools' order, with its comparison
-        best = cur
         for ci in range(self.ncand):
             if not (self.cands[ci].lo <= best_hi):
                 continue
@@ -1991,6 +1676,27 @@ cdef class BalanceState:
                 out[2] = t
         self._best_score = best
         return 0
+
+    cdef int _search(self, double cur, int *out) except -1:
+        """The candidate htools picks: out = (vi, kind, t); -1 if none."""
+        cdef double best_hi = INFINITY
+        cdef int kinds[4]
+        cdef int vi, nk, ki
+        out[0] = -1
+        self._best_score = cur
+        if self.n_on == 0 or cur != cur:
+            return 0
+        self._stats()
+        self.ncand = 0
+        for vi in range(self.V):
+            if not self._victim(vi):
+                continue
+            self._try_failover(vi, cur, &best_hi)
+            nk = self._moves_of(vi, kinds)
+            for ki in range(nk):
+                self._try_targets(vi, ki, kinds[ki], self.on_pos, self.n_on,
+                                  cur, &best_hi, NULL, 0.0, False)
+        return self._resolve(cur, best_hi, out)
 
     # ------------------------------------------------------------------
     # the pruned search (opt-in, hbal --search=pruned)
@@ -2164,68 +1870,6 @@ cdef class BalanceState:
         free(q)
         return 0
 
-    cdef int _pair_targets(self, int vi, int ki, int kind, const int *tg,
-                           int ntg, double cur, double *best_hi,
-                           double *tsc, double tbase, bint pool) except -1:
-        """Evaluate one pair on targets tg (estimates, as in _search);
-        record target-side changes in tsc if given; push candidates (and
-        improving ones to the pool if asked)."""
-        cdef Fixed fx[2]
-        cdef Fixed *f
-        cdef NodeS wt
-        cdef double yT[NV]
-        cdef double mapv, lo, hi, thr, v
-        cdef int c, t
-        cdef long long sig, base_key = <long long>vi * (self.n_on + 1)
-        cdef bint ok
-        cdef Cand cc
-        cdef InstS *I = &self.iv[vi]
-        fx[0].valid = 0
-        fx[1].valid = 0
-        for c in range(ntg):
-            t = tg[c]
-            if t == I.pnode or t == I.snode:
-                continue
-            self.n_evaluated += 1
-            sig = self._sig(vi, kind, t)
-            if fx[0].valid and fx[0].sig == sig:
-                f = &fx[0]
-            elif fx[1].valid and fx[1].sig == sig:
-                f = &fx[1]
-            else:
-                f = &fx[1] if fx[0].valid else &fx[0]
-                self._fixed(vi, kind, t, sig, f)
-            ok = f.ok and self._target(vi, kind, t, &wt, &mapv, f)
-            if not ok:
-                continue
-            self.n_feasible += 1
-            _row(&wt, yT)
-            if pool:
-                thr = cur
-            else:
-                thr = best_hi[0] if best_hi[0] < cur else cur
-            ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, thr,
-                                &lo, &hi, &v)
-            if tsc != NULL:
-                v = v - tbase
-                if v < tsc[t]:
-                    tsc[t] = v
-            if not ok:
-                continue
-            if hi < best_hi[0]:
-                best_hi[0] = hi
-            if lo < cur:
-                cc.key = (base_key + self.onlist_rank[t] + 1) * 8 + ki
-                cc.vi = vi
-                cc.kind = kind
-                cc.t = t
-                cc.lo = lo
-                if lo <= best_hi[0]:
-                    self._push(cc.key, vi, kind, t, lo)
-                if pool:
-                    self._pool_add(&cc)
-        return 0
-
     cdef void _merge_ranks(self, int role, int k) noexcept:
         """Merge one probe's target-side values (tprobe) as ranks into
         tsc[role]: a node keeps its best rank (only the k best of the
@@ -2369,7 +2013,7 @@ cdef class BalanceState:
                 nprobe[role] += 1
                 for j in range(self.N):
                     self.tprobe[j] = INFINITY
-                self._pair_targets(vi, slot - 1, kind, self.tall, self.n_on,
+                self._try_targets(vi, slot - 1, kind, self.tall, self.n_on,
                                    cur, &best_hi, self.tprobe,
                                    cur + self.pv[self.pbuf[i].id], False)
                 self._merge_ranks(role, nt)
@@ -2392,7 +2036,7 @@ cdef class BalanceState:
                     slot = self.pbuf[ci].id % PSLOT
                     for j in range(self.N):
                         self.tprobe[j] = INFINITY
-                    self._pair_targets(vi, slot - 1, self.pkd[self.pbuf[ci].id],
+                    self._try_targets(vi, slot - 1, self.pkd[self.pbuf[ci].id],
                                        self.tall, self.n_on, cur, &best_hi,
                                        self.tprobe,
                                        cur + self.pv[self.pbuf[ci].id], False)
@@ -2411,44 +2055,14 @@ cdef class BalanceState:
             slot = self.pbuf[i].id % PSLOT
             kind = self.pkd[self.pbuf[i].id]
             if kind == FAILOVER:
-                self.n_evaluated += 1
-                ntch = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv)
-                if ntch:
-                    self.n_feasible += 1
-                    self._interval(ntch, tp, y, mapv, &lo, &hi)
-                    if hi < best_hi:
-                        best_hi = hi
-                    if lo < cur and lo <= best_hi:
-                        self._push(<long long>vi * (self.n_on + 1) * 8,
-                                   vi, FAILOVER, -1, lo)
+                self._try_failover(vi, cur, &best_hi)
                 continue
             role = self._role(kind)
-            self._pair_targets(vi, slot - 1, kind,
+            self._try_targets(vi, slot - 1, kind,
                                self.tall if full else self.tl + role * self.N,
                                ntl[role], cur, &best_hi, NULL, 0.0, pooling)
         self._pool_trim()
-        if self.ncand > 1:
-            qsort(self.cands, self.ncand, sizeof(Cand), _cand_cmp)
-        best = cur
-        for ci in range(self.ncand):
-            if not (self.cands[ci].lo <= best_hi):
-                continue
-            vi = self.cands[ci].vi
-            kind = self.cands[ci].kind
-            j = self.cands[ci].t
-            ntch = self._eval(vi, kind, j, w, tp, y, &mapv)
-            self.n_exact += 1
-            if ntch == 0:
-                self.debug_errors += 1
-                continue
-            cv = self._exact(ntch, tp, y, mapv)
-            if best > cv:
-                best = cv
-                out[0] = vi
-                out[1] = kind
-                out[2] = j
-        self._best_score = best
-        return 0
+        return self._resolve(cur, best_hi, out)
 
     cdef bint _pr_full(self, int level) noexcept:
         cdef long long np = <long long>self.V * PSLOT
@@ -2782,7 +2396,7 @@ cdef class BalanceState:
         return a, b
 
     def score(self):
-        """Exact score of the packed state (``scorer.comp_cv``)."""
+        """Exact score of the packed state (``metrics.comp_cv``)."""
         cdef int tp[1]
         if self.n_on == 0:
             return 0.0
@@ -2813,16 +2427,3 @@ cdef class BalanceState:
         return dict(steps=self.n_steps, evaluated=self.n_evaluated,
                     feasible=self.n_feasible, exact=self.n_exact)
 
-
-cdef inline long long _int(object v) except? -1:
-    if type(v) is bool or not isinstance(v, int):
-        if isinstance(v, float) and v == v and v == int(v):
-            raise NotImplementedError("float where an int is expected")
-        raise NotImplementedError("unexpected value %r" % (v,))
-    if v > 4611686018427387904 or v < -4611686018427387904:
-        raise NotImplementedError("integer out of range")
-    return <long long>v
-
-
-cdef inline double _flt(object v) except? -1.0:
-    return <double>float(v)

@@ -23,7 +23,7 @@ class ClusterState:
 
     Nodes are addressed by position (index order) or, when ``keys`` is
     given, by key.  ``score``/``metrics`` are bit-identical to
-    ``scorer.comp_cv``/``scorer.detailed_cv``; so are ``score_with`` and
+    ``metrics.comp_cv``/``metrics.detailed_cv``; so are ``score_with`` and
     ``metrics_with`` for the node list with the changes applied.
     ``score_with_fast`` is htools' incremental statistics update (a
     screening estimate; bit-identical to hail's two-node allocation scores).

@@ -46,11 +46,15 @@ from libc.float cimport DBL_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 
+from htools._node cimport (
+    NV, M_PTAGS, NFAIL, FITS, NodeS, InstS, pack_node, pack_instance, add_pri,
+    add_sec, node_values,
+)
+
 # ---------------------------------------------------------------------------
 # Metric layout (the order of htools.metrics.METRICS)
 
 cdef enum:
-    NV = 20          # metrics per node row
     MAXCH = 16       # most changed nodes per score_with call
 
 NUM_METRICS = NV
@@ -95,7 +99,6 @@ def core_version():
 # C helpers (no Python objects)
 
 from htools._inline cimport hs_div as _div
-from htools._inline cimport pdsk as _pdsk
 
 
 cdef inline void _add_row(double *acc, const double *x) noexcept nogil:
@@ -590,14 +593,14 @@ cdef class ClusterState:
         return [bool(self.offl[i]) for i in range(self.n)]
 
     def metrics(self):
-        """The 20 metric values (``scorer.detailed_cv``); [] if no online node."""
+        """The 20 metric values (``metrics.detailed_cv``); [] if no online node."""
         self._ensure_base()
         if self.n_on == 0:
             return []
         return [self.b_val[m] for m in range(NV)]
 
     def score(self):
-        """The cluster score (``scorer.comp_cv``)."""
+        """The cluster score (``metrics.comp_cv``)."""
         self._ensure_base()
         if self.n_on == 0:
             return 0.0
@@ -640,7 +643,7 @@ cdef class ClusterState:
     def score_with(self, changes):
         """``score()`` as if the given nodes were replaced (no mutation).
 
-        Bit-identical to ``scorer.comp_cv`` of the modified node list: a full
+        Bit-identical to ``metrics.comp_cv`` of the modified node list: a full
         two-pass recomputation in C loops with the changed rows substituted
         on the fly (O(nodes) per call, no Python object in the loops)."""
         cdef double out[NV]

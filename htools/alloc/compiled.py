@@ -75,8 +75,11 @@ def note_derived(old_nl: Mapping[int, Node], new_nl: Mapping[int, Node],
     hit = _STATES.get(id(old_nl))
     if hit is None or hit[0] is not old_nl:
         return
-    _remember(_STATES, id(new_nl), (new_nl, hit[1].derive(changes)),
-              _MAX_STATES)
+    try:
+        st = hit[1].derive(changes)
+    except NotImplementedError:    # a value the C types cannot hold
+        return
+    _remember(_STATES, id(new_nl), (new_nl, st), _MAX_STATES)
 
 
 def _plan_for(st: AllocState, nl: Mapping[int, Node], alloc_nodes):
@@ -114,7 +117,10 @@ def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
     if not targets:
         raise AllocFailure("No online nodes" if kind != "pair"
                               else "Not enough online nodes")
-    st = state_for(nl)
+    try:
+        st = state_for(nl)
+    except NotImplementedError:    # a value the C types cannot hold
+        return None
     plan, groups = _plan_for(st, nl, alloc_nodes)
     if len(groups) == 1:
         ipol, excl, _ = groups[0]
@@ -130,7 +136,7 @@ def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
     force = bool(opts.ignore_soft_errors)
     try:
         res = st.evaluate(inst, plan, policy, force, n1pred is not None)
-    except ValueError:
+    except (ValueError, NotImplementedError):
         return None
     if res is None:
         return None
