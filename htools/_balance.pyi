@@ -28,31 +28,11 @@ class BalanceState:
     debug: bool
     debug_errors: int
 
-    #: pruned search (hbal --search=pruned) tuning: victim pairs and
-    #: targets per role at level 0 (doubled per level), probe pairs per
-    #: role, searches between full refreshes of the pair values, pool size
-    #: and pool entries re-evaluated per search
-    pr_victims: int
-    pr_targets: int
-    pr_probes: int
-    pr_refresh: int
-    pr_pool: int
-    pr_pool_eval: int
-
     def __init__(self, nodes: Mapping[int, Node], insts: Mapping[int, Instance],
                  opts: AlgorithmOptions) -> None: ...
     def best_move(self, cur_score: float) -> Optional[BestMove]:
         """The move ``balance.try_balance`` picks (its exact score strictly
         below ``cur_score``), ignoring the min-gain rule; None if none."""
-    def best_move_pruned(self, cur_score: float, level: int = ...) -> Optional[BestMove]:
-        """A move from the pruned neighbourhood of width ``level`` (exact
-        score strictly below ``cur_score``), or None."""
-    def pruned_full(self, level: int) -> bool:
-        """Whether ``level``'s neighbourhood is the full one."""
-    @property
-    def pool_size(self) -> int: ...
-    def _pairs(self) -> List[Tuple[int, int, float]]: ...
-    def _targets(self, role: int) -> Dict[int, float]: ...
     def apply(self, inst_idx: int, kind: int, target: int = ...) -> None:
         """Apply a move to the packed state."""
     def evaluate(self, inst_idx: int, kind: int, target: int = ...) -> Optional[float]:

@@ -252,7 +252,7 @@ def test_fallbacks(cluster_dir, monkeypatch):
 
     def refuse(*a, **k):
         raise NotImplementedError("test")
-    monkeypatch.setattr(fastbalance, "BalanceState", refuse)
+    monkeypatch.setitem(fastbalance.STATES, algo.search, refuse)
     sc = fastbalance.make_scorer(algo, tbl)
     assert not isinstance(sc, fastbalance.FastBalancer)
     monkeypatch.undo()

@@ -12,7 +12,7 @@ The loop over the steps is :func:`htools.balance.steps`.
 
 With ``opts.search == "pruned"`` (``hbal --search=pruned``) each step
 asks the compiled state for a move from a pruned neighbourhood
-(:meth:`~htools._balance.BalanceState.best_move_pruned`): the most
+(:meth:`~htools._pruned.PrunedBalanceState.best_move_pruned`): the most
 promising victims and targets only, the chosen move exactly scored.  When
 that neighbourhood has no acceptable move (none improving, or the min-gain
 rule refuses it) the step is retried on a neighbourhood twice as wide in
@@ -45,12 +45,16 @@ from htools import moves as mv
 from htools.types import FailMode
 
 from htools._balance import BalanceState
+from htools._pruned import PrunedBalanceState
 from htools.specification import pure
 
 __all__ = ["FastBalancer", "make_scorer", "try_balance", "SEARCH_MODES"]
 
-#: values of ``AlgorithmOptions.search`` (hbal ``--search``)
-SEARCH_MODES = ("exhaustive", "pruned")
+#: the compiled state of each ``AlgorithmOptions.search`` (hbal ``--search``)
+STATES = {"exhaustive": BalanceState, "pruned": PrunedBalanceState}
+
+#: values of ``AlgorithmOptions.search``
+SEARCH_MODES = tuple(STATES)
 
 #: pruned search: steps found at a widened level before narrowing again
 NARROW_AFTER = 1
@@ -67,11 +71,9 @@ class FastBalancer:
     :func:`try_balance`; called with any other table it is rebuilt."""
 
     def __init__(self, opts: AlgorithmOptions, tbl: Table) -> None:
-        if BalanceState is None:
-            raise NotImplementedError("htools._balance is not built")
         _check_representable(tbl)
         self.opts = opts
-        self.state = BalanceState(tbl.nodes, tbl.insts, opts)
+        self.state = STATES[opts.search](tbl.nodes, tbl.insts, opts)
         self.tbl = tbl
         self.level = 0      # pruned search: current neighbourhood width
         self.streak = 0     # steps found at that width
@@ -80,7 +82,7 @@ class FastBalancer:
         if tbl is not self.tbl or opts != self.opts:
             _check_representable(tbl)
             self.opts = opts
-            self.state = BalanceState(tbl.nodes, tbl.insts, opts)
+            self.state = STATES[opts.search](tbl.nodes, tbl.insts, opts)
             self.tbl = tbl
             self.level = 0
             self.streak = 0
