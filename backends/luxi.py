@@ -31,12 +31,11 @@ import errno
 import json
 import os
 import socket
-import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.json import (
-    JSNULL, JSObject, _annotate, _Bad, decode_value, pp_value, r_bool, r_double,
-    r_enum, r_int, r_list, r_string, r_value, show_jsvalue, show_ratio, try_from_obj,
+    JSNULL, JSObject, _annotate, _Bad, decode_value, pp_value, r_bool, r_double, r_enum,
+    r_int, r_list, r_string, show_jsvalue, show_ratio, try_from_obj,
 )
 from backends.iallocator import (
     _r_strings, r_alloc_policy, r_disk_template, r_hypervisor, r_ipolicy,

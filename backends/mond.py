@@ -34,15 +34,15 @@ from fractions import Fraction
 from typing import Dict, List, Optional, Tuple
 
 from htools.haskell.json import (
-    JSNULL, JSObject, _Bad, from_obj, maybe_from_obj, r_double, r_int, r_list,
-    r_object, r_string, r_value, try_from_obj, with_desc,
+    JSObject, _Bad, from_obj, maybe_from_obj, r_double, r_int, r_list, r_object,
+    r_string, r_value, try_from_obj, with_desc,
 )
 from htools.haskell.json import decode_any, show_jsvalue, show_ratio
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.model import ClusterData
 from htools.haskell.io import open_file_error
 from htools.haskell.prelude import fdiv
-from htools.haskell.show import show_string, show_string_list
+from htools.haskell.show import show_string_list
 
 MOND_PORT = 1815
 MOND_API = 1

@@ -7,9 +7,9 @@ same bytes the reference writes with ``-S``.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
-from htools.errors import HtoolsError, UncaughtIOError
+from htools.errors import UncaughtIOError
 from htools.haskell.fmt import fmt_f, show_double
 from htools.haskell.io import open_file_error
 from htools.haskell.prelude import lines as hs_lines

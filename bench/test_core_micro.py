@@ -25,7 +25,7 @@ from bench.core_bench import candidates, load  # noqa: E402
 from htools import balance, metrics  # noqa: E402
 from htools._core import ClusterState  # noqa: E402
 from htools.alloc.place import gen_alloc_nodes, try_alloc  # noqa: E402
-from htools.alloc.solution import AllocOptions  # noqa: E402
+from htools.params import AlgorithmOptions  # noqa: E402
 from htools.balance import compiled, search  # noqa: E402
 from htools.types import DiskTemplate  # noqa: E402
 
@@ -97,7 +97,7 @@ def test_try_alloc_compiled(benchmark, cluster):
     il = {i.idx: i for i in cdata.instances}
     inst = cdata.instances[0].copy()
     inst.disk_template = DiskTemplate.DRBD
-    opts = AllocOptions(capacity=False)
+    opts = AlgorithmOptions(capacity=False)
     an = gen_alloc_nodes(opts, cdata.groups, nl, 2, False)
     sol = benchmark(try_alloc, opts, nl, il, inst, an)
     os.environ["HTOOLS_PURE"] = "1"

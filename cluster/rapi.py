@@ -30,10 +30,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import ssl
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 from urllib.parse import quote, urlencode, urlsplit
 
 from backends.luxi import LuxiError, LuxiIOError, hs_numbers

@@ -36,8 +36,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from backends.luxi import LuxiClient, LuxiError, LuxiIOError
 from cluster.execute import Executor, Progress

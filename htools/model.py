@@ -10,18 +10,17 @@ typed arrays for speed, and this module stays the readable specification.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from htools.haskell.prelude import fdiv as _fdiv
 from htools.haskell.prelude import floor_int as _floor
 from htools.haskell.prelude import truncate_int as hs_truncate
 from htools.haskell.prelude import wrap_int64 as _wrap
 from htools.types import (
-    DEFAULT_IPOLICY, LOCAL_STORAGE_TEMPLATES, MOVABLE_TEMPLATES, NO_SECONDARY,
-    AllocPolicy, DiskTemplate, DynUtil, FailMode, Hypervisor, InstanceStatus,
-    IPolicy, MirrorType, base_util, mirror_type, zero_util,
+    DEFAULT_IPOLICY, LOCAL_STORAGE_TEMPLATES, MOVABLE_TEMPLATES, AllocPolicy,
+    DiskTemplate, DynUtil, FailMode, Hypervisor, InstanceStatus, IPolicy, MirrorType,
+    base_util, mirror_type, zero_util,
 )
 
 DEF_RESERVED_DISK_RATIO = 0.0

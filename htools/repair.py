@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from htools.haskell.fmt import show_double
 from htools.types import NO_SECONDARY, DiskTemplate
 from htools.haskell.prelude import wrap_int64
 from htools.haskell.read import read_int_maybe as read_int

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from htools.haskell.fmt import fmt_f
 from htools.model import Instance, Node

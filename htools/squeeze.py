@@ -17,7 +17,6 @@ The balancing runs over the whole cluster (all groups), as htools does.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 

@@ -15,7 +15,8 @@ from backends.text import parse_data
 from htools.alloc.n1 import n1_predicate
 from htools.alloc.place import gen_alloc_nodes, try_alloc
 from htools.alloc.primitives import extract_nl
-from htools.alloc.solution import AllocFailure, AllocOptions
+from htools.alloc.solution import AllocFailure
+from htools.params import AlgorithmOptions
 from htools.alloc import capacity as cap
 from htools.alloc import compiled as fastalloc
 from htools.loader import merge_data, update_missing
@@ -101,7 +102,7 @@ def test_try_alloc_matches_model(seed, params):
     rng = Random(seed * 7919 + params["nodes"])
     cdata, nl, il = _load(seed, **params)
     groups = sorted(cdata.groups, key=lambda g: g.idx)
-    base = AllocOptions()
+    base = AlgorithmOptions()
     compared = 0
     for _ in range(12):
         dt = rng.choice(TEMPLATES)
@@ -129,7 +130,7 @@ def test_allocation_sequence_with_derived_states(seed, dt):
     rng = Random(seed)
     cdata, nl, il = _load(seed, nodes=9, instances=5, groups=1)
     groups = sorted(cdata.groups, key=lambda g: g.idx)
-    opts = AllocOptions().replace(capacity=False)
+    opts = AlgorithmOptions().replace(capacity=False)
     an = gen_alloc_nodes(opts, groups, nl, cap.required_nodes(dt), True)
     inst = cap.inst_from_spec(rng.choice([256, 512, 1024]), 10240, 1,
                               1, dt, 1)
@@ -167,7 +168,7 @@ def test_nan_scores_fall_back():
     nl = dict(nl)
     nl[k] = n
     groups = sorted(cdata.groups, key=lambda g: g.idx)
-    opts = AllocOptions().replace(capacity=False)
+    opts = AlgorithmOptions().replace(capacity=False)
     an = gen_alloc_nodes(opts, groups, nl, 2, True)
     inst = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
     want = _summary(_model(opts, nl, il, inst, an))
@@ -179,7 +180,7 @@ def test_nan_scores_fall_back():
 def test_ineligible_instances_decline():
     cdata, nl, il = _load(1, nodes=5, instances=6, groups=1)
     groups = sorted(cdata.groups, key=lambda g: g.idx)
-    opts = AllocOptions().replace(capacity=False)
+    opts = AlgorithmOptions().replace(capacity=False)
     an = gen_alloc_nodes(opts, groups, nl, 2, True)
     inst = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
     inst.excl_tags = ["service:web"]

@@ -18,8 +18,9 @@ import pytest
 
 from tests.refdiff import DATA, compare
 
-from htools.cli.hail import (EXPLANATION_HEADER, format_response,
-                             strip_explanation, strip_explanation_stderr)
+from htools.cli.hail import (
+    EXPLANATION_HEADER, format_response, strip_explanation, strip_explanation_stderr,
+)
 
 HAIL_FILES = sorted(p.name for p in DATA.glob("hail-*.json")) if DATA.is_dir() else []
 
@@ -230,15 +231,15 @@ def test_n1_checker_matches_redundant():
 
 def _check_n1_seed(seed):
     """N1Checker (incremental) == globaln1.redundant on every placement."""
-    from htools.alloc.n1 import N1Checker, can_evacuate_node
-    from htools.alloc.place import gen_alloc_nodes, try_alloc
+    from htools.alloc.n1 import N1Checker
+    from htools.alloc.place import try_alloc
     from htools.alloc.primitives import extract_nl, update_il
-    from htools.alloc.solution import AllocFailure, AllocOptions
+    from htools.params import AlgorithmOptions
     from htools.types import DiskTemplate
     from htools.alloc import globaln1
     req, nl, il = _random_state(seed)
     inst = req.rqtype.instance
-    opts = AllocOptions(capacity=False, ignore_soft_errors=True)
+    opts = AlgorithmOptions(capacity=False, ignore_soft_errors=True)
     checker = N1Checker(nl, il)
     online = [k for k in sorted(nl) if not nl[k].offline]
     cases = [("single", [k]) for k in online]
@@ -274,11 +275,12 @@ def test_can_evacuate_node_matches_globaln1(seed):
     from htools.alloc.n1 import can_evacuate_node
     from htools.alloc.place import gen_alloc_nodes, try_alloc
     from htools.alloc.primitives import extract_nl, update_il
-    from htools.alloc.solution import AllocFailure, AllocOptions
+    from htools.alloc.solution import AllocFailure
+    from htools.params import AlgorithmOptions
     from htools.types import DiskTemplate
     req, nl, il = _random_state(100 + seed)
     states = [(nl, il)]
-    opts = AllocOptions(capacity=False, ignore_soft_errors=True)
+    opts = AlgorithmOptions(capacity=False, ignore_soft_errors=True)
     for tmpl in (DiskTemplate.PLAIN, DiskTemplate.EXT, DiskTemplate.DRBD):
         inst = req.rqtype.instance.copy()
         inst.disk_template = tmpl

@@ -391,7 +391,7 @@ def test_ghc_sort_by_matches_sorted_and_is_stable():
 def test_ghc_sort_by_nan_like_ghc():
     """NaN compares GT to everything in GHC; results worked out by hand
     from base's ``sortBy`` (runs, then pairwise merges)."""
-    from htools.haskell.ordering import EQ, GT, LT, compare_double, ghc_sort_by
+    from htools.haskell.ordering import compare_double, ghc_sort_by
     nan = math.nan
 
     def ids(xs):

@@ -1,5 +1,4 @@
 """Scorer, loader helpers and moves on small hand-made clusters."""
-import math
 
 import pytest
 

@@ -41,7 +41,6 @@ import signal
 import socket as _socket
 import subprocess
 import sys
-import threading
 import time
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 

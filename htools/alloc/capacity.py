@@ -5,18 +5,20 @@ cluster statistics (``CStats``, ``totalResources``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.alloc.place import try_alloc
 from htools.alloc.primitives import extract_nl
-from htools.alloc.solution import AllocFailure, AllocOptions, Solution
+from htools.alloc.solution import AllocFailure, Solution
+from htools.params import AlgorithmOptions
 from htools.alloc import compiled as fastalloc
 from htools.errors import UncaughtIOError
 from htools.alloc.globaln1 import redundant
 from htools.model import Disk, Instance, Node, hs_truncate
 from htools.haskell.prelude import wrap_int64
-from htools.types import (DiskTemplate, FailMode, InstanceStatus, UNIT_CPU,
-                          UNIT_DSK, UNIT_MEM, UNIT_SPINDLE)
+from htools.types import (
+    DiskTemplate, FailMode, InstanceStatus, UNIT_CPU, UNIT_DSK, UNIT_MEM, UNIT_SPINDLE,
+)
 
 NodeList = Dict[int, Node]
 InstList = Dict[int, Instance]
@@ -186,11 +188,11 @@ class AllocResult:
         self.ixes = ixes
 
 
-def _try_alloc(opts: AllocOptions, nl, il, inst, allocnodes) -> Solution:
+def _try_alloc(opts: AlgorithmOptions, nl, il, inst, allocnodes) -> Solution:
     return try_alloc(opts, nl, il, inst, allocnodes)
 
 
-def iterate_alloc_small_step(opts: AllocOptions, nl: NodeList, il: InstList,
+def iterate_alloc_small_step(opts: AlgorithmOptions, nl: NodeList, il: InstList,
                              limit: Optional[int], newinst: Instance,
                              allocnodes, ixes: List[Instance]) -> AllocResult:
     """``iterateAllocSmallStep`` (iterative; raises AllocFailure on Bad)."""
@@ -255,7 +257,7 @@ def guess_bigstep_size(nl: NodeList, inst: Instance):
     return 20 if guess < 20 else guess
 
 
-def iterate_alloc(opts: AllocOptions, nl: NodeList, il: InstList,
+def iterate_alloc(opts: AlgorithmOptions, nl: NodeList, il: InstList,
                   limit: Optional[int], newinst: Instance, allocnodes,
                   ixes: List[Instance], huge: bool = True) -> AllocResult:
     """``iterateAlloc'`` (the big-step speed-up of the small-step loop)."""
@@ -338,7 +340,7 @@ def _suffices_shrinking(alloc_fn, inst: Instance, fm: FailMode,
 _SHRINK_CACHE: Dict = {}
 
 
-def tiered_alloc(opts: AllocOptions, nl: NodeList, il: InstList,
+def tiered_alloc(opts: AlgorithmOptions, nl: NodeList, il: InstList,
                  limit: Optional[int], newinst: Instance, allocnodes,
                  ixes: List[Instance]) -> AllocResult:
     """``tieredAlloc``."""

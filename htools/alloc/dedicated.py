@@ -9,9 +9,10 @@ from htools.alloc.place import gen_alloc_nodes
 from htools.alloc.primitives import inst_matches_policy
 from htools.haskell.ordering import EQ, GT, LT, ghc_sort_by
 from htools.alloc.solution import (
-    AllocFailure, AllocOptions, Element, Solution, _new_inst, annotate_solution,
-    format_score, solution_description,
+    AllocFailure, Element, Solution, _new_inst, annotate_solution, format_score,
+    solution_description,
 )
+from htools.params import AlgorithmOptions
 from htools.model import Group, Instance, Node, pm_find
 from htools.types import (
     AllocPolicy, DiskTemplate, FailMode, InstanceStatus, NO_SECONDARY,
@@ -154,7 +155,7 @@ def _concat_allocs(sol: Solution, res) -> None:
         sol.solution = res
 
 
-def dedicated_find_allocation(opts: AllocOptions, groups: Sequence[Group],
+def dedicated_find_allocation(opts: AlgorithmOptions, groups: Sequence[Group],
                               nl: Mapping[int, Node], gdx: int, inst: Instance,
                               count: int) -> Tuple[Solution, List[str]]:
     """``Dedicated.findAllocation``."""
@@ -198,7 +199,7 @@ def _ded_sum(a: Solution, b: Solution) -> Solution:
                     a.allocs + b.allocs, best, b.log + a.log)
 
 
-def dedicated_mg_allocation(opts: AllocOptions, groups: Sequence[Group],
+def dedicated_mg_allocation(opts: AlgorithmOptions, groups: Sequence[Group],
                             nl: Mapping[int, Node], il: Mapping[int, Instance],
                             inst: Instance, count: int) -> Solution:
     """``Dedicated.findMGAllocation``."""

@@ -11,10 +11,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from htools import moves as mv
 from htools._core import ClusterState
 from htools.alloc.groups import find_best_alloc_group
-from htools.alloc.solution import (
-    AllocFailure, AllocOptions, DEFAULT_OPTIONS, InstList, NodeList,
-    Rejection, Trace,
-)
+from htools.alloc.solution import AllocFailure, InstList, NodeList, Rejection, Trace
+from htools.params import AlgorithmOptions, DEFAULT_OPTIONS
 from htools.model import Group, Instance, Node, pm_find
 from htools.opcodes import imove_to_job
 from htools.types import NO_SECONDARY, DiskTemplate, EvacMode, FailMode, MirrorType
@@ -56,7 +54,7 @@ def _merged(nl: Mapping[int, Node], changes: Mapping[int, Node]) -> NodeList:
     return out
 
 
-def evac_one_node_only(opts: AllocOptions, nl: Mapping[int, Node],
+def evac_one_node_only(opts: AlgorithmOptions, nl: Mapping[int, Node],
                        il: Mapping[int, Instance], inst: Instance, gdx: int,
                        avail: Sequence[int], trace: Optional[Trace] = None
                        ) -> Tuple[NodeList, InstList, List[Dict]]:
@@ -95,7 +93,7 @@ def evac_one_node_only(opts: AllocOptions, nl: Mapping[int, Node],
     return nl2, il2, imove_to_job(nl2, il2, inst.idx, mv.IMove(kind, ndx))
 
 
-def _evac_drbd_all(opts: AllocOptions, nl: Mapping[int, Node],
+def _evac_drbd_all(opts: AlgorithmOptions, nl: Mapping[int, Node],
                    il: Mapping[int, Instance], inst: Instance, gdx: int,
                    avail: Sequence[int], trace: Optional[Trace] = None
                    ) -> Tuple[NodeList, InstList, List[Dict]]:
@@ -244,7 +242,7 @@ _SHARED_TEMPLATES = (DiskTemplate.DISKLESS, DiskTemplate.SHAREDFILE,
                      DiskTemplate.GLUSTER)
 
 
-def node_evac_instance(opts: AllocOptions, nl: Mapping[int, Node],
+def node_evac_instance(opts: AlgorithmOptions, nl: Mapping[int, Node],
                        il: Mapping[int, Instance], mode: str, inst: Instance,
                        gdx: int, avail: Sequence[int],
                        trace: Optional[Trace] = None
@@ -316,7 +314,7 @@ def _record(state, idx: int, result) -> None:
     state[0], state[1] = nl2, il2
 
 
-def try_node_evac(opts: AllocOptions, groups: Sequence[Group],
+def try_node_evac(opts: AlgorithmOptions, groups: Sequence[Group],
                   nl: Mapping[int, Node], il: Mapping[int, Instance],
                   mode: str, idxs: Sequence[int],
                   trace: Optional[Trace] = None
@@ -355,7 +353,7 @@ def list_difference(xs: Sequence[int], ys: Sequence[int]) -> List[int]:
     return out
 
 
-def try_change_group(opts: AllocOptions, groups: Sequence[Group],
+def try_change_group(opts: AlgorithmOptions, groups: Sequence[Group],
                      nl: Mapping[int, Node], il: Mapping[int, Instance],
                      target_gdxs: Sequence[int], idxs: Sequence[int],
                      trace: Optional[Trace] = None
@@ -393,7 +391,7 @@ def try_change_group(opts: AllocOptions, groups: Sequence[Group],
     return state[0], state[1], state[2]
 
 
-def process_relocate(opts: AllocOptions, groups: Sequence[Group],
+def process_relocate(opts: AlgorithmOptions, groups: Sequence[Group],
                      nl: Mapping[int, Node], il: Mapping[int, Instance],
                      idx: int, reqn: int, exndx: Sequence[int],
                      trace: Optional[Trace] = None

@@ -11,7 +11,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from htools import moves as mv
 from htools.alloc import globaln1
 from htools.alloc.primitives import extract_nl, inst_matches_policy, update_il
-from htools.alloc.solution import AllocOptions, Rejection, Trace
+from htools.alloc.solution import Rejection, Trace
+from htools.params import AlgorithmOptions
 from htools.model import Instance, Node, pm_find
 from htools.types import DiskTemplate, FailMode
 
@@ -373,7 +374,7 @@ def explain_rejection(rej: Rejection, force: bool) -> str:
     return "%s: %s" % (rej.node.name if rej.node else "?", rej.mode.name)
 
 
-def explain_trace(opts: AllocOptions, cdata, trace: Trace, rq, success: bool,
+def explain_trace(opts: AlgorithmOptions, cdata, trace: Trace, rq, success: bool,
                   failed_items: Sequence, limit: int = 40) -> List[str]:
     """Sentences for the failures of a request (see ``hail``).
 

@@ -1,16 +1,16 @@
 """Allocation across node groups: ``tryMGAlloc``, ``tryGroupAlloc``, ``allocList`` and ``tryAllocateSecondary``."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from htools.alloc.n1 import n1_predicate
 from htools.alloc.place import gen_alloc_nodes, try_alloc
 from htools.alloc.primitives import extract_nl, update_il
 from htools.haskell.ordering import EQ, GT, LT, compare_double, ghc_sort_by
 from htools.alloc.solution import (
-    AllocFailure, AllocOptions, Element, InstList, NodeList, Solution, Trace,
-    solution_description,
+    AllocFailure, Element, InstList, NodeList, Solution, Trace, solution_description,
 )
+from htools.params import AlgorithmOptions
 from htools.cluster_info import split_cluster
 from htools.haskell.show import show_string, show_string_list
 from htools.model import Group, Instance, Node
@@ -57,7 +57,7 @@ _ALLOC_POL_CON = {AllocPolicy.PREFERRED: "AllocPreferred",
                   AllocPolicy.UNALLOCABLE: "AllocUnallocable"}
 
 
-def find_best_alloc_group(opts: AllocOptions, groups: Sequence[Group],
+def find_best_alloc_group(opts: AlgorithmOptions, groups: Sequence[Group],
                           nl: Mapping[int, Node], il: Mapping[int, Instance],
                           allowed: Optional[List[int]], inst: Instance,
                           count: int, trace: Optional[Trace] = None
@@ -104,7 +104,7 @@ def _show_maybe_ints(v: Optional[List[int]]) -> str:
     return "Just [%s]" % ",".join("%d" % x for x in v)
 
 
-def try_mg_alloc(opts: AllocOptions, groups: Sequence[Group],
+def try_mg_alloc(opts: AlgorithmOptions, groups: Sequence[Group],
                  nl: Mapping[int, Node], il: Mapping[int, Instance],
                  inst: Instance, count: int,
                  trace: Optional[Trace] = None) -> Solution:
@@ -122,7 +122,7 @@ def find_group_by_name(groups: Sequence[Group], name: str) -> Group:
     return found[0]
 
 
-def find_allocation(opts: AllocOptions, groups: Sequence[Group],
+def find_allocation(opts: AlgorithmOptions, groups: Sequence[Group],
                     nl: Mapping[int, Node], il: Mapping[int, Instance],
                     gdx: int, inst: Instance, count: int,
                     trace: Optional[Trace] = None) -> Tuple[Solution, List[str]]:
@@ -138,7 +138,7 @@ def find_allocation(opts: AllocOptions, groups: Sequence[Group],
     return sol, solution_description(grp, sol, None)
 
 
-def try_group_alloc(opts: AllocOptions, groups: Sequence[Group],
+def try_group_alloc(opts: AlgorithmOptions, groups: Sequence[Group],
                     nl: Mapping[int, Node], il: Mapping[int, Instance],
                     gname: str, inst: Instance, count: int,
                     trace: Optional[Trace] = None) -> Solution:
@@ -158,7 +158,7 @@ def apply_solution(nl: Mapping[int, Node], il: Mapping[int, Instance],
     return extract_nl(nl, il, sol), update_il(il, sol)
 
 
-def alloc_list(opts: AllocOptions, groups: Sequence[Group],
+def alloc_list(opts: AlgorithmOptions, groups: Sequence[Group],
                nl: Mapping[int, Node], il: Mapping[int, Instance],
                reqs: Sequence[Tuple[Instance, Optional[str], int]],
                trace: Optional[Trace] = None
@@ -182,7 +182,7 @@ def alloc_list(opts: AllocOptions, groups: Sequence[Group],
 # ==========================================================================
 # Allocate-secondary (``Cluster/AllocateSecondary.hs``)
 
-def try_allocate_secondary(opts: AllocOptions, groups: Sequence[Group],
+def try_allocate_secondary(opts: AlgorithmOptions, groups: Sequence[Group],
                            nl: Mapping[int, Node], il: Mapping[int, Instance],
                            idx: int, trace: Optional[Trace] = None
                            ) -> Tuple[Solution, NodeList]:

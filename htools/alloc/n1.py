@@ -13,9 +13,9 @@ from htools._core import ClusterState
 from htools.alloc import globaln1
 from htools.alloc.primitives import extract_nl, inst_matches_policy, update_il
 from htools.alloc.solution import (
-    AllocOptions, Element, InstList, NUM_FAIL_MODES, NodeList, _new_inst,
-    collection_to_solution,
+    Element, InstList, NUM_FAIL_MODES, NodeList, _new_inst, collection_to_solution,
 )
+from htools.params import AlgorithmOptions
 from htools.model import Instance, Node
 from htools.types import DiskTemplate, FailMode, NO_SECONDARY
 
@@ -345,7 +345,7 @@ def _shared_checker(nl: Mapping[int, Node], il: Mapping[int, Instance],
 class _N1Pred:
     """The capacity predicate of ``tryAlloc`` (a lazily built checker)."""
 
-    def __init__(self, opts: AllocOptions, nl, il) -> None:
+    def __init__(self, opts: AlgorithmOptions, nl, il) -> None:
         self.opts = opts
         self.nl = nl
         self.il = il
@@ -367,7 +367,7 @@ class _N1Pred:
         return self.checker.quick_reject(changed)
 
 
-def n1_predicate(opts: AllocOptions, nl: Mapping[int, Node],
+def n1_predicate(opts: AlgorithmOptions, nl: Mapping[int, Node],
                  il: Mapping[int, Instance]) -> Optional[Callable[[Element], bool]]:
     """The capacity predicate of ``tryAlloc`` (None if checks are off)."""
     if not opts.capacity:

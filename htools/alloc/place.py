@@ -16,9 +16,10 @@ from htools.alloc import compiled as fastalloc
 from htools.alloc.n1 import n1_predicate
 from htools.alloc.primitives import inst_matches_policy
 from htools.alloc.solution import (
-    AllocFailure, AllocOptions, Element, NUM_FAIL_MODES, Rejection, Solution,
-    Trace, _new_inst, annotate_solution, collection_to_solution, sum_allocs,
+    AllocFailure, Element, NUM_FAIL_MODES, Rejection, Solution, Trace, _new_inst,
+    annotate_solution, collection_to_solution, sum_allocs,
 )
+from htools.params import AlgorithmOptions
 from htools.model import Group, Instance, Node, pm_find
 from htools.specification import pure
 from htools.types import FailMode, NO_SECONDARY
@@ -34,7 +35,7 @@ def get_online(nl: Mapping[int, Node]) -> List[Node]:
     return [nl[k] for k in sorted(nl) if not nl[k].offline]
 
 
-def gen_alloc_nodes(opts: AllocOptions, groups: Sequence[Group],
+def gen_alloc_nodes(opts: AlgorithmOptions, groups: Sequence[Group],
                     nl: Mapping[int, Node], count: int,
                     drop_unalloc: bool) -> AllocNodes:
     """``genAllocNodes``: ("single", [ndx]) or ("pair", [(p, [s])])."""
@@ -56,7 +57,7 @@ def gen_alloc_nodes(opts: AllocOptions, groups: Sequence[Group],
     raise AllocFailure("Unsupported number of nodes, only one or two  supported")
 
 
-def try_alloc(opts: AllocOptions, nl: Mapping[int, Node],
+def try_alloc(opts: AlgorithmOptions, nl: Mapping[int, Node],
               il: Mapping[int, Instance], inst: Instance,
               alloc_nodes: AllocNodes, trace: Optional[Trace] = None,
               n1pred: Optional[Callable] = None) -> Solution:
@@ -86,7 +87,7 @@ def _n1_trace(kind: str, nl, il):
     return info
 
 
-def _try_alloc_single(opts: AllocOptions, nl: Mapping[int, Node],
+def _try_alloc_single(opts: AlgorithmOptions, nl: Mapping[int, Node],
                       il: Mapping[int, Instance], inst: Instance,
                       targets: List[int], n1pred, trace) -> Solution:
     if not targets:
@@ -121,7 +122,7 @@ def _try_alloc_single(opts: AllocOptions, nl: Mapping[int, Node],
                                   lambda c: (c[1],))
 
 
-def _try_alloc_pairs(opts: AllocOptions, nl: Mapping[int, Node],
+def _try_alloc_pairs(opts: AlgorithmOptions, nl: Mapping[int, Node],
                      il: Mapping[int, Instance], inst: Instance,
                      pairs: List[Tuple[int, List[int]]], n1pred,
                      trace) -> Solution:

@@ -13,9 +13,12 @@ from typing import Dict, List, Optional, Tuple, Union
 from htools.alloc.dedicated import dedicated_find_allocation, dedicated_mg_allocation
 from htools.alloc.evacuate import process_relocate, try_change_group, try_node_evac
 from htools.alloc.explain import explain_trace
-from htools.alloc.groups import (alloc_list, apply_solution, find_group_by_name,
-                                 try_allocate_secondary, try_group_alloc, try_mg_alloc)
-from htools.alloc.solution import AllocFailure, AllocOptions, Solution, Trace
+from htools.alloc.groups import (
+    alloc_list, apply_solution, find_group_by_name, try_allocate_secondary,
+    try_group_alloc, try_mg_alloc,
+)
+from htools.alloc.solution import AllocFailure, Solution, Trace
+from htools.params import AlgorithmOptions
 from htools.model import ClusterData, Instance, Node
 from htools.types import EvacMode
 
@@ -153,7 +156,7 @@ def _format_multi(fin_nl, fin_il, results) -> Outcome:
     return _ok(info, [allocated, failed], fin_nl, fin_il)
 
 
-def process_request(opts: AllocOptions, rq, cdata: ClusterData,
+def process_request(opts: AlgorithmOptions, rq, cdata: ClusterData,
                     trace: Optional[Trace] = None) -> Outcome:
     """``IAlloc.processRequest`` + ``formatIAllocResult``."""
     groups = cdata.groups
@@ -204,7 +207,7 @@ def process_request(opts: AllocOptions, rq, cdata: ClusterData,
     raise AssertionError("unknown request %r" % (rq,))
 
 
-def process_dedicated(opts: AllocOptions, rq, cdata: ClusterData) -> Outcome:
+def process_dedicated(opts: AlgorithmOptions, rq, cdata: ClusterData) -> Outcome:
     """``Dedicated.runDedicatedAllocation``."""
     groups = cdata.groups
     nl = {n.idx: n for n in cdata.nodes}
@@ -271,7 +274,7 @@ def needs_explanation(rq, out: Outcome) -> bool:
     return not out.success or bool(_failed_items(rq, out))
 
 
-def explain(opts: AllocOptions, rq, cdata: ClusterData, out: Outcome,
+def explain(opts: AlgorithmOptions, rq, cdata: ClusterData, out: Outcome,
             trace: Trace) -> List[str]:
     """Sentences explaining the failures of ``out`` (empty if none)."""
     failed_items = _failed_items(rq, out)

@@ -4,7 +4,6 @@ Also the :class:`Trace` of rejected candidates that explanations read.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from htools.haskell.ordering import EQ, GT, LT, compare_double, ghc_sort_by
@@ -20,36 +19,6 @@ InstList = Dict[int, Instance]
 
 # ==========================================================================
 # Options and errors
-
-@dataclass
-class AllocOptions:
-    """The algorithm options allocation uses (htools' ``AlgorithmOptions``)."""
-
-    ignore_soft_errors: bool = False
-    capacity: bool = True
-    restrict_to_nodes: Optional[List[str]] = None
-    accept_existing: bool = False
-    capacity_ignore_groups: Tuple[int, ...] = ()
-
-    @classmethod
-    def from_cli(cls, opts) -> "AllocOptions":
-        """``AlgorithmParams.fromCLIOptions`` for the fields used here."""
-        return cls(
-            ignore_soft_errors=bool(getattr(opts, "ignore_soft_errors", False)),
-            capacity=bool(getattr(opts, "capacity", True)),
-            restrict_to_nodes=getattr(opts, "restrict_to_nodes", None),
-            accept_existing=bool(getattr(opts, "accept_existing", False)),
-        )
-
-    def replace(self, **kw) -> "AllocOptions":
-        d = dict(self.__dict__)
-        d.update(kw)
-        return AllocOptions(**d)
-
-
-#: htools' ``defaultOptions`` (used by change-group's evacuation step)
-DEFAULT_OPTIONS = AllocOptions()
-
 
 class AllocFailure(Exception):
     """A ``Bad`` result of htools; ``msg`` is its text."""

@@ -1,6 +1,7 @@
 """Balancing: hbal's search for moves that lower the cluster score.
 
-- :mod:`.table`: the state of a run (:class:`Table`) and its options;
+- :mod:`.table`: the state of a run (:class:`Table`); its options are
+  :class:`htools.params.AlgorithmOptions`;
 - :mod:`.search`: one step by exhaustive search in plain Python, the
   specification;
 - :mod:`.compiled`: the same step on the compiled core (and the pruned
@@ -15,10 +16,11 @@ from __future__ import annotations
 from typing import Iterator, Optional, Tuple
 
 from htools.balance.compiled import make_scorer, try_balance
-from htools.balance.jobs import (MoveJob, SolutionLine, format_cmds, involved_nodes,
-                                 solution_line, split_jobs)
-from htools.balance.table import (AlgorithmOptions, Placement, Table, do_next_balance,
-                                  total_free)
+from htools.balance.jobs import (
+    MoveJob, SolutionLine, format_cmds, involved_nodes, solution_line, split_jobs,
+)
+from htools.balance.table import Placement, Table, do_next_balance, total_free
+from htools.params import AlgorithmOptions
 
 __all__ = ["AlgorithmOptions", "Placement", "Table", "MoveJob", "SolutionLine",
            "steps", "do_next_balance", "total_free", "involved_nodes", "split_jobs",

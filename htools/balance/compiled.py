@@ -40,7 +40,8 @@ import os
 from typing import Optional, Union
 
 from htools.balance import search
-from htools.balance.table import AlgorithmOptions, Placement, Table
+from htools.balance.table import Placement, Table
+from htools.params import AlgorithmOptions
 from htools import moves as mv
 from htools.types import FailMode
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 from htools import moves as mv
-from htools.balance.table import AlgorithmOptions, Placement, Table
+from htools.balance.table import Placement, Table
+from htools.params import AlgorithmOptions
 from htools.model import Instance, Node
 from htools.specification import pure
 from htools.metrics import comp_cv

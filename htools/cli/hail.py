@@ -27,9 +27,11 @@ from typing import List, Optional
 from htools.alloc.dedicated import is_dedicated
 from htools.alloc.groups import show_group
 from htools.alloc import requests as rq_types
-from htools.alloc.requests import (allocation_group, explain, needs_explanation,
-                                   process_dedicated, process_request)
-from htools.alloc.solution import AllocOptions, Trace
+from htools.alloc.requests import (
+    allocation_group, explain, needs_explanation, process_dedicated, process_request,
+)
+from htools.alloc.solution import Trace
+from htools.params import AlgorithmOptions
 from htools.model import ClusterData, Instance, Node
 from htools.types import NO_SECONDARY, DiskTemplate, InstanceStatus
 from htools.haskell.json import encode, encode_string
@@ -300,7 +302,7 @@ def run(opts, args) -> int:
     extloader.maybe_save(opts.save_cluster, "pre-ialloc", "before iallocator run",
                          cdata)
 
-    aopts = AllocOptions.from_cli(opts)
+    aopts = AlgorithmOptions.from_cli(opts)
     trace = Trace()
     try:
         if dedicated:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 from htools.cli.options import Options
 from htools.errors import HtoolsError
@@ -141,13 +141,13 @@ def run(opts: Options, args: list) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
     from htools.alloc.place import gen_alloc_nodes
-    from htools.alloc.solution import AllocFailure, AllocOptions
+    from htools.alloc.solution import AllocFailure
+    from htools.params import AlgorithmOptions
     from htools.alloc import capacity as cap
     from htools import extloader, report, metrics
     from htools.alloc.globaln1 import redundant_grp
     from htools.haskell.fmt import fmt_f, show_double
     from htools.loader import common_suffix
-    from htools.model import ClusterData
     from htools.types import AllocPolicy, DiskTemplate, FailMode
 
     out = sys.stdout
@@ -156,7 +156,7 @@ def run(opts: Options, args: list) -> int:
     machine_r = opts.machine_readable
     independent = opts.independent_groups
     accept_existing = opts.accept_existing
-    alg = AllocOptions.from_cli(opts)
+    alg = AlgorithmOptions.from_cli(opts)
 
     orig = extloader.load_external_data(opts)
     fixed_nodes = orig.nodes

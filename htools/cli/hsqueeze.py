@@ -9,7 +9,7 @@ executes the opcodes (Luxi only).
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import List
 
 from htools.commands import save_commands
 from htools.errors import HtoolsError, UncaughtIOError

@@ -18,13 +18,14 @@ Nothing here imports heavy modules: this runs at every program start-up.
 """
 import os
 from dataclasses import dataclass, field, fields
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from htools.haskell.read import ReadError, try_read_double, try_read_int
 from htools.units import parse_unit
 from htools.constants import COMPILER, PRIORITY_VALUES, VERSION
-from htools.haskell.getopt import (NO_ARG, OPT_ARG, REQ_ARG, OptDescr, OptionValueError,
-                                   getopt, usage_info)
+from htools.haskell.getopt import (
+    NO_ARG, OPT_ARG, REQ_ARG, OptDescr, OptionValueError, getopt, usage_info,
+)
 from htools.haskell.show import show_string
 
 __all__ = [

@@ -8,14 +8,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 from typing import List, Sequence
 
 import pytest
 
-from tests.live.test_live_tools import (_converged, _job_ids, fail_first_job,
-                                        _on_master, set_state)
+from tests.live.test_live_tools import _converged, _job_ids, fail_first_job, set_state
 from tests.refdiff import ours_bin
 
 

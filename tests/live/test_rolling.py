@@ -7,7 +7,6 @@ at which a node is down while a running instance has its primary there.
 """
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -17,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-import pytest
 
 from tests.refdiff import ours_bin
 

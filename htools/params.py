@@ -1,0 +1,63 @@
+"""The options of htools' algorithms, in one record (Ganeti's ``AlgorithmParams``).
+
+Balancing (hbal, hroller, hcheck, hsqueeze) reads the move options and the
+gain thresholds; allocation and evacuation (hail, hspace) the capacity
+options.  :meth:`AlgorithmOptions.from_cli` takes them from parsed
+command-line options, with htools' defaults for what a program lacks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+
+@dataclass
+class AlgorithmOptions:
+    # balancing: the moves allowed
+    disk_moves: bool = True
+    instance_moves: bool = True
+    restricted_migration: bool = False
+    #: placement checks' soft errors (cpu ratio, disk/spindle limits, ...) ignored
+    ignore_soft_errors: bool = False
+    #: balancing: only instances with an offline node move (hbal -E)
+    evac_mode: bool = False
+    #: balancing: the minimum gain of a step and the score under which it applies
+    min_gain: float = 0.01
+    min_gain_limit: float = 0.1
+    #: balancing: "exhaustive" (htools' search, the default) or "pruned"
+    #: (hbal --search=pruned: :mod:`htools.balance.compiled`)
+    search: str = "exhaustive"
+    # allocation
+    #: check the global N+1 capacity when allocating (hspace/hail --no-capacity-checks)
+    capacity: bool = True
+    #: only these nodes are allocation targets (hail --restrict-allocation-to)
+    restrict_to_nodes: Optional[List[str]] = None
+    #: existing instances count as allocatable (hspace --accept-existing-errors)
+    accept_existing: bool = False
+    #: groups whose capacity the allocation may ignore
+    capacity_ignore_groups: Tuple[int, ...] = ()
+
+    @classmethod
+    def from_cli(cls, opts) -> "AlgorithmOptions":
+        """``AlgorithmParams.fromCLIOptions``."""
+        return cls(
+            disk_moves=getattr(opts, "disk_moves", True),
+            instance_moves=getattr(opts, "inst_moves", True),
+            restricted_migration=getattr(opts, "restricted_migrate", False),
+            ignore_soft_errors=bool(getattr(opts, "ignore_soft_errors", False)),
+            evac_mode=getattr(opts, "evac_mode", False),
+            min_gain=getattr(opts, "min_gain", 0.01),
+            min_gain_limit=getattr(opts, "min_gain_limit", 0.1),
+            search=getattr(opts, "search", "exhaustive"),
+            capacity=bool(getattr(opts, "capacity", True)),
+            restrict_to_nodes=getattr(opts, "restrict_to_nodes", None),
+            accept_existing=bool(getattr(opts, "accept_existing", False)),
+        )
+
+    def replace(self, **kw) -> "AlgorithmOptions":
+        return dataclasses.replace(self, **kw)
+
+
+#: htools' ``defaultOptions``
+DEFAULT_OPTIONS = AlgorithmOptions()
