@@ -26,8 +26,8 @@ from typing import Dict, Iterable, List, Mapping, Sequence
 
 from htools import moves as mv
 from htools.errors import MissingKey, crash_text  # noqa: F401 (re-exported)
-from htools.alloc.primitives import (AllocCollection, AllocElement, allocate_on_single,
-                             collection_to_solution, extract_nl, update_il)
+from htools.alloc.primitives import allocate_on_single, extract_nl, update_il
+from htools.alloc.solution import Element, collection_to_solution
 from htools.model import Instance, Node
 from htools.metrics import comp_cv
 from htools.types import DiskTemplate, FailMode
@@ -37,6 +37,14 @@ DISK_TEMPLATE_MOVABLE = frozenset({
     DiskTemplate.DISKLESS, DiskTemplate.SHAREDFILE, DiskTemplate.RBD,
     DiskTemplate.EXT, DiskTemplate.GLUSTER,
 })
+
+
+def _score_of(el: Element) -> float:
+    return el.score
+
+
+def _same(el: Element) -> Element:
+    return el
 
 
 class _EvacOpts:
@@ -87,11 +95,12 @@ def recreate(nl: Mapping[int, Node], il: Mapping[int, Instance],
     """GlobalN1's ``recreate``: re-create ``inst`` on the best of
     ``targets``; the new (nodes, instances) or None."""
     order = sorted(nl)
-    coll = AllocCollection()
+    cands: List[Element] = []      # newest first
     for ndx in targets:
-        coll.add(allocate_on_single(EVAC_OPTS, nl, inst, ndx, order))
-    sol = collection_to_solution(FailMode.FailN1, lambda _e: True, coll)
-    alloc = sol.solution
+        res = allocate_on_single(EVAC_OPTS, nl, inst, ndx, order)
+        if not isinstance(res, FailMode):
+            cands.insert(0, res)
+    alloc = collection_to_solution([], cands, _score_of, _same, None).solution
     if alloc is None:
         return None
     return extract_nl(nl, il, alloc), update_il(il, alloc)
@@ -176,7 +185,7 @@ def redundant_grp(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
 
 
 def alloc_global_n1(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
-                    alloc: AllocElement, accept_existing: bool = False,
+                    alloc: Element, accept_existing: bool = False,
                     ignore_groups: Iterable[int] = ()) -> bool:
     """``allocGlobalN1``: the state after ``alloc`` is globally N+1
     redundant (``nodes``/``insts``: the state before the allocation)."""

@@ -1,27 +1,24 @@
-"""Allocation primitives (htools' ``Cluster/AllocatePrimitives.hs`` and
-``Cluster/AllocationSolution.hs``).
+"""Allocation primitives (htools' ``Cluster/AllocatePrimitives.hs``).
 
 The building blocks shared by everything that places an instance on a node
 of a given cluster state: the instance-policy check, the single-node
-placement with its score, the collections of candidate solutions and the
-choice of the best one, with htools' tie-breaking.
+placement with its score, and the node and instance maps after a placement.
+The solutions and the choice among candidates are :mod:`htools.alloc.solution`.
 
 Node lists are mappings ``{idx: Node}``; htools' ``Container.elems`` order
 (ascending index) is the order used for scoring.  A failed placement is a
-:class:`htools.types.FailMode`; a successful one an :class:`AllocElement`.
+:class:`htools.types.FailMode`; a successful one an :class:`~htools.alloc.solution.Element`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import (Callable, Dict, Generic, List, Mapping, Optional,
-                    Sequence, TypeVar, Union)
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
+from htools.alloc.solution import Element
 from htools.model import Instance, Node
-from htools.haskell.ordering import EQ, GT, LT, compare_double, compare_int, ghc_sort_by
+from htools.haskell.ordering import GT, LT, compare_int
 from htools.metrics import comp_cv
 from htools.types import NO_SECONDARY, DiskTemplate, FailMode, IPolicy, ISpec
 
-T = TypeVar("T")
 
 # --------------------------------------------------------------------------
 # Instance policy (``Instance.instMatchesPolicy``)
@@ -75,16 +72,6 @@ def inst_matches_policy(inst: Instance, ipol: IPolicy,
 # --------------------------------------------------------------------------
 # Allocation elements and single-node placement
 
-@dataclass
-class AllocElement(Generic[T]):
-    """htools' ``GenericAllocElement``: the state after one placement."""
-
-    nodes: Dict[int, Node]   # the whole node map after the placement
-    inst: Instance           # the placed instance (new primary/secondary set)
-    placed: List[Node]       # the nodes changed, primary first
-    score: T                 # the metric (cluster score for AllocElement)
-
-
 def score_nodes(nodes: Mapping[int, Node],
                 order: Optional[Sequence[int]] = None) -> float:
     """htools' ``compCV`` of a node map, nodes in index order."""
@@ -101,7 +88,7 @@ def _force(opts) -> bool:
 
 def allocate_on_single(opts, nodes: Mapping[int, Node], inst: Instance,
                        ndx: int, order: Optional[Sequence[int]] = None
-                       ) -> Union[AllocElement, FailMode]:
+                       ) -> Union[Element, FailMode]:
     """htools' ``allocateOnSingle``: place ``inst`` as primary on ``ndx``.
 
     ``opts`` is an object with ``ignore_soft_errors`` (e.g.
@@ -120,99 +107,12 @@ def allocate_on_single(opts, nodes: Mapping[int, Node], inst: Instance,
         return new_p
     new_inst = inst.copy()
     new_inst.pnode, new_inst.snode = ndx, NO_SECONDARY
-    new_nl = dict(nodes)
-    new_nl[ndx] = new_p
-    return AllocElement(new_nl, new_inst, [new_p], score_nodes(new_nl, order))
+    el = Element(nodes, {ndx: new_p}, new_inst, [new_p], 0.0)
+    el.score = score_nodes(el.nodes, order)
+    return el
 
 
-# --------------------------------------------------------------------------
-# Solutions (``AllocSolution``) and collections of candidates
-
-@dataclass
-class AllocSolution:
-    """htools' ``AllocSolution``: failures, success count, best element."""
-
-    failures: List[FailMode] = field(default_factory=list)  # newest first
-    allocs: int = 0
-    solution: Optional[AllocElement] = None
-    log: List[str] = field(default_factory=list)
-
-
-def best_alloc_element(a: Optional[AllocElement], b: Optional[AllocElement]
-                       ) -> Optional[AllocElement]:
-    """``bestAllocElement``: ``a`` only if strictly better (ties -> ``b``)."""
-    if b is None:
-        return a
-    if a is None:
-        return b
-    return a if a.score < b.score else b
-
-
-def concat_allocs(sol: AllocSolution, res: Union[AllocElement, FailMode]
-                  ) -> AllocSolution:
-    """``concatAllocs``: fold one candidate into a running solution."""
-    if isinstance(res, FailMode):
-        return AllocSolution([res] + sol.failures, sol.allocs, sol.solution, sol.log)
-    return AllocSolution(sol.failures, sol.allocs + 1,
-                         best_alloc_element(sol.solution, res), sol.log)
-
-
-def sum_allocs(a: AllocSolution, b: AllocSolution) -> AllocSolution:
-    """``sumAllocs``."""
-    return AllocSolution(b.failures + a.failures, a.allocs + b.allocs,
-                         best_alloc_element(a.solution, b.solution),
-                         b.log + a.log)
-
-
-@dataclass
-class AllocCollection:
-    """htools' ``AllocSolutionCollection`` (lists newest first)."""
-
-    failures: List[FailMode] = field(default_factory=list)
-    allocs: int = 0
-    solutions: List[AllocElement] = field(default_factory=list)
-    log: List[str] = field(default_factory=list)
-
-    def add(self, res: Union[AllocElement, FailMode]) -> None:
-        """``concatAllocCollections`` (in place)."""
-        if isinstance(res, FailMode):
-            self.failures.insert(0, res)
-        else:
-            self.allocs += 1
-            self.solutions.insert(0, res)
-
-
-def _cmp_metric(a: AllocElement, b: AllocElement) -> int:
-    sa, sb = a.score, b.score
-    if isinstance(sa, float) or isinstance(sb, float):
-        return compare_double(sa, sb)
-    return LT if sa < sb else (EQ if sa == sb else GT)
-
-
-def collection_to_solution(failmode: FailMode,
-                           is_good: Callable[[AllocElement], bool],
-                           coll: AllocCollection,
-                           cmp: Callable[[AllocElement, AllocElement], int] = _cmp_metric
-                           ) -> AllocSolution:
-    """``collectionToSolution``: the best candidate satisfying ``is_good``.
-
-    Candidates are sorted by metric (stable, over the newest-first list, so
-    among equal scores the candidate evaluated last wins); the ones before
-    the first good one are dropped and counted as ``failmode``.
-    """
-    sols = ghc_sort_by(cmp, coll.solutions)
-    dropped = 0
-    good: Optional[AllocElement] = None
-    for s in sols:
-        if is_good(s):
-            good = s
-            break
-        dropped += 1
-    return AllocSolution([failmode] * dropped + coll.failures,
-                         coll.allocs - dropped, good, list(coll.log))
-
-
-def update_il(insts: Mapping[int, Instance], alloc: Optional[AllocElement]
+def update_il(insts: Mapping[int, Instance], alloc: Optional[Element]
               ) -> Dict[int, Instance]:
     """``updateIl``: add the placed instance under key ``len(insts)``."""
     new = dict(insts)
@@ -222,7 +122,7 @@ def update_il(insts: Mapping[int, Instance], alloc: Optional[AllocElement]
 
 
 def extract_nl(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
-               alloc: Optional[AllocElement]) -> Dict[int, Node]:
+               alloc: Optional[Element]) -> Dict[int, Node]:
     """``extractNl``: the node map of ``alloc`` with negative instance
     indices (a new instance) in the placed nodes replaced by ``len(insts)``."""
     if alloc is None:

@@ -1,4 +1,4 @@
-"""Allocation options, solutions and their descriptions (htools' ``AllocSolution``, ``AllocElement``, ``describeSolution``).
+"""Allocation solutions and their descriptions (htools' ``AllocSolution``, ``AllocElement``, ``describeSolution``).
 
 Also the :class:`Trace` of rejected candidates that explanations read.
 """
