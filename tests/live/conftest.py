@@ -1,4 +1,4 @@
-"""Fixtures for the tests against a real Ganeti 3.0.2 cluster (tests/testbed.py).
+"""Fixtures for the tests against a real Ganeti 3.0.2 cluster (tests/harness/testbed.py).
 
 ``testbed`` (session): one cluster per test session, HTOOLS_TESTBED_NODES
 nodes (default 5) with a few instances, always torn down at the end (pass,
@@ -16,7 +16,7 @@ import os
 
 import pytest
 
-from tests import testbed as tbmod
+from tests.harness import testbed as tbmod
 
 # name, primary, template, memory (MiB), tags.  The placement is deliberately
 # unbalanced (hbal has work to do) and spread over the first nodes only.

@@ -25,8 +25,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from tests.luxi_proxy import RecordingProxy, ReplayServer, submitted_opcodes
-from tests.refdiff import ours_bin, ref_bin
+from tests.harness.luxi_proxy import RecordingProxy, ReplayServer, submitted_opcodes
+from tests.harness.refdiff import ours_bin, ref_bin
 
 pytestmark = pytest.mark.skipif(ref_bin("hbal") is None,
                                 reason="reference htools 3.0.2 not installed")

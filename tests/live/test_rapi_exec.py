@@ -14,7 +14,7 @@ from typing import List, Sequence
 import pytest
 
 from tests.live.test_live_tools import _converged, _job_ids, fail_first_job, set_state
-from tests.refdiff import ours_bin
+from tests.harness.refdiff import ours_bin
 
 
 def _cert(tb, tmp: Path) -> Path:

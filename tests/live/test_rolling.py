@@ -1,6 +1,6 @@
 """Rolling reboots that run themselves (``hroller --reboot-command``) on the
 testbed: a "reboot" of a virtual node is an outage of its Ganeti daemons
-(``python -m tests.testbed reboot NODE``).
+(``python -m tests.harness.testbed reboot NODE``).
 
 While hroller runs, a sampler watches the cluster and records every moment
 at which a node is down while a running instance has its primary there.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 
-from tests.refdiff import ours_bin
+from tests.harness.refdiff import ours_bin
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,7 @@ class Sampler(threading.Thread):
 
 def _hroller(tb, tmp: Path, extra=(), reboot_log: Path = None, command: str = None):
     log = reboot_log or tmp / "reboots.log"
-    cmd = command or ("echo {node} >> %s && %s -m tests.testbed reboot {node}"
+    cmd = command or ("echo {node} >> %s && %s -m tests.harness.testbed reboot {node}"
                       % (log, sys.executable))
     argv = [ours_bin("hroller"), "-L" + tb.socket, "--reboot-command=" + cmd,
             "--state-file=%s" % (tmp / "roll.state"), "--reboot-timeout=240"] + list(extra)
@@ -186,7 +186,7 @@ def test_node_not_back_then_rerun(testbed, tmp_path):
     testbed.reset(placement=_spread(testbed))
     start = _score(testbed)
     log = tmp_path / "reboots.log"
-    broken = ("echo {node} >> %s && %s -m tests.testbed stop {node}"
+    broken = ("echo {node} >> %s && %s -m tests.harness.testbed stop {node}"
               % (log, sys.executable))
     argv, _ = _hroller(testbed, tmp_path, command=broken)
     argv = [a if not a.startswith("--reboot-timeout") else "--reboot-timeout=10"

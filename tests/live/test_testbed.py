@@ -3,7 +3,7 @@
 import json
 import os
 
-from tests import testbed as tbmod
+from tests.harness import testbed as tbmod
 
 
 def test_cluster_answers_luxi_query(clean_testbed, testbed_initial):

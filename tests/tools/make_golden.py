@@ -9,7 +9,7 @@ Usage::
     python tests/tools/make_golden.py --list         # show planned cases
     python tests/tools/make_golden.py --check-drift  # generator vs golden
 
-Cases (see tests/golden_cases.py for the on-disk layout):
+Cases (see tests/harness/golden_cases.py for the on-disk layout):
 
 * for each ``*.data`` file of Ganeti's test data
   (``<repo>/../shared/ganeti-testdata/htools``; never copied into the repo)
@@ -48,7 +48,7 @@ TESTS = HERE.parent
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS.parent))
 
-import golden_cases as gc  # noqa: E402
+from tests.harness import golden_cases as gc  # noqa: E402
 from simulate import generator  # noqa: E402
 
 #: generated clusters: (label, generator params).  Sizes 5-60 nodes.
