@@ -11,13 +11,9 @@ Differential cases compare stdout, stderr and exit status:
   instances split over groups, and the shelltest fixtures Ganeti builds with
   hspace/hbal in offline-test.sh).
 
-With the reference installed (/usr/lib/ganeti/3.0/usr/bin/hcheck) it is run
-live and its outputs are kept in ``tests/golden/hcheck/<input>.json`` (one
-file per input, keyed by the argument list); without it the golden files are
-the reference.  ``HTOOLS_REGEN_GOLDEN=1`` rewrites them;
-``HTOOLS_NO_REFERENCE=1`` ignores an installed reference.  Generated inputs
-are regenerated from the recorded parameters (skipped if the generator's
-output changed: its sha256 is recorded too).
+The cases run through :mod:`tests.harness.refdiff` (the reference live when
+installed, else its recorded outputs in ``tests/golden/hcheck``), each in a
+directory holding its input under its bare name.
 
 Our hcheck runs in-process (fast); a few cases also run the installed entry
 points as subprocesses.
@@ -38,48 +34,32 @@ from typing import List, Optional, Sequence, Tuple
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
-DATA = SHARED / "ganeti-testdata" / "htools"
-SHELLTESTS = SHARED / "ganeti-testdata" / "shelltests"
-GOLDEN = ROOT / "tests" / "golden" / "hcheck"
-INPUTS = GOLDEN / "inputs"
-REF = Path("/usr/lib/ganeti/3.0/usr/bin/hcheck")
+from tests.harness import refdiff
 
-REGEN = bool(os.environ.get("HTOOLS_REGEN_GOLDEN"))
-
-
-def have_ref() -> bool:
-    """The reference is used unless absent or HTOOLS_NO_REFERENCE is set
-    (to exercise the golden files)."""
-    return REF.exists() and not os.environ.get("HTOOLS_NO_REFERENCE")
+ROOT = refdiff.REPO
+DATA = refdiff.DATA
+SHELLTESTS = refdiff.SHARED / "ganeti-testdata" / "shelltests"
+INPUTS = refdiff.GOLDEN / "hcheck" / "inputs"
 
 
 # ------------------------------------------------------------------ runners
 
-def run_ours(args: Sequence[str]) -> Tuple[str, str, int]:
-    """Our hcheck in-process (as the ``hcheck`` console script would)."""
+def run_ours(argv: Sequence[str], cwd: Optional[Path] = None) -> Tuple[str, str, int]:
+    """Our hcheck in-process (as the ``hcheck`` console script would), in
+    ``cwd`` if given."""
     from htools.cli.main import COMMANDS
-    saved = sys.stdout, sys.stderr, sys.argv
+    saved = sys.stdout, sys.stderr, sys.argv, os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     sys.stdout, sys.stderr = out, err
-    sys.argv = ["hcheck"] + list(args)
+    sys.argv = ["hcheck"] + list(argv)
     try:
-        status = COMMANDS["hcheck"].main(list(args), standalone_mode=False)
+        if cwd is not None:
+            os.chdir(cwd)
+        status = COMMANDS["hcheck"].main(list(argv), standalone_mode=False)
     finally:
-        sys.stdout, sys.stderr, sys.argv = saved
+        sys.stdout, sys.stderr, sys.argv = saved[:3]
+        os.chdir(saved[3])
     return out.getvalue(), err.getvalue(), status
-
-
-def run_proc(argv: Sequence[str], cwd: Path) -> Tuple[str, str, int]:
-    env = dict(os.environ)
-    env.pop("HTOOLS", None)
-    env.pop("GANETI_ROOTDIR", None)
-    env["LANG"] = env["LC_ALL"] = "C.UTF-8"
-    p = subprocess.run(list(argv), cwd=str(cwd), env=env, stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=300)
-    return (p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"),
-            p.returncode)
 
 
 # ------------------------------------------------------------------ inputs
@@ -92,87 +72,26 @@ class Input:
         self.kind = kind          # "data" | "gen" | "file"
         self.params = params
 
-    def golden_path(self) -> Path:
-        return GOLDEN / (self.name + ".json")
-
-    def materialise(self, tmp: Path) -> Tuple[Path, dict]:
-        """The file to pass with -t and the record describing it."""
+    @property
+    def spec(self) -> refdiff.InputSpec:
         if self.kind == "data":
-            if not DATA.is_dir():
-                pytest.skip("Ganeti test data not available")
-            return DATA / self.name, {"data": self.name}
+            return {"testdata": self.name}
         if self.kind == "file":
-            return INPUTS / self.name, {"file": "inputs/" + self.name}
-        from simulate.generator import generate
-        text = generate(**self.params)
-        sha = hashlib.sha256(text.encode()).hexdigest()
-        path = tmp / self.name
-        path.write_text(text)
-        return path, {"generator": self.params, "sha256": sha}
+            return {"golden": "hcheck/inputs/" + self.name}
+        return {"generator": self.params}
 
 
-def _norm(text: str, path: Path) -> str:
-    return (text.replace(str(path), "{INPUT}").replace(str(DATA), "{D}")
-            .replace(str(INPUTS), "{INPUTS}"))
-
-
-def _load_golden(inp: Input) -> dict:
-    p = inp.golden_path()
-    if p.exists():
-        return json.loads(p.read_text())
-    return {}
-
-
-def _save_golden(inp: Input, record: dict, key: str, res: dict) -> None:
-    data = _load_golden(inp)
-    data["input"] = record
-    cases = data.setdefault("cases", {})
-    if cases.get(key) == res and not REGEN:
-        return
-    cases[key] = res
-    GOLDEN.mkdir(parents=True, exist_ok=True)
-    tmp = inp.golden_path().with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(inp.golden_path())
-
-
-def expected(inp: Input, args: Sequence[str], tmp: Path) -> Tuple[Path, dict]:
-    """Input path and the reference's result (live, else golden)."""
-    path, record = inp.materialise(tmp)
-    key = " ".join(args)
-    full = ["-t", str(path)] + list(args)
-    if have_ref():
-        out, err, st = run_proc([str(REF)] + full, tmp)
-        res = {"stdout": _norm(out, path), "stderr": _norm(err, path), "status": st}
-        _save_golden(inp, record, key, res)
-        return path, res
-    data = _load_golden(inp)
-    res = data.get("cases", {}).get(key)
-    if res is None:
-        pytest.skip("no reference binary and no golden result")
-    if "sha256" in record and data["input"].get("sha256") != record["sha256"]:
-        pytest.skip("generator output changed since the golden file was written")
-    return path, res
-
-
-def check(inp: Input, args: Sequence[str], tmp: Path) -> None:
-    path, exp = expected(inp, args, tmp)
-    out, err, st = run_ours(["-t", str(path)] + list(args))
-    got = {"stdout": _norm(out, path), "stderr": _norm(err, path), "status": st}
-    assert got["stdout"] == exp["stdout"]
-    assert got["stderr"] == exp["stderr"]
-    assert got["status"] == exp["status"]
+def check(inp: Input, args: Sequence[str], tmp: Path, ours=run_ours) -> None:
+    """Our hcheck and the reference's on ``-t INPUT ARGS``."""
+    exp, got = refdiff.compare("hcheck", "hcheck", ["-t", inp.name] + list(args), tmp,
+                               inputs={inp.name: inp.spec}, ours=ours)
+    assert got == exp
 
 
 # ------------------------------------------------------------------ test data
 
 def _data_files() -> List[str]:
-    if DATA.is_dir():
-        return sorted(p.name for p in DATA.glob("*.data"))
-    # without the test data: whatever the golden files know about
-    return sorted(json.loads(p.read_text())["input"]["data"]
-                  for p in GOLDEN.glob("*.json")
-                  if "data" in json.loads(p.read_text()).get("input", {}))
+    return sorted(p.name for p in DATA.glob("*.data")) if DATA.is_dir() else []
 
 
 DATA_FILES = _data_files()
@@ -304,11 +223,12 @@ def _entry_points():
     ("tie-recreate.data", []),
 ])
 def test_entry_point(ep, name, args, tmp_path):
-    inp = Input(name, "file")
-    path, exp = expected(inp, args, tmp_path)
-    out, err, st = run_proc(ep[1] + ["-t", str(path)] + args, ROOT)
-    assert (_norm(out, path), _norm(err, path), st) == \
-        (exp["stdout"], exp["stderr"], exp["status"])
+    def run_entry_point(argv, cwd):
+        p = subprocess.run(ep[1] + list(argv), cwd=str(cwd), env=refdiff.run_env(),
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+        return (p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"),
+                p.returncode)
+    check(Input(name, "file"), args, tmp_path, run_entry_point)
 
 
 # ------------------------------------------------------------------ shelltests

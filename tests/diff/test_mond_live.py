@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.refdiff import DATA, GOLDEN, REF_BIN, REF_HAIL, REPO, ours_bin
+from tests.harness import refdiff
+from tests.harness.refdiff import DATA, GOLDEN, REPO, ours_bin
 
 NS = "htmond%d" % os.getpid()
 NETNS_ETC = Path("/etc/netns") / NS
@@ -303,29 +304,14 @@ def _run_in(ns: str, binary: str, args, env_extra=None, cwd=None) -> dict:
             "seconds": time.monotonic() - start}
 
 
-def _reference(tool: str):
-    if os.environ.get("HTOOLS_NO_REFERENCE"):
-        return None
-    path = REF_HAIL if tool == "hail" else REF_BIN / tool
-    return str(path) if path.exists() else None
-
-
 def _expected(case: str, ns: str, tool: str, args, env_extra, cwd) -> dict:
-    digest = hashlib.sha1(" ".join(args).encode()).hexdigest()[:8]
-    gfile = SUITE / ("%s-%s-%s.json" % (case, tool, digest))
-    ref = _reference(tool)
-    if ref is not None:
+    def run_reference(ref):
         res = _run_in(ns, ref, args, env_extra, cwd)
         res.pop("seconds")
-        if os.environ.get("HTOOLS_REGEN_GOLDEN") or not gfile.exists():
-            SUITE.mkdir(parents=True, exist_ok=True)
-            gfile.write_text(json.dumps(dict(res, tool=tool, args=list(args)),
-                                        indent=1, sort_keys=True) + "\n")
         return res
-    if gfile.exists():
-        data = json.loads(gfile.read_text())
-        return {k: data[k] for k in ("stdout", "stderr", "status")}
-    pytest.skip("no reference binary and no recorded output")
+    digest = hashlib.sha1(" ".join(args).encode()).hexdigest()[:8]
+    return refdiff.reference_result("mond-live", tool, args, run_reference,
+                                    name="%s-%s-%s" % (case, tool, digest))
 
 
 def _check(case, ns, tool, args, env_extra, cwd) -> dict:

@@ -2,7 +2,7 @@
 texts, error texts and statuses, value conversion and unit parsing.
 
 Texts are compared with the reference binaries when they are installed and
-with the golden copies in tests/golden/help/ otherwise.
+with the recorded copies in tests/golden/help/ otherwise.
 """
 import os
 import subprocess
@@ -17,9 +17,9 @@ from htools.cli.options import (CommandLineExit, Options, RSpec, getopt,
 from htools.errors import HtoolsError
 from htools.haskell.read import ReadError, reads_int, try_read_double, try_read_int
 from htools.units import UnitError, parse_unit, parse_unit_assume_binary
+from tests.harness import refdiff
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = ROOT / "tests" / "golden" / "help"
 REF_BIN = Path("/usr/lib/ganeti/3.0/usr/bin")
 REF_HAIL = Path("/usr/lib/ganeti/iallocators/hail")
 PROGS = ["hbal", "hail", "hspace", "hroller", "hinfo", "hcheck", "hscan",
@@ -55,8 +55,13 @@ def run_ours(prog, args, capsys):
     return status, out, err
 
 
+GOLDEN_ARGS = {"txt": ["--help"], "completion.txt": ["--help-completion"],
+               "version.txt": ["--version"]}
+
+
 def golden(prog, kind="txt"):
-    return (GOLDEN / ("%s.%s" % (prog, kind))).read_text()
+    """The reference's output recorded in tests/golden/help."""
+    return refdiff.golden("help", prog, GOLDEN_ARGS[kind])["stdout"]
 
 
 #: Our extension options (not in the reference), appended to a program's list.

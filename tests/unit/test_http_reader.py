@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import ssl
@@ -23,7 +22,8 @@ import pytest
 
 from backends import http
 from tests.harness.http_scripted import ScriptedServer
-from tests.harness.refdiff import GOLDEN, REF_BIN, have_data, ours_bin
+from tests.harness import refdiff
+from tests.harness.refdiff import GOLDEN, have_data, ours_bin
 
 SUITE = GOLDEN / "http-reader"
 
@@ -220,20 +220,11 @@ def _run(binary, args, port, cwd) -> dict:
 
 
 def _differential(name, tool, args, port, tmp):
-    gfile = SUITE / ("%s-%s.json" % (tool, name))
-    ref = None if os.environ.get("HTOOLS_NO_REFERENCE") else REF_BIN / tool
-    if ref is not None and ref.exists():
+    def run_reference(ref):
         (tmp / "ref").mkdir(parents=True)
-        exp = _run(str(ref), args, port, tmp / "ref")
-        if os.environ.get("HTOOLS_REGEN_GOLDEN") or not gfile.exists():
-            SUITE.mkdir(parents=True, exist_ok=True)
-            gfile.write_text(json.dumps(dict(exp, tool=tool), indent=1,
-                                        sort_keys=True) + "\n")
-    elif gfile.exists():
-        data = json.loads(gfile.read_text())
-        exp = {k: data[k] for k in ("stdout", "stderr", "status")}
-    else:
-        pytest.skip("no reference binary and no recorded output")
+        return _run(ref, args, port, tmp / "ref")
+    exp = refdiff.reference_result("http-reader", tool, args, run_reference,
+                                   name="%s-%s" % (tool, name))
     (tmp / "ours").mkdir(parents=True)
     got = _run(ours_bin(tool), args, port, tmp / "ours")
     assert got == exp

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.refdiff import DATA, GOLDEN, REF_BIN, SHARED, have_data, ours_bin
+from tests.harness import refdiff
+from tests.harness.refdiff import DATA, GOLDEN, SHARED, have_data, ours_bin
 
 SUITE = GOLDEN / "mond-data"
 BAD_INPUT = SHARED / "regressions" / "bad-input"
@@ -159,20 +160,15 @@ def _compare(name: str, mond_file: Path, tmp: Path, extra=(),
     (tmp / "hbal-dyn.data").write_bytes((DATA / "hbal-dyn.data").read_bytes())
     args = ["-t", "hbal-dyn.data", "--mond=yes", "--mond-data",
             mond_file.name] + list(extra)
-    gfile = SUITE / ("%s%s.json" % (name, "".join(extra)))
-    ref = None if os.environ.get("HTOOLS_NO_REFERENCE") else REF_BIN / "hbal"
     ours = None if in_process else _start(ours_bin("hbal"), args, tmp)
-    if ref is not None and ref.exists():
-        exp = _finish(_start(str(ref), args, tmp))
-        if os.environ.get("HTOOLS_REGEN_GOLDEN") or not gfile.exists():
-            SUITE.mkdir(parents=True, exist_ok=True)
-            gfile.write_text(json.dumps(exp, indent=1, sort_keys=True) + "\n")
-    elif gfile.exists():
-        exp = json.loads(gfile.read_text())
-    else:
+    try:
+        exp = refdiff.reference_result(
+            "mond-data", "hbal", args, lambda ref: _finish(_start(ref, args, tmp)),
+            name="%s%s" % (name, "".join(extra)))
+    except pytest.skip.Exception:
         if ours is not None:
             _finish(ours)
-        pytest.skip("no reference binary and no recorded output")
+        raise
     got = _ours_in_process(args, tmp) if ours is None else _finish(ours)
     assert got == exp
     return got
