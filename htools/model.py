@@ -10,7 +10,7 @@ typed arrays for speed, and this module stays the readable specification.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from htools.record import field, record
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from htools.haskell.prelude import fdiv as _fdiv
@@ -117,13 +117,13 @@ def _list_delete(lst: List[int], item: int) -> List[int]:
 
 # --------------------------------------------------------------------------
 
-@dataclass
+@record
 class Disk:
     size: int
     spindles: Optional[int] = None
 
 
-@dataclass
+@record
 class Nic:
     mac: Optional[str] = None
     ip: Optional[str] = None
@@ -133,7 +133,7 @@ class Nic:
     network: Optional[str] = None
 
 
-@dataclass
+@record
 class Group:
     name: str
     uuid: str
@@ -151,7 +151,7 @@ class Group:
         return self.alloc_policy != AllocPolicy.UNALLOCABLE
 
 
-@dataclass
+@record
 class Instance:
     name: str
     mem: int
@@ -769,7 +769,7 @@ def _make_node_copy():
 Node.copy = _make_node_copy()  # type: ignore[method-assign]
 
 
-@dataclass
+@record
 class ClusterData:
     """Everything a backend loads: groups, nodes, instances, tags, policy."""
 

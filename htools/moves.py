@@ -6,7 +6,7 @@ nodes, the updated instance and its new primary/secondary, or the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from htools.record import record
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from htools.errors import HtoolsError, MissingKey
@@ -22,7 +22,7 @@ REPLACE_AND_FAILOVER = 4  # r:N f
 FAILOVER_AND_REPLACE = 5  # f r:N
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IMove:
     kind: int
     target: int = -1

@@ -7,12 +7,11 @@ command-line options, with htools' defaults for what a program lacks.
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from htools.record import record, replace
 from typing import List, Optional, Tuple
 
 
-@dataclass
+@record
 class AlgorithmOptions:
     # balancing: the moves allowed
     disk_moves: bool = True
@@ -56,7 +55,7 @@ class AlgorithmOptions:
         )
 
     def replace(self, **kw) -> "AlgorithmOptions":
-        return dataclasses.replace(self, **kw)
+        return replace(self, **kw)
 
 
 #: htools' ``defaultOptions``

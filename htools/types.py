@@ -6,7 +6,7 @@ Names and orders follow Ganeti's own vocabulary, because several outputs
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from htools.record import record, replace
 from typing import Tuple
 
 from htools.haskell.fmt import show_double
@@ -137,7 +137,7 @@ class Hypervisor(enum.Enum):
     LXC = "lxc"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ISpec:
     memory_size: int
     cpu_count: int
@@ -147,7 +147,7 @@ class ISpec:
     spindle_use: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MinMaxISpecs:
     min_spec: ISpec
     max_spec: ISpec
@@ -158,7 +158,7 @@ DEF_STD_ISPEC = ISpec(128, 1, 1024, 1, 1, 1)
 DEF_MAX_ISPEC = ISpec(32768, 8, 1024 * 1024, 16, 8, 12)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IPolicy:
     minmax: Tuple[MinMaxISpecs, ...] = (MinMaxISpecs(DEF_MIN_ISPEC, DEF_MAX_ISPEC),)
     std: ISpec = DEF_STD_ISPEC
@@ -173,7 +173,7 @@ class IPolicy:
 DEFAULT_IPOLICY = IPolicy()
 
 
-@dataclass
+@record
 class DynUtil:
     """Dynamic utilisation (cpu, mem, disk, net) of an instance or node."""
 

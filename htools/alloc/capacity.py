@@ -4,7 +4,7 @@ cluster statistics (``CStats``, ``totalResources``,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from htools.record import record
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.alloc.place import try_alloc
@@ -27,7 +27,7 @@ InstList = Dict[int, Instance]
 # ==========================================================================
 # Statistics
 
-@dataclass
+@record
 class CStats:
     fmem: int = 0
     fdsk: int = 0
@@ -89,7 +89,7 @@ def total_resources(nodes: Sequence[Node]) -> CStats:
     return cs
 
 
-@dataclass
+@record
 class AllocInfo:
     vcpus: int
     ncpus: float

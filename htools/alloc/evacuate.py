@@ -5,7 +5,7 @@ of the target group's nodes wins (ties: the later candidate).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from htools.record import field, record
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from htools import moves as mv
@@ -20,7 +20,7 @@ from htools.types import NO_SECONDARY, DiskTemplate, EvacMode, FailMode, MirrorT
 # ==========================================================================
 # Evacuation (``Cluster/Evacuate.hs``)
 
-@dataclass
+@record
 class EvacSolution:
     moved: List[Tuple[int, int, List[int]]] = field(default_factory=list)
     failed: List[Tuple[int, str]] = field(default_factory=list)

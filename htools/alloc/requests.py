@@ -7,7 +7,7 @@ failure (ours).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from htools.record import field, record
 from typing import Dict, List, Optional, Tuple, Union
 
 from htools.alloc.dedicated import dedicated_find_allocation, dedicated_mg_allocation
@@ -26,7 +26,7 @@ from htools.types import EvacMode
 # ==========================================================================
 # The requests
 
-@dataclass
+@record
 class AllocDetails:
     """Number of nodes wanted and the (optional) target group name."""
 
@@ -34,7 +34,7 @@ class AllocDetails:
     group_name: Optional[str] = None
 
 
-@dataclass
+@record
 class Allocate:
     """Allocate one new instance (``instance.idx`` is -1, nodes 0/0)."""
 
@@ -43,14 +43,14 @@ class Allocate:
     restrict_to_nodes: Optional[List[str]] = None
 
 
-@dataclass
+@record
 class AllocateSecondary:
     """Find a secondary node for an existing instance (its index)."""
 
     instance: int
 
 
-@dataclass
+@record
 class Relocate:
     """Move an instance's secondary/primary away from ``exclude_nodes``."""
 
@@ -59,7 +59,7 @@ class Relocate:
     exclude_nodes: List[int]
 
 
-@dataclass
+@record
 class NodeEvacuate:
     """Evacuate the given instances (indices) in ``mode``."""
 
@@ -67,7 +67,7 @@ class NodeEvacuate:
     mode: EvacMode
 
 
-@dataclass
+@record
 class ChangeGroup:
     """Move instances (indices) to one of the target groups (indices)."""
 
@@ -75,7 +75,7 @@ class ChangeGroup:
     target_groups: List[int]
 
 
-@dataclass
+@record
 class MultiAllocate:
     """Allocate several new instances, in order."""
 
@@ -86,7 +86,7 @@ RequestType = Union[Allocate, AllocateSecondary, Relocate, NodeEvacuate,
                     ChangeGroup, MultiAllocate]
 
 
-@dataclass
+@record
 class Request:
     """A parsed request: its type and the (merged) cluster data."""
 

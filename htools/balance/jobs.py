@@ -1,7 +1,7 @@
 """A balancing plan as moves, job sets and commands (htools' ``printSolutionLine``, ``splitJobs``, ``formatCmds``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from htools.record import record
 from typing import List, Sequence
 
 from htools import moves as mv
@@ -18,7 +18,7 @@ def involved_nodes(inst: Instance, plc: Placement) -> List[int]:
     return out
 
 
-@dataclass
+@record
 class MoveJob:
     nodes: List[int]
     idx: int
@@ -55,7 +55,7 @@ def format_cmds(jobsets: Sequence[Sequence[MoveJob]]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-@dataclass
+@record
 class SolutionLine:
     line: str          # the printed move line, without newline
     cmds: List[str]    # gnt-instance commands of the move

@@ -1,14 +1,14 @@
 """The state of a balancing run (htools' ``Table``, ``Placement``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from htools.record import field, record
 from typing import Dict, List, Sequence, Tuple
 
 from htools import moves as mv
 from htools.model import Instance, Node
 
 
-@dataclass
+@record
 class Placement:
     idx: int
     pnode: int
@@ -17,7 +17,7 @@ class Placement:
     score: float
 
 
-@dataclass
+@record
 class Table:
     """A cluster state during balancing: nodes and instances by index."""
 

@@ -5,7 +5,7 @@ human-readable or ``--machine-readable`` shell assignments (``HTS_*``).
 """
 from __future__ import annotations
 
-import dataclasses
+from htools import record
 import sys
 from typing import List, Sequence, Tuple
 
@@ -215,7 +215,7 @@ def run(opts: Options, args: list) -> int:
 
     def mark(gs, idxs):
         idxs = set(idxs)
-        return [dataclasses.replace(g, alloc_policy=AllocPolicy.UNALLOCABLE)
+        return [record.replace(g, alloc_policy=AllocPolicy.UNALLOCABLE)
                 if g.idx in idxs else g for g in gs]
     gl1 = groups if accept_existing else mark(groups, [n.group for n in bad_nodes])
     if independent:
@@ -288,7 +288,7 @@ def run(opts: Options, args: list) -> int:
         report.maybe_print_nodes(opts.print_nodes, descr, new_list)
         extloader.maybe_save(opts.save_cluster, kind.lower(),
                              "after " + descr.lower(),
-                             dataclasses.replace(
+                             record.replace(
                                  orig, nodes=new_list,
                                  instances=[res.il[k] for k in sorted(res.il)]))
         return cap.sort_reasons(res.fails), new_list

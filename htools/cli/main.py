@@ -16,21 +16,23 @@ program runs ends it as GHC's top handler does: quietly with status 0 on a
 broken pipe, with ``<prog>: <stdout>: commitBuffer: ...`` and status 1 on
 any other error (a full disk); a failure of the final flush is ignored.
 
-Start-up cost matters: only click and the option table are imported here.
+Start-up cost matters (Ganeti runs ``hail`` for every instance creation):
+the console scripts import only the option table and the program's module;
+click, which defines the programs as commands (:data:`COMMANDS`, the
+multi-call entry :func:`multi_main`, ``python -m htools.cli``), is imported
+when those are first used.  Both paths parse and run the same way.
 """
 import functools
 import importlib
 import os
 import sys
-from typing import List, Optional, Sequence
-
-import click
+from typing import Callable, List, Optional, Sequence
 
 from htools.cli.options import (PROGRAMS, CommandLineExit, Options,
                                 parse_cmdline, usage_help)
 from htools.errors import HtoolsError, MissingKey, UncaughtIOError, crash_text
 
-__all__ = ["HtoolsCommand", "COMMANDS", "run_tool", "check_args",
+__all__ = ["main", "run_tool", "check_args",
            "multi_main", "hail", "harep", "hbal", "hcheck", "hinfo",
            "hroller", "hscan", "hspace", "hsqueeze"]
 
@@ -211,29 +213,28 @@ def _final_flush() -> None:
         _silence_stdout()
 
 
-def _execute(command: "HtoolsCommand", args: List[str], **extra) -> int:
-    """Parse, run and map every outcome to an exit status."""
+def _execute(prog: str, run: Callable[[], int]) -> int:
+    """Parse and run (``run()``), mapping every outcome to an exit status."""
     saved = sys.stdout
     guarded = _GuardedStdout(saved)
     sys.stdout = guarded
     try:
-        return _execute_guarded(command, args, **extra)
+        return _execute_guarded(prog, run)
     finally:
         if sys.stdout is guarded:
             sys.stdout = saved
 
 
-def _execute_guarded(command: "HtoolsCommand", args: List[str], **extra) -> int:
+def _execute_guarded(prog: str, run: Callable[[], int]) -> int:
     try:
         try:
-            with command.make_context(command.name, args, **extra) as ctx:
-                status = command.invoke(ctx)
+            status = run()
         except CommandLineExit as e:
             _write(sys.stdout if e.to_stdout else sys.stderr, e.text)
             status = e.status
         except UncaughtIOError as e:
             sys.stdout.flush()
-            _write(sys.stderr, "%s: %s\n" % (command.name, e.message))
+            _write(sys.stderr, "%s: %s\n" % (prog, e.message))
             status = e.status
         except HtoolsError as e:
             sys.stdout.flush()
@@ -242,13 +243,13 @@ def _execute_guarded(command: "HtoolsCommand", args: List[str], **extra) -> int:
         except MissingKey as e:
             # where htools crashes on a missing map key, say what it says
             sys.stdout.flush()
-            _write(sys.stderr, crash_text(command.name, e))
+            _write(sys.stderr, crash_text(prog, e))
             status = 1
         _final_flush()
     except KeyboardInterrupt:
         status = _INTERRUPTED
     except StdoutError as e:
-        status = _stdout_failed(command.name, e)
+        status = _stdout_failed(prog, e)
     except BrokenPipeError:
         # stderr went away: the error cannot even be shown
         _silence_stdout()
@@ -257,55 +258,91 @@ def _execute_guarded(command: "HtoolsCommand", args: List[str], **extra) -> int:
     return status
 
 
-class HtoolsCommand(click.Command):
-    """A click command whose parsing/help follow Haskell GetOpt exactly."""
-
-    def __init__(self, prog: str):
-        super().__init__(
-            prog,
-            callback=functools.partial(run_tool, prog),
-            help=PROGRAMS[prog].description,
-            add_help_option=False,
-        )
-
-    # --- click hooks -----------------------------------------------------
-    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
-        opts, rest = parse_cmdline(self.name, args)
-        ctx.params["opts"] = opts
-        ctx.params["args"] = rest
-        ctx.args = []
-        return []
-
-    def get_usage(self, ctx: click.Context) -> str:
-        return "Usage: %s [OPTION...]" % self.name
-
-    def get_help(self, ctx: click.Context) -> str:
-        return usage_help(self.name).rstrip("\n")
-
-    def format_help(self, ctx, formatter) -> None:  # pragma: no cover
-        formatter.write(usage_help(self.name))
-
-    def main(self, args: Optional[Sequence[str]] = None,
-             prog_name: Optional[str] = None, complete_var=None,
-             standalone_mode: bool = True, **extra):
-        """Run the program; exits (or returns the status if not standalone)."""
-        if args is None:
-            args = sys.argv[1:]
-        status = _execute(self, list(args), **extra)
-        if not standalone_mode:
-            return status
-        if status == _INTERRUPTED:
-            _die_of_sigint()
-        sys.exit(status)
+def _exit(status: int) -> None:
+    """End the process with ``status`` (by SIGINT after an interrupt)."""
+    if status == _INTERRUPTED:
+        _die_of_sigint()
+    sys.exit(status)
 
 
-#: One click command per program.
-COMMANDS = {prog: HtoolsCommand(prog) for prog in PROGRAMS}
+def main(prog: str, args: Optional[Sequence[str]] = None,
+         standalone_mode: bool = True) -> int:
+    """Run ``prog`` with ``args`` (default: the command line); exits, or
+    returns the status if not standalone."""
+    argv = list(sys.argv[1:] if args is None else args)
+
+    def run() -> int:
+        opts, rest = parse_cmdline(prog, argv)
+        return run_tool(prog, opts, rest)
+    status = _execute(prog, run)
+    if not standalone_mode:
+        return status
+    _exit(status)
+    return status
+
+
+def _command_class():
+    import click
+
+    class HtoolsCommand(click.Command):
+        """A click command whose parsing/help follow Haskell GetOpt exactly."""
+
+        def __init__(self, prog: str):
+            super().__init__(
+                prog,
+                callback=functools.partial(run_tool, prog),
+                help=PROGRAMS[prog].description,
+                add_help_option=False,
+            )
+
+        # --- click hooks -------------------------------------------------
+        def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+            opts, rest = parse_cmdline(self.name, args)
+            ctx.params["opts"] = opts
+            ctx.params["args"] = rest
+            ctx.args = []
+            return []
+
+        def get_usage(self, ctx: click.Context) -> str:
+            return "Usage: %s [OPTION...]" % self.name
+
+        def get_help(self, ctx: click.Context) -> str:
+            return usage_help(self.name).rstrip("\n")
+
+        def format_help(self, ctx, formatter) -> None:  # pragma: no cover
+            formatter.write(usage_help(self.name))
+
+        def main(self, args: Optional[Sequence[str]] = None,
+                 prog_name: Optional[str] = None, complete_var=None,
+                 standalone_mode: bool = True, **extra):
+            """Run the program; exits (or returns the status if not standalone)."""
+            argv = list(sys.argv[1:] if args is None else args)
+
+            def run() -> int:
+                with self.make_context(self.name, argv, **extra) as ctx:
+                    return self.invoke(ctx)
+            status = _execute(self.name, run)
+            if not standalone_mode:
+                return status
+            _exit(status)
+
+    return HtoolsCommand
+
+
+def __getattr__(name: str):
+    """``HtoolsCommand`` and ``COMMANDS`` (one click command per program),
+    built on first use."""
+    if name in ("HtoolsCommand", "COMMANDS"):
+        cls = _command_class()
+        globals()["HtoolsCommand"] = cls
+        globals()["COMMANDS"] = {prog: cls(prog) for prog in PROGRAMS}
+        return globals()[name]
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 def _entry(prog: str):
     def entry() -> None:
-        COMMANDS[prog].main()
+        main(prog)
     entry.__name__ = prog
     entry.__doc__ = "Console entry point of %s." % prog
     return entry
@@ -369,7 +406,8 @@ def multi_main(argv: Optional[Sequence[str]] = None) -> None:
     if name is None:
         name = os.path.basename(argv[0]) if argv else ""
     name = name.lower()
-    if name not in COMMANDS:
+    commands = __getattr__("COMMANDS")
+    if name not in commands:
         sys.stderr.write("Unrecognised personality '%s'.\n" % name)
         sys.stderr.write("This program must be installed under one of the "
                          "following names:\n")
@@ -378,4 +416,4 @@ def multi_main(argv: Optional[Sequence[str]] = None) -> None:
                          "set\nthe environment variable HTOOLS to the desired "
                          "role.\n")
         sys.exit(1)
-    COMMANDS[name].main(list(argv[1:]))
+    commands[name].main(list(argv[1:]))
