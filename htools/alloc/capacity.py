@@ -13,7 +13,8 @@ from htools.alloc.solution import AllocFailure, Solution
 from htools.params import AlgorithmOptions
 from htools.alloc import compiled as fastalloc
 from htools.errors import UncaughtIOError
-from htools.alloc.globaln1 import redundant
+from htools.specification import pure
+from htools.alloc import globaln1, n1
 from htools.model import Disk, Instance, Node, hs_truncate
 from htools.haskell.prelude import wrap_int64
 from htools.types import (
@@ -230,7 +231,8 @@ def _redundant(nl: NodeList, il: InstList, accept_existing: bool,
     hit = _REDUNDANT_CACHE.get(key)
     if hit is not None and hit[0] is nl and hit[1] is il:
         return hit[2]
-    val = redundant(nl, il, accept_existing, ignore_groups)
+    check = globaln1.redundant if pure() else n1.redundant
+    val = check(nl, il, accept_existing, ignore_groups)
     _REDUNDANT_CACHE[key] = (nl, il, val)
     return val
 

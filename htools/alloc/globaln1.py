@@ -22,7 +22,7 @@ want the reference's behaviour turn it into its message
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Sequence
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from htools import moves as mv
 from htools.errors import MissingKey, crash_text  # noqa: F401 (re-exported)
@@ -159,11 +159,14 @@ def can_evacuate_node(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
 
 def redundant(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
               accept_existing: bool = False,
-              ignore_groups: Iterable[int] = ()) -> bool:
+              ignore_groups: Iterable[int] = (),
+              can_evacuate: Optional[Callable] = None) -> bool:
     """``redundant``: every node (online ones only with
     ``accept_existing``; not those of ``ignore_groups``) can be evacuated.
     Nodes are checked in index order and the check stops at the first
-    failure, as the reference's."""
+    failure, as the reference's.  ``can_evacuate``: the node check
+    (default :func:`can_evacuate_node`)."""
+    check = can_evacuate or can_evacuate_node
     ignored = set(ignore_groups)
     for k in sorted(nodes):
         n = nodes[k]
@@ -171,7 +174,7 @@ def redundant(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             continue
         if n.group in ignored:
             continue
-        if not can_evacuate_node(nodes, insts, n):
+        if not check(nodes, insts, n):
             return False
     return True
 

@@ -9,7 +9,8 @@ from collections import ChainMap, OrderedDict
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from htools import moves as mv
-from htools._core import ClusterState
+from htools._core import AllocState, ClusterState, PairPlan
+from htools.alloc import compiled as fastalloc
 from htools.alloc import globaln1
 from htools.alloc.primitives import extract_nl, inst_matches_policy, update_il
 from htools.alloc.solution import (
@@ -114,17 +115,24 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     #    with the best cluster score
     if non_move:
         todo = sorted((_find(il, i) for i in non_move), key=lambda i: -i.mem)
-        cs = ClusterState([nl[k] for k in keys], keys)
+        # the compiled allocation evaluates all targets at once; it refuses
+        # offline targets and tagged or forthcoming instances, for which the
+        # candidates are built here
+        compiled = not any(nl[k].offline for k in escape)
+        cs = (AllocState if compiled else ClusterState)([nl[k] for k in keys], keys)
         for pos, inst in enumerate(todo):
-            cands = []
-            for ndx in escape:
-                p = nl[ndx]
-                if inst_matches_policy(inst, p.ipolicy, p.excl_storage) is not None:
-                    continue
-                new_p = p.add_pri(inst, force=True)
-                if isinstance(new_p, FailMode):
-                    continue
-                cands.append((cs.score_with(((ndx, new_p),)), ndx, new_p))
+            cands = _recreate_candidates(cs, nl, inst, escape) \
+                if compiled and fastalloc.eligible(inst) else None
+            if cands is None:
+                cands = []
+                for ndx in escape:
+                    p = nl[ndx]
+                    if inst_matches_policy(inst, p.ipolicy, p.excl_storage) is not None:
+                        continue
+                    new_p = p.add_pri(inst, force=True)
+                    if isinstance(new_p, FailMode):
+                        continue
+                    cands.append((cs.score_with(((ndx, new_p),)), ndx, new_p))
             if not cands:
                 if pos == 0 and not shared:
                     return False, frozenset(changes).union((node.idx,))
@@ -132,16 +140,49 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             cands.reverse()
 
             def make(c, inst=inst) -> Element:
-                return Element(nl, {c[1]: c[2]}, _new_inst(inst, c[1], NO_SECONDARY),
-                               [c[2]], c[0])
+                new_p = c[2] if c[2] is not None else nl[c[1]].add_pri(inst, force=True)
+                return Element(nl, {c[1]: new_p}, _new_inst(inst, c[1], NO_SECONDARY),
+                               [new_p], c[0])
             el = collection_to_solution([0] * NUM_FAIL_MODES, cands,
                                         lambda c: c[0], make, None).solution
             new_nl = extract_nl(nl, il, el)
             il = update_il(il, el)
             changed = [(n.idx, new_nl[n.idx]) for n in el.placed]
             nl = new_nl
-            cs.set_nodes(changed)
+            if compiled:
+                cs = cs.derive(changed)
+            else:
+                cs.set_nodes(changed)
     return True, None
+
+
+def _recreate_candidates(st: AllocState, nl: Mapping[int, Node], inst: Instance,
+                         escape: List[int]) -> Optional[List[tuple]]:
+    """The (score, node, None) of every escape node that takes ``inst`` as a
+    forced primary, in escape order, from the compiled allocation (None if
+    a score is NaN: the model's path decides then)."""
+    policies: Dict[Tuple[int, bool], int] = {}
+    policy = []
+    for ndx in escape:
+        p = nl[ndx]
+        key = (id(p.ipolicy), bool(p.excl_storage))
+        r = policies.get(key)
+        if r is None:
+            m = inst_matches_policy(inst, p.ipolicy, p.excl_storage)
+            r = policies[key] = -1 if m is None else int(m)
+        policy.append(r)
+    res = st.evaluate(inst, PairPlan(st, ("single", escape)), policy, True, True)
+    if res is None:
+        return None
+    return [(score, pidx, None) for pidx, _fails, cl in res for score, _s, _l in cl]
+
+
+def redundant(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
+              accept_existing: bool = False, ignore_groups: Iterable[int] = ()) -> bool:
+    """:func:`globaln1.redundant` with :func:`can_evacuate_node` (the
+    candidates scored by the compiled core)."""
+    return globaln1.redundant(nodes, insts, accept_existing, ignore_groups,
+                              can_evacuate_node)
 
 
 _LOCAL, _GROUP, _ALL = 0, 1, 2

@@ -188,3 +188,41 @@ def test_ineligible_instances_decline():
     inst2 = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
     inst2.forthcoming = True
     assert fastalloc.try_alloc(opts, nl, il, inst2, an, None) is None
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_redundant_compiled_matches_specification(seed):
+    """The global N+1 check of hspace's capacity checks (alloc.n1, the
+    re-creations evaluated by the compiled allocation) answers as the
+    specification (alloc.globaln1), node by node, on plain-heavy clusters
+    with and without offline nodes and with tagged instances."""
+    from htools.alloc import globaln1, n1
+    from htools.cli.options import parse_cmdline
+    from htools import extloader
+    from simulate.generator import generate
+    import tempfile
+    params = dict(nodes=5 + seed, instances=25 + 8 * seed, seed=seed,
+                  templates={"plain": 4, "drbd": 2, "sharedfile": 1, "diskless": 1},
+                  offline_frac=0.2 if seed % 2 else 0.0, location_tags=seed % 3 == 0,
+                  skew=0.8, overcommit=seed % 2 == 0)
+    with tempfile.NamedTemporaryFile("w", suffix=".data") as fh:
+        fh.write(generate(**params))
+        fh.flush()
+        opts, _ = parse_cmdline("hspace", ["-t", fh.name])
+        cdata = extloader.load_external_data(opts)
+    nl = {n.idx: n for n in cdata.nodes}
+    il = {i.idx: i for i in cdata.instances}
+    for k in sorted(nl):
+        try:
+            want = globaln1.can_evacuate_node(nl, il, nl[k])
+        except globaln1.MissingKey:
+            with pytest.raises(globaln1.MissingKey):
+                n1.can_evacuate_node(nl, il, nl[k])
+            continue
+        assert n1.can_evacuate_node(nl, il, nl[k]) == want, k
+    for acc in (False, True):
+        try:
+            want = globaln1.redundant(nl, il, acc)
+        except globaln1.MissingKey:
+            continue
+        assert n1.redundant(nl, il, acc) == want
