@@ -118,8 +118,15 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         # the compiled allocation evaluates all targets at once; it refuses
         # offline targets and tagged or forthcoming instances, for which the
         # candidates are built here
-        compiled = not any(nl[k].offline for k in escape)
-        cs = (AllocState if compiled else ClusterState)([nl[k] for k in keys], keys)
+        cs = None
+        if not any(nl[k].offline for k in escape):
+            try:
+                cs = AllocState([nl[k] for k in keys], keys)
+            except NotImplementedError:     # a value the C types cannot hold
+                cs = None
+        compiled = cs is not None
+        if cs is None:
+            cs = ClusterState([nl[k] for k in keys], keys)
         for pos, inst in enumerate(todo):
             cands = _recreate_candidates(cs, nl, inst, escape) \
                 if compiled and fastalloc.eligible(inst) else None
@@ -150,7 +157,11 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             changed = [(n.idx, new_nl[n.idx]) for n in el.placed]
             nl = new_nl
             if compiled:
-                cs = cs.derive(changed)
+                try:
+                    cs = cs.derive(changed)
+                except NotImplementedError:
+                    compiled = False
+                    cs = ClusterState([nl[k] for k in keys], keys)
             else:
                 cs.set_nodes(changed)
     return True, None
@@ -160,7 +171,8 @@ def _recreate_candidates(st: AllocState, nl: Mapping[int, Node], inst: Instance,
                          escape: List[int]) -> Optional[List[tuple]]:
     """The (score, node, None) of every escape node that takes ``inst`` as a
     forced primary, in escape order, from the compiled allocation (None if
-    a score is NaN: the model's path decides then)."""
+    a score is NaN or a value does not fit the C types: the model's path
+    decides then)."""
     policies: Dict[Tuple[int, bool], int] = {}
     policy = []
     for ndx in escape:
@@ -171,7 +183,10 @@ def _recreate_candidates(st: AllocState, nl: Mapping[int, Node], inst: Instance,
             m = inst_matches_policy(inst, p.ipolicy, p.excl_storage)
             r = policies[key] = -1 if m is None else int(m)
         policy.append(r)
-    res = st.evaluate(inst, PairPlan(st, ("single", escape)), policy, True, True)
+    try:
+        res = st.evaluate(inst, PairPlan(st, ("single", escape)), policy, True, True)
+    except (ValueError, NotImplementedError):   # values the C types cannot hold
+        return None
     if res is None:
         return None
     return [(score, pidx, None) for pidx, _fails, cl in res for score, _s, _l in cl]
