@@ -197,11 +197,12 @@ def alloc_global_n1(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     return redundant(nl2, il2, accept_existing, ignore_groups)
 
 
-def count_not_evacuable(nodes: Mapping[int, Node], insts: Mapping[int, Instance]
-                        ) -> int:
-    """hcheck's GN1_FAIL: how many nodes (index order) cannot be evacuated."""
-    return sum(1 for k in sorted(nodes)
-               if not can_evacuate_node(nodes, insts, nodes[k]))
+def count_not_evacuable(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
+                        can_evacuate: Optional[Callable] = None) -> int:
+    """hcheck's GN1_FAIL: how many nodes (index order) cannot be evacuated
+    (``can_evacuate``: the node check, default :func:`can_evacuate_node`)."""
+    check = can_evacuate or can_evacuate_node
+    return sum(1 for k in sorted(nodes) if not check(nodes, insts, nodes[k]))
 
 
 #: public name of the shared-storage evacuation step (used by the allocator)

@@ -73,9 +73,12 @@ class GroupStats:
         if self._crash is not None:
             raise self._crash
         if self._gn1 is None:
+            from htools.alloc import n1
             from htools.alloc.globaln1 import MissingKey, count_not_evacuable
+            from htools.specification import pure
             try:
-                self._gn1 = count_not_evacuable(self.nodes, self.insts)
+                self._gn1 = count_not_evacuable(
+                    self.nodes, self.insts, None if pure() else n1.can_evacuate_node)
             except MissingKey as err:
                 self._crash = err
                 raise
