@@ -43,8 +43,9 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError
+from htools.haskell.prelude import wrap_int64
 from htools.loader import (
-    LoadError, extract_desired_locations, extract_ex_tags, merge_data,
+    BulkLoad, LoadError, extract_desired_locations, extract_ex_tags, merge_data,
     update_missing,
 )
 from htools.model import ClusterData, Disk, Group, Instance, Nic, Node
@@ -133,8 +134,83 @@ def _parse_nic(iname: str, obj: JSObject) -> Nic:
                network=network)
 
 
+_DISK_TEMPLATES = {dt.value: dt for dt in DiskTemplate}
+_NIC_KEYS = ("mac", "ip", "mode", "link", "bridge", "network")
+
+
+def _is_ints(*vals) -> bool:
+    return all(type(v) is int for v in vals)
+
+
+def _quick_base_instance(name: str, obj: JSObject) -> Optional[Instance]:
+    """:func:`_parse_base_instance` for the common well-formed object (every
+    field present with its plain JSON type), read without the checked
+    path's error annotations; None for anything else, which the checked
+    path then reads (and reports) exactly."""
+    f = obj.first()
+    try:
+        disk, mem, vcpus = f["disk_space_total"], f["memory"], f["vcpus"]
+        spindle_use, tags = f["spindle_use"], f["tags"]
+        dtemplate = _DISK_TEMPLATES[f["disk_template"]]
+        jsdisks, jsnics = f["disks"], f["nics"]
+    except (KeyError, TypeError):
+        return None
+    if (not _is_ints(disk, mem, vcpus, spindle_use) or type(tags) is not list
+            or type(jsdisks) is not list or type(jsnics) is not list
+            or not all(type(t) is str for t in tags)):
+        return None
+    disks = []
+    for d in jsdisks:
+        if type(d) is not JSObject:
+            return None
+        df = d.first()
+        size, spindles = df.get("size"), df.get("spindles")
+        if type(size) is not int or not (spindles is None or type(spindles) is int):
+            return None
+        disks.append(Disk(wrap_int64(size), None if spindles is None
+                          else wrap_int64(spindles)))
+    nics = []
+    for x in jsnics:
+        if type(x) is not JSObject:
+            return None
+        nf = x.first()
+        vals = [nf.get(k) for k in _NIC_KEYS]
+        if not all(v is None or type(v) is str for v in vals):
+            return None
+        if vals[2] is not None and vals[2] not in _NIC_MODES:
+            return None
+        nics.append(Nic(*vals))
+    run_st, forthcoming = _instance_state(obj)
+    return Instance(name=name, mem=wrap_int64(mem), dsk=wrap_int64(disk), disks=disks,
+                    vcpus=wrap_int64(vcpus), run_st=run_st, tags=tags,
+                    auto_balance=True, pnode=0, snode=0, disk_template=dtemplate,
+                    spindle_use=wrap_int64(spindle_use), nics=nics,
+                    forthcoming=forthcoming)
+
+
+def _instance_state(obj: JSObject) -> Tuple[InstanceStatus, bool]:
+    """The run state and the forthcoming flag: both fall back to their
+    default on any error (missing, wrong type)."""
+    found, val = obj.lookup("admin_state")
+    run_st = InstanceStatus.RUNNING
+    if found and isinstance(val, str):
+        run_st = _ADMIN_STATES.get(val, InstanceStatus.RUNNING)
+    elif found and isinstance(val, list):
+        try:
+            run_st = _ADMIN_STATES.get(r_string(val), InstanceStatus.RUNNING)
+        except _Bad:
+            pass
+    found, val = obj.lookup("forthcoming")
+    return run_st, found and val is True
+
+
 def _parse_base_instance(name: str, obj: JSObject) -> Instance:
     """Fields shared by cluster instances and instances to allocate."""
+    quick = _quick_base_instance(name, obj)
+    return quick if quick is not None else _checked_base_instance(name, obj)
+
+
+def _checked_base_instance(name: str, obj: JSObject) -> Instance:
     owner = "invalid data for instance '%s'" % name
 
     def extract(key: str, reader: Reader):
@@ -153,18 +229,7 @@ def _parse_base_instance(name: str, obj: JSObject) -> Instance:
     spindle_use = extract("spindle_use", r_int)
     nics = [_parse_nic(name, as_jsobject(x))
             for x in to_array(extract("nics", r_value))]
-    # both fall back to their default on any error (missing, wrong type)
-    found, val = obj.lookup("admin_state")
-    run_st = InstanceStatus.RUNNING
-    if found and isinstance(val, str):
-        run_st = _ADMIN_STATES.get(val, InstanceStatus.RUNNING)
-    elif found and isinstance(val, list):
-        try:
-            run_st = _ADMIN_STATES.get(r_string(val), InstanceStatus.RUNNING)
-        except _Bad:
-            pass
-    found, val = obj.lookup("forthcoming")
-    forthcoming = found and val is True
+    run_st, forthcoming = _instance_state(obj)
     return Instance(name=name, mem=mem, dsk=disk, disks=disks, vcpus=vcpus,
                     run_st=run_st, tags=tags, auto_balance=True, pnode=0,
                     snode=0, disk_template=dtemplate, spindle_use=spindle_use,
@@ -438,7 +503,8 @@ def read_request(path: str, static_n_mem: int = 0,
             raise
         _die("%s: %s" % (prog, err.message))
     try:
-        req = parse_request(text, static_n_mem)
+        with BulkLoad():
+            req = parse_request(text, static_n_mem)
     except IAllocError as err:
         _die("Error: " + err.message)
     show_warnings(req.warnings)

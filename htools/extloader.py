@@ -12,7 +12,7 @@ from typing import List, Sequence, Tuple
 
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.haskell.read import try_read_double as read_float
-from htools.loader import clear_dynu, merge_data, update_missing
+from htools.loader import BulkLoad, clear_dynu, merge_data, update_missing
 from htools.model import ClusterData, Node
 from htools.report import show_warnings
 from htools.types import DynUtil
@@ -93,12 +93,13 @@ def load_external_data(opts) -> ClusterData:
     util = _read_util_file(dynu_file) if dynu_file else []
     ignore_dynu = getattr(opts, "ignore_dynu", False)
     try:
-        cdata = load_raw(opts)
-        if ignore_dynu:
-            clear_dynu(cdata)
-        merge_data(cdata, [] if ignore_dynu else util, ex_tags,
-                   getattr(opts, "select_instances", None) or [],
-                   getattr(opts, "exclude_instances", None) or [])
+        with BulkLoad():
+            cdata = load_raw(opts)
+            if ignore_dynu:
+                clear_dynu(cdata)
+            merge_data(cdata, [] if ignore_dynu else util, ex_tags,
+                       getattr(opts, "select_instances", None) or [],
+                       getattr(opts, "exclude_instances", None) or [])
     except HtoolsError as err:
         if err.status != 1 or (isinstance(err, UncaughtIOError)
                                and not getattr(err, "caught_by_loader", False)):

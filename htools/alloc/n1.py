@@ -18,6 +18,8 @@ from htools.alloc.solution import (
 )
 from htools.params import AlgorithmOptions
 from htools.model import Instance, Node
+from htools.haskell.prelude import truncate_int as hs_truncate
+from htools.haskell.prelude import wrap_int64 as _wrap
 from htools.types import DiskTemplate, FailMode, NO_SECONDARY
 
 # ==========================================================================
@@ -63,6 +65,12 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             non_move.append(idx)
     if not drbd and not shared and not non_move:
         return True, None
+    if drbd:
+        failed = _failover_failure(nodes, insts, node, drbd)
+        if failed is not None and failed is not UNDECIDED:
+            return False, failed
+        if failed is None and not shared and not non_move:
+            return True, None
     # 1. fail over all DRBD primaries (on an overlay of the node map)
     changes: NodeList = {}
     ichanges: InstList = {}
@@ -165,6 +173,78 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             else:
                 cs.set_nodes(changed)
     return True, None
+
+
+#: :func:`_failover_failure` leaves the answer to the full path
+UNDECIDED = frozenset((-1,))
+
+
+def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
+                      node: Node, drbd: List[int]) -> Optional[frozenset]:
+    """Step 1 of :func:`evacuate_detail` on the few numbers its forced
+    failovers can fail on: the node keys the first failing failover depends
+    on, or None when all of them succeed, or :data:`UNDECIDED` for input
+    the full path must see (a missing or shared node, an instance
+    elsewhere).
+
+    A forced ``applyMoveEx Failover`` fails on the migration tags, or when
+    the new primary runs out of memory, disk or spindles, or the new
+    secondary out of disk (unless the old primary is offline) or spindles;
+    forthcoming instances change no node and never fail."""
+    state: Dict[int, List[int]] = {}     # node -> [i_mem, f_dsk, f_spindles]
+    moved: Dict[int, Tuple[int, int]] = {}
+    seen = [node.idx]
+    for idx in drbd:
+        inst = insts.get(idx)
+        if inst is None:
+            return UNDECIDED
+        pdx, sdx = moved.get(idx, (inst.pnode, inst.snode))
+        old_p, old_s = nodes.get(pdx), nodes.get(sdx)
+        if old_p is None or old_s is None or pdx == sdx or pdx != node.idx:
+            return UNDECIDED
+        if not old_p.mig_tags <= old_s.rmig_tags:
+            return frozenset(seen).union((sdx,))
+        moved[idx] = (sdx, pdx)
+        if inst.forthcoming:
+            seen.append(sdx)
+            continue
+        sp = state.get(pdx)
+        if sp is None:
+            sp = state[pdx] = [old_p.i_mem, old_p.f_dsk, old_p.f_spindles]
+        ss = state.get(sdx)
+        if ss is None:
+            ss = state[sdx] = [old_s.i_mem, old_s.f_dsk, old_s.f_spindles]
+        mem = inst.mem if inst.uses_memory else 0
+        local = inst.uses_local_storage
+        dsk = inst.dsk if local else 0
+        spindles = inst.total_spindles()
+        # the old primary and secondary release the instance ...
+        sp[0] = _wrap(sp[0] - mem)
+        sp[1] = _wrap(sp[1] + dsk)
+        ss[1] = _wrap(ss[1] + dsk)
+        if spindles is not None:
+            if old_p.excl_storage:
+                sp[2] += spindles
+            if old_s.excl_storage:
+                ss[2] += spindles
+        # ... the new primary takes it (forced) ...
+        ss[0] = _wrap(ss[0] + mem)
+        free = _wrap(hs_truncate(old_s.t_mem) - old_s.n_mem - ss[0] - max(0, old_s.x_mem))
+        if local:
+            ss[1] = _wrap(ss[1] - dsk)
+        if old_s.excl_storage:
+            ss[2] = ss[2] - spindles if spindles is not None else -1
+        if free <= 0 or (local and (ss[1] <= 0 or (old_s.excl_storage and ss[2] < 0))):
+            return frozenset(seen).union((sdx,))
+        # ... and the old primary becomes its secondary (forced)
+        sp[1] = _wrap(sp[1] - inst.dsk)
+        if old_p.excl_storage:
+            sp[2] = sp[2] - spindles if spindles is not None else -1
+        if (not inst.has_secondary or (not old_p.offline and sp[1] <= 0)
+                or (old_p.excl_storage and sp[2] < 0)):
+            return frozenset(seen).union((sdx,))
+        seen.append(sdx)
+    return None
 
 
 def _recreate_candidates(st: AllocState, nl: Mapping[int, Node], inst: Instance,

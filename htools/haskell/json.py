@@ -510,6 +510,13 @@ def from_obj_with_default(obj: JSObject, key: str, default, reader: Reader):
 
 
 def try_from_obj(owner: str, obj: JSObject, key: str, reader: Reader):
+    found, val = obj.lookup(key)
+    if found:
+        try:
+            return reader(val)
+        except _Bad:
+            pass
+    # readers are pure: the annotated path gives the error message
     return _annotate(owner, lambda: from_obj(obj, key, reader))
 
 

@@ -23,8 +23,8 @@ class JSObject:
     def keys(self) -> List[str]:
         return [k for k, _ in self.pairs]
 
-    def lookup(self, key: str):
-        """(found, value) of the first pair with ``key``."""
+    def first(self) -> Dict[str, object]:
+        """The value of the first pair of each key (do not modify)."""
         first = self._first
         if first is None:
             first = {}
@@ -32,6 +32,13 @@ class JSObject:
                 if k not in first:
                     first[k] = v
             self._first = first
+        return first
+
+    def lookup(self, key: str):
+        """(found, value) of the first pair with ``key``."""
+        first = self._first
+        if first is None:
+            first = self.first()
         if key in first:
             return True, first[key]
         return False, None

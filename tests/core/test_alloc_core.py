@@ -10,6 +10,8 @@ import struct
 from random import Random
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from backends.text import parse_data
 from htools.alloc.n1 import n1_predicate
@@ -226,3 +228,51 @@ def test_redundant_compiled_matches_specification(seed):
         except globaln1.MissingKey:
             continue
         assert n1.redundant(nl, il, acc) == want
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(3, 9),
+       per_node=st.integers(2, 9), excl=st.integers(0, 3),
+       mig=st.booleans(), forth=st.sampled_from([0.0, 0.2]),
+       offline=st.sampled_from([0.0, 0.25]), overcommit=st.booleans())
+def test_failover_step_matches_full_path(seed, nodes, per_node, excl, mig, forth,
+                                         offline, overcommit):
+    """Step 1 of the global N+1 evacuation (forced failover of every DRBD
+    primary) computed on the few numbers it can fail on gives, node by
+    node, the answer and the dependency set of the full path through
+    ``moves.apply_move``."""
+    from htools.alloc import n1
+    from htools import extloader
+    from htools.cli.options import parse_cmdline
+    from simulate.generator import generate
+    import tempfile
+    text = generate(nodes=nodes + excl, instances=nodes * per_node, seed=seed,
+                    templates={"drbd": 6, "plain": 1}, excl_storage_nodes=excl,
+                    migration_tags=mig, forthcoming_frac=forth, offline_frac=offline,
+                    overcommit=overcommit, skew=0.9)
+    with tempfile.NamedTemporaryFile("w", suffix=".data") as fh:
+        fh.write(text)
+        fh.flush()
+        opts, _ = parse_cmdline("hspace", ["-t", fh.name])
+        cdata = extloader.load_external_data(opts)
+    nl = {n.idx: n for n in cdata.nodes}
+    il = {i.idx: i for i in cdata.instances}
+    lean = {}
+    for k in sorted(nl):
+        try:
+            lean[k] = n1.evacuate_detail(nl, il, nl[k])
+        except Exception as err:   # noqa: BLE001 - compared below
+            lean[k] = type(err)
+    full_fn = n1._failover_failure
+    try:
+        n1._failover_failure = lambda *a: n1.UNDECIDED
+        for k in sorted(nl):
+            try:
+                full = n1.evacuate_detail(nl, il, nl[k])
+            except Exception as err:   # noqa: BLE001
+                full = type(err)
+            assert lean[k] == full, k
+            event("evacuable" if full is True or (isinstance(full, tuple) and full[0])
+                  else "failed: " + ("deps" if isinstance(full, tuple) and full[1] else "other"))
+    finally:
+        n1._failover_failure = full_fn

@@ -17,6 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backends import iallocator as ia
 from htools.haskell import json as hjson
@@ -238,10 +240,10 @@ def test_instance_defaults():
     inst = cd.instances[0]
     assert inst.run_st == InstanceStatus.RUNNING and not inst.forthcoming
     assert inst.pnode == 1 and inst.snode == NO_SECONDARY
-    for state, st in (("down", InstanceStatus.ADMIN_DOWN),
+    for state, status in (("down", InstanceStatus.ADMIN_DOWN),
                       ("offline", InstanceStatus.ADMIN_OFFLINE)):
         i["admin_state"] = state
-        assert parse(doc).cdata.instances[0].run_st == st
+        assert parse(doc).cdata.instances[0].run_st == status
 
 
 def test_other_request_types():
@@ -586,3 +588,52 @@ def test_reference_hinfo_variants(name, text, tmp_path, capsys):
     path = tmp_path / "req.json"
     path.write_text(text)
     compare(HINFO_ARGS + ["-I", str(path)], tmp_path, capsys)
+
+
+_INSTANCE_FIELDS = {
+    "disk_space_total": [1024, 0, -5, 2**63, True, 1.5, "1", None],
+    "memory": [512, 0, 2**64 + 3, False, 2.0, [1]],
+    "vcpus": [2, -1, None, "x"],
+    "spindle_use": [1, 7, 1.0],
+    "tags": [[], ["a", "b"], ["a", 1], "tag", [["x"]]],
+    "disk_template": ["drbd", "plain", "nonsense", ["d", "r", "b", "d"], 3],
+    "disks": [[], [{"size": 128}], [{"size": 128, "spindles": None}],
+              [{"size": 64, "spindles": 2}], [{"size": 1.5}], [{"spindles": 1}],
+              [7], {"size": 1}],
+    "nics": [[], [{"mac": "aa:00", "mode": "bridged", "link": "br0"}],
+             [{"mode": "nope"}], [{"ip": 3}], [{"ip": None, "network": "n"}], [1]],
+    "admin_state": ["up", "down", "offline", ["d", "o", "w", "n"], 5],
+    "forthcoming": [True, False, "yes"],
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional={
+    k: st.sampled_from(v) for k, v in _INSTANCE_FIELDS.items()}))
+def test_quick_instance_reader_agrees_with_checked_path(fields):
+    """The well-formed-object reader of instances returns what the checked
+    reader returns, or declines (the checked reader then answers)."""
+    from backends import iallocator as ia
+    from htools.haskell.json import decode_strict_object, _Bad
+    obj = decode_strict_object(json.dumps(fields))
+    quick = ia._quick_base_instance("i1", obj)
+    try:
+        checked = ia._checked_base_instance("i1", obj)
+    except _Bad:
+        assert quick is None
+        return
+    if quick is not None:
+        assert repr(quick) == repr(checked)
+
+
+def test_quick_instance_reader_reads_well_formed_objects():
+    from backends import iallocator as ia
+    from htools.haskell.json import decode_strict_object
+    fields = {k: v[0] for k, v in _INSTANCE_FIELDS.items()}
+    fields["disks"] = _INSTANCE_FIELDS["disks"][3]
+    fields["nics"] = _INSTANCE_FIELDS["nics"][1]
+    obj = decode_strict_object(json.dumps(fields))
+    quick = ia._quick_base_instance("i1", obj)
+    assert quick is not None
+    assert repr(quick) == repr(ia._checked_base_instance("i1", obj))
+    assert quick.disks[0].spindles == 2 and quick.nics[0].link == "br0"
