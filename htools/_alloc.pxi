@@ -422,8 +422,8 @@ cdef class AllocState(ClusterState):
         ``collect`` false: ``(fails, allocs, best)`` where ``fails`` lists
         the failure counts by mode and ``best`` is None or ``(score, pdx,
         sdx, loc)`` (``sdx`` -1 for one-node targets).  With ``collect``:
-        per primary ``(pdx, fails, [(score, sdx, loc), ...])``, candidates
-        in evaluation order."""
+        per primary ``(pdx, fails, scores, sdxs, locs)``, three parallel
+        lists of its candidates in evaluation order."""
         cdef InstS I
         cdef NodeS wp, ws
         cdef double base_s[NV]
@@ -452,6 +452,7 @@ cdef class AllocState(ClusterState):
         cdef long long peem
         cdef bint all_fin = True
         cdef _SecCache sc = _SecCache(self.n)
+        cdef list c_score = None, c_sec = None, c_loc = None
         for m in range(NV):
             if _KIND[m] == K_STDDEV or _KIND[m] == K_SUM:
                 all_idx[n_all] = m
@@ -475,7 +476,10 @@ cdef class AllocState(ClusterState):
                 raise ValueError("offline allocation target")
             for m in range(NFAIL):
                 pfails[m] = 0
-            cands = [] if collect else None
+            if collect:
+                c_score = []
+                c_sec = []
+                c_loc = []
             pol = policy[i]
             if plan.single:
                 if pol >= 0:
@@ -499,7 +503,9 @@ cdef class AllocState(ClusterState):
                             return None
                         allocs += 1
                         if collect:
-                            cands.append((score, -1, 0))
+                            c_score.append(score)
+                            c_sec.append(-1)
+                            c_loc.append(0)
                         elif best_p < 0 or score <= best_score:
                             best_score = score
                             best_p = i
@@ -568,7 +574,9 @@ cdef class AllocState(ClusterState):
                         return None
                     allocs += 1
                     if collect:
-                        cands.append((score, self._keyof(sp), loc))
+                        c_score.append(score)
+                        c_sec.append(self._keyof(sp))
+                        c_loc.append(loc)
                     elif best_p < 0 or score <= best_score:
                         best_score = score
                         best_p = i
@@ -578,7 +586,7 @@ cdef class AllocState(ClusterState):
                 fails[m] += pfails[m]
             if collect:
                 res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
-                            cands))
+                            c_score, c_sec, c_loc))
         if collect:
             return res
         best = None

@@ -167,24 +167,45 @@ def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
     ``collectionToSolution`` (per primary for pairs) and ``sumAllocs``."""
     if kind != "pair":
         fails = [0] * NUM_FAIL_MODES
-        cands = []
-        for p, pf, pc in per_primary:
+        scores, prims = [], []
+        for p, pf, sc, _secs, _locs in per_primary:
             for m, c in enumerate(pf):
                 fails[m] += c
-            for score, _s, _loc in pc:
-                cands.append((score, p, -1, 0))
-        cands.reverse()
+            scores.extend(sc)
+            prims.extend([p] * len(sc))
+        cands = _ByScore(scores, lambda k: (scores[k], prims[k], -1, 0))
         return collection_to_solution(
             fails, cands, lambda c: c[0],
             lambda c: _element(nl, inst, force, kind, c), n1pred,
-            changed_of=lambda c: (c[1],))
+            changed_of=lambda c: (c[1],), presorted=True)
     total = Solution()
-    for p, pf, pc in per_primary:
-        cands = [(score, p, s, loc) for score, s, loc in pc]
-        cands.reverse()
+    for p, pf, scores, secs, locs in per_primary:
+        cands = _ByScore(scores, lambda k, p=p, scores=scores, secs=secs, locs=locs:
+                         (scores[k], p, secs[k], locs[k]))
         sol = collection_to_solution(
             list(pf), cands, lambda c: c[0],
             lambda c: _element(nl, inst, force, kind, c), n1pred,
-            changed_of=lambda c: (c[1], c[2]))
+            changed_of=lambda c: (c[1], c[2]), presorted=True)
         total = sum_allocs(total, sol)
     return total
+
+
+class _ByScore:
+    """Candidates in the order of htools' ``sortBy (comparing score)`` over
+    the newest-first list: by score, ties newest (last evaluated) first.
+    Built one by one as they are read (most reads stop at the first).
+    The compiled evaluation returns no NaN score."""
+
+    __slots__ = ("order", "make")
+
+    def __init__(self, scores: List[float], make) -> None:
+        self.order = sorted(range(len(scores) - 1, -1, -1), key=scores.__getitem__)
+        self.make = make
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self):
+        make = self.make
+        for k in self.order:
+            yield make(k)

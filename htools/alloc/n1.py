@@ -269,7 +269,8 @@ def _recreate_candidates(st: AllocState, nl: Mapping[int, Node], inst: Instance,
         return None
     if res is None:
         return None
-    return [(score, pidx, None) for pidx, _fails, cl in res for score, _s, _l in cl]
+    return [(score, pidx, None) for pidx, _fails, scores, _s, _l in res
+            for score in scores]
 
 
 def redundant(nodes: Mapping[int, Node], insts: Mapping[int, Instance],

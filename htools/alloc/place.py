@@ -48,11 +48,15 @@ def gen_alloc_nodes(opts: AlgorithmOptions, groups: Sequence[Group],
     if count == 1:
         return ("single", [n.idx for n in nodes])
     if count == 2:
+        by_group: Dict[int, List[int]] = {}
+        for n in nodes:
+            by_group.setdefault(n.group, []).append(n.idx)
         pairs = []
         for p in nodes:
-            ss = [s.idx for s in nodes if s.idx != p.idx and s.group == p.group]
+            pdx = p.idx
+            ss = [s for s in by_group[p.group] if s != pdx]
             if ss:
-                pairs.append((p.idx, ss))
+                pairs.append((pdx, ss))
         return ("pair", pairs)
     raise AllocFailure("Unsupported number of nodes, only one or two  supported")
 

@@ -188,7 +188,8 @@ def collection_to_solution(fails: List[int], cands_newest_first: List,
                            is_good: Optional[Callable[[Element], bool]],
                            trace: Optional[Trace] = None,
                            trace_info: Optional[Callable] = None,
-                           changed_of: Optional[Callable] = None) -> Solution:
+                           changed_of: Optional[Callable] = None,
+                           presorted: bool = False) -> Solution:
     """``collectionToSolution FailN1 isgood``.
 
     ``cands_newest_first``: light candidates (newest first, as htools'
@@ -196,7 +197,9 @@ def collection_to_solution(fails: List[int], cands_newest_first: List,
     before the first good one are dropped and counted as FailN1.  When
     ``is_good`` has a ``quick_reject(changed_keys)`` method (see
     :func:`n1_predicate`), candidates it rejects are not built at all
-    (``changed_of(candidate)``: the node keys it changes).
+    (``changed_of(candidate)``: the node keys it changes).  With
+    ``presorted`` the candidates come already in the sorted order (any
+    sized iterable; only the ones read are needed).
     """
     allocs = len(cands_newest_first)
     if not cands_newest_first:
@@ -217,7 +220,8 @@ def collection_to_solution(fails: List[int], cands_newest_first: List,
             best = srt[0]
         return Solution(list(fails), allocs, make(best))
     quick = getattr(is_good, "quick_reject", None) if changed_of else None
-    srt = _sorted_by_score(cands_newest_first, score_of)
+    srt = cands_newest_first if presorted else _sorted_by_score(cands_newest_first,
+                                                                score_of)
     dropped = 0
     good = None
     for c in srt:
