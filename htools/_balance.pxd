@@ -45,6 +45,17 @@ cdef struct Acc:
     int diff[NV]       # some changed node's value differs
 
 
+cdef struct Work:
+    # one search's candidates and counters (one per thread when parallel)
+    Cand *cands
+    Py_ssize_t ncand
+    Py_ssize_t ccap
+    long long n_evaluated
+    long long n_feasible
+    double best_hi
+    int failed         # an allocation failed
+
+
 cdef struct Fixed:
     # the part of a move on the old primary/secondary, shared by targets
     int valid
@@ -119,9 +130,11 @@ cdef class BalanceState:
     cdef double sd_coef        # sqrt(32 (n + 32) u), times 1 + 1e-6
     cdef double sum_coef       # 8 (n + 8) u
     cdef double inv_n
-    # candidates of the last search
-    cdef Cand *cands
-    cdef Py_ssize_t ncand, ccap
+    # candidates of the last search (wk0; the threads' own in tw)
+    cdef Work wk0
+    cdef Work *tw
+    cdef int ntw
+    cdef public int threads    # candidate evaluation threads (<= 1: none)
     # counters
     cdef public long long n_evaluated, n_feasible, n_exact, n_steps
     cdef public long long debug_errors
@@ -132,58 +145,60 @@ cdef class BalanceState:
     cdef int _pm_set(self, int i, list entries) except -1
     cdef void _pm_top(self, int i) noexcept
     cdef int _pt_set(self, int i, list entries) except -1
-    cdef inline long long _pm_find(self, int i, int key) noexcept
-    cdef inline long long _pm_max_excl(self, int i, int key) noexcept
-    cdef inline long long _pt_get(self, int i, int tag) noexcept
-    cdef inline bint _tags_conflict(self, int i, const InstS *I) noexcept
-    cdef inline long long _ptag_add_delta(self, int i, const InstS *I) noexcept
-    cdef inline long long _ptag_del_delta(self, int i, const InstS *I) noexcept
-    cdef inline long long _dsrd(self, int i, const InstS *I) noexcept
-    cdef inline long long _loc_common(self, int a, int b) noexcept
-    cdef inline bint _mig(self, int src, int dst) noexcept
+    cdef inline long long _pm_find(self, int i, int key) noexcept nogil
+    cdef inline long long _pm_max_excl(self, int i, int key) noexcept nogil
+    cdef inline long long _pt_get(self, int i, int tag) noexcept nogil
+    cdef inline bint _tags_conflict(self, int i, const InstS *I) noexcept nogil
+    cdef inline long long _ptag_add_delta(self, int i, const InstS *I) noexcept nogil
+    cdef inline long long _ptag_del_delta(self, int i, const InstS *I) noexcept nogil
+    cdef inline long long _dsrd(self, int i, const InstS *I) noexcept nogil
+    cdef inline long long _loc_common(self, int a, int b) noexcept nogil
+    cdef inline bint _mig(self, int src, int dst) noexcept nogil
     cdef inline void _remove_pri(self, NodeS *n, int pos, const InstS *I,
-                                 long long iloc) noexcept
+                                 long long iloc) noexcept nogil
     cdef inline void _remove_sec(self, NodeS *n, int pos, const InstS *I,
-                                 int pkey) noexcept
+                                 int pkey) noexcept nogil
     cdef inline bint _add_pri(self, NodeS *n, int pos, const InstS *I,
-                              long long iloc, bint strict) noexcept
+                              long long iloc, bint strict) noexcept nogil
     cdef inline bint _add_sec(self, NodeS *n, int pos, const InstS *I, int pkey,
-                              bint strict, bint ignore_disks) noexcept
+                              bint strict, bint ignore_disks) noexcept nogil
     cdef int _sim(self, int vi, int kind, int t, NodeS *w, int *tp,
-                  int *res) noexcept
+                  int *res) noexcept nogil
     cdef inline void _fix_ptags(self, int nt, NodeS *w, int *tp, int oldp,
-                                int newp, const InstS *I) noexcept
-    cdef inline double _map_value(self, int oldp, int newp, const InstS *I) noexcept
+                                int newp, const InstS *I) noexcept nogil
+    cdef inline double _map_value(self, int oldp, int newp, const InstS *I) noexcept nogil
     cdef void _stats(self) noexcept
     cdef double _exact(self, int nt, const int *tp, const double *y,
-                       double mapv) noexcept
-    cdef inline void _acc_init(self, Acc *a) noexcept
-    cdef inline void _acc_add(self, Acc *a, int p, const double *yr) noexcept
+                       double mapv) noexcept nogil
+    cdef inline void _acc_init(self, Acc *a) noexcept nogil
+    cdef inline void _acc_add(self, Acc *a, int p, const double *yr) noexcept nogil
     cdef bint _finalize(self, const Acc *a, const double *xr, const double *yr,
                         double mapv, double thr, double *lo_, double *hi_,
-                        double *est_=*) noexcept
+                        double *est_=*) noexcept nogil
     cdef void _interval(self, int nt, const int *tp, const double *y,
-                        double mapv, double *lo_, double *hi_) noexcept
-    cdef int _moves_of(self, int vi, int *kinds) noexcept
-    cdef int _push(self, long long key, int vi, int kind, int t,
-                   double lo) except -1
-    cdef inline bint _victim(self, int vi) noexcept
+                        double mapv, double *lo_, double *hi_) noexcept nogil
+    cdef int _moves_of(self, int vi, int *kinds) noexcept nogil
+    cdef int _push(self, Work *wk, long long key, int vi, int kind, int t,
+                   double lo) noexcept nogil
+    cdef inline bint _victim(self, int vi) noexcept nogil
     cdef int _eval(self, int vi, int kind, int t, NodeS *w, int *tp,
-                   double *y, double *mapv) noexcept
-    cdef inline long long _sig(self, int vi, int kind, int t) noexcept
+                   double *y, double *mapv) noexcept nogil
+    cdef inline long long _sig(self, int vi, int kind, int t) noexcept nogil
     cdef void _fixed(self, int vi, int kind, int t, long long sig,
-                     Fixed *f) noexcept
+                     Fixed *f) noexcept nogil
     cdef bint _target(self, int vi, int kind, int t, NodeS *w,
-                      double *mapv, const Fixed *f) noexcept
+                      double *mapv, const Fixed *f) noexcept nogil
     cdef void _debug_check(self, int vi, int kind, int t, bint ok,
-                           const Fixed *f, const NodeS *wt, double mapv) noexcept
-    cdef inline void _try_failover(self, int vi, double cur,
-                                   double *best_hi) noexcept
-    cdef int _try_targets(self, int vi, int ki, int kind, const int *tg,
+                           const Fixed *f, const NodeS *wt, double mapv) noexcept nogil
+    cdef inline void _try_failover(self, Work *wk, int vi, double cur,
+                                   double *best_hi) noexcept nogil
+    cdef int _try_targets(self, Work *wk, int vi, int ki, int kind, const int *tg,
                           int ntg, double cur, double *best_hi,
-                          double *tsc, double tbase, bint remember) except -1
-    cdef int _remember(self, const Cand *c) except -1
-    cdef void _touched(self, int p) noexcept
+                          double *tsc, double tbase, bint remember) noexcept nogil
+    cdef void _try_victim(self, Work *wk, int vi, double cur) noexcept nogil
+    cdef int _search_parallel(self, double cur) except -1
+    cdef int _remember(self, const Cand *c) noexcept nogil
+    cdef void _touched(self, int p) noexcept nogil
     cdef int _resolve(self, double cur, double best_hi, int *out) except -1
     cdef int _search(self, double cur, int *out) except -1
     cdef int _pm_apply_remove(self, int i, int key, const InstS *I) except -1

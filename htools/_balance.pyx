@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 # cython: initializedcheck=False, cdivision=True, nonecheck=False
-# distutils: extra_compile_args = -ffp-contract=off -fno-fast-math -fno-math-errno
+# distutils: extra_compile_args = -ffp-contract=off -fno-fast-math -fno-math-errno -fopenmp
+# distutils: extra_link_args = -fopenmp
 """Compiled hbal balancing step (htools' ``tryBalance``) on C arrays.
 
 :class:`BalanceState` packs one node group (the nodes and the instances
@@ -124,6 +125,7 @@ from htools._node cimport (
     remove_sec, node_values,
 )
 from libc.stdlib cimport malloc, calloc, realloc, free, qsort
+from cython.parallel cimport prange, threadid
 from libc.string cimport memcpy, memset
 
 cdef extern from "math.h":
@@ -152,6 +154,12 @@ for _m in range(NV):
 
 
 cdef double U = 1.1102230246251565e-16   # 2**-53
+
+# parallel search: fewer victims than this are searched by one thread;
+# victims are handed to threads in chunks of PAR_CHUNK
+cdef enum:
+    PAR_MIN_VICTIMS = 64
+    PAR_CHUNK = 8
 
 
 # ---------------------------------------------------------------------------
@@ -254,7 +262,9 @@ cdef class BalanceState:
         self.ex_ids = NULL
         self.ex_mult = NULL
         self.ds_ids = NULL
-        self.cands = NULL
+        self.wk0.cands = NULL
+        self.tw = NULL
+        self.ntw = 0
         self.N = 0
 
     def __dealloc__(self):
@@ -278,7 +288,11 @@ cdef class BalanceState:
         free(self.loc); free(self.locl)
         free(self.mig_id); free(self.rmig_id); free(self.mig_ok)
         free(self.ktot); free(self.iv); free(self.ex_ids); free(self.ex_mult)
-        free(self.ds_ids); free(self.cands)
+        free(self.ds_ids); free(self.wk0.cands)
+        if self.tw != NULL:
+            for i in range(self.ntw):
+                free(self.tw[i].cands)
+            free(self.tw)
 
     # ------------------------------------------------------------------
     # packing
@@ -487,8 +501,9 @@ cdef class BalanceState:
 
         for i in range(N):
             _row(&self.nd[i], self.rows + i * NV)
-        self.ccap = 0
-        self.ncand = 0
+        self.wk0.ccap = 0
+        self.wk0.ncand = 0
+        self.threads = 1
         self.stats_ok = False
         self.n_evaluated = 0
         self.n_feasible = 0
@@ -553,7 +568,7 @@ cdef class BalanceState:
     # ------------------------------------------------------------------
     # map lookups (base state)
 
-    cdef inline long long _pm_find(self, int i, int key) noexcept:
+    cdef inline long long _pm_find(self, int i, int key) noexcept nogil:
         cdef int j
         cdef int *k = self.pmk[i]
         for j in range(self.pml[i]):
@@ -561,14 +576,14 @@ cdef class BalanceState:
                 return self.pmv[i][j]
         return 0
 
-    cdef inline long long _pm_max_excl(self, int i, int key) noexcept:
+    cdef inline long long _pm_max_excl(self, int i, int key) noexcept nogil:
         if self.pml[i] == 0:
             return 0
         if self.b1k[i] == key:
             return self.b2v[i]
         return self.b1v[i]
 
-    cdef inline long long _pt_get(self, int i, int tag) noexcept:
+    cdef inline long long _pt_get(self, int i, int tag) noexcept nogil:
         cdef int lo = 0, hi = self.ptl[i], mid
         cdef int *k = self.ptk[i]
         while lo < hi:
@@ -581,14 +596,14 @@ cdef class BalanceState:
             return self.ptc[i][lo]
         return 0
 
-    cdef inline bint _tags_conflict(self, int i, const InstS *I) noexcept:
+    cdef inline bint _tags_conflict(self, int i, const InstS *I) noexcept nogil:
         cdef int j
         for j in range(I.ex_off, I.ex_off + I.ex_len):
             if self._pt_get(i, self.ex_ids[j]) > 0:
                 return True
         return False
 
-    cdef inline long long _ptag_add_delta(self, int i, const InstS *I) noexcept:
+    cdef inline long long _ptag_add_delta(self, int i, const InstS *I) noexcept nogil:
         """Change of sum-minus-distinct when adding the instance's tags."""
         cdef int j
         cdef long long d = 0, k
@@ -600,7 +615,7 @@ cdef class BalanceState:
                 d += k - 1
         return d
 
-    cdef inline long long _ptag_del_delta(self, int i, const InstS *I) noexcept:
+    cdef inline long long _ptag_del_delta(self, int i, const InstS *I) noexcept nogil:
         cdef int j
         cdef long long d = 0, k, c
         for j in range(I.ex_off, I.ex_off + I.ex_len):
@@ -612,18 +627,18 @@ cdef class BalanceState:
                 d -= c - 1
         return d
 
-    cdef inline long long _dsrd(self, int i, const InstS *I) noexcept:
+    cdef inline long long _dsrd(self, int i, const InstS *I) noexcept nogil:
         if I.ds_len == 0:
             return 0
         return I.ds_len - _common(self.ds_ids + I.ds_off, I.ds_len,
                                   self.loc[i], self.locl[i])
 
-    cdef inline long long _loc_common(self, int a, int b) noexcept:
+    cdef inline long long _loc_common(self, int a, int b) noexcept nogil:
         if self.locl[a] == 0 or self.locl[b] == 0:
             return 0
         return _common(self.loc[a], self.locl[a], self.loc[b], self.locl[b])
 
-    cdef inline bint _mig(self, int src, int dst) noexcept:
+    cdef inline bint _mig(self, int src, int dst) noexcept nogil:
         if self.mig_trivial:
             return True
         return self.mig_ok[self.mig_id[src] * self.n_rmig + self.rmig_id[dst]] != 0
@@ -632,22 +647,22 @@ cdef class BalanceState:
     # node operations (htools.model.Node), in place on a copy
 
     cdef inline void _remove_pri(self, NodeS *n, int pos, const InstS *I,
-                                 long long iloc) noexcept:
+                                 long long iloc) noexcept nogil:
         remove_pri(n, I, iloc + self._dsrd(pos, I))
 
     cdef inline void _remove_sec(self, NodeS *n, int pos, const InstS *I,
-                                 int pkey) noexcept:
+                                 int pkey) noexcept nogil:
         """Node.remove_sec; the first peer-map change on this node."""
         remove_sec(n, I, self._pm_find(pos, pkey), self._pm_max_excl(pos, pkey))
 
     cdef inline bint _add_pri(self, NodeS *n, int pos, const InstS *I,
-                              long long iloc, bint strict) noexcept:
+                              long long iloc, bint strict) noexcept nogil:
         """Node.add_pri; False if a check fails."""
         return add_pri(n, I, iloc + self._dsrd(pos, I), strict,
                        strict and I.ex_len > 0 and self._tags_conflict(pos, I)) == FITS
 
     cdef inline bint _add_sec(self, NodeS *n, int pos, const InstS *I, int pkey,
-                              bint strict, bint ignore_disks) noexcept:
+                              bint strict, bint ignore_disks) noexcept nogil:
         """Node.add_sec with the primary on ``pkey``; False on failure."""
         return add_sec(n, I, self._pm_find(pos, pkey), strict, ignore_disks) == FITS
 
@@ -655,7 +670,7 @@ cdef class BalanceState:
     # moves (htools.moves.apply_move)
 
     cdef int _sim(self, int vi, int kind, int t, NodeS *w, int *tp,
-                  int *res) noexcept:
+                  int *res) noexcept nogil:
         """Simulate a move on copies of the touched nodes.
 
         Returns the number of touched nodes (their positions in ``tp``,
@@ -767,7 +782,7 @@ cdef class BalanceState:
         return 0
 
     cdef inline void _fix_ptags(self, int nt, NodeS *w, int *tp, int oldp,
-                                int newp, const InstS *I) noexcept:
+                                int newp, const InstS *I) noexcept nogil:
         """Primary exclusion-tag metric of the touched nodes (net change)."""
         cdef int j
         if I.ex_len == 0 or oldp == newp:
@@ -778,7 +793,7 @@ cdef class BalanceState:
             elif tp[j] == newp:
                 w[j].ptag_val += self._ptag_add_delta(newp, I)
 
-    cdef inline double _map_value(self, int oldp, int newp, const InstS *I) noexcept:
+    cdef inline double _map_value(self, int oldp, int newp, const InstS *I) noexcept nogil:
         """Map metric (sum - distinct) after the primary moves oldp -> newp."""
         cdef long long S = self.map_S, D = self.map_D, c, c2, d, k
         cdef int a = 0, b = 0, la, lb, l, j, na, nb
@@ -866,7 +881,7 @@ cdef class BalanceState:
         self.stats_ok = True
 
     cdef double _exact(self, int nt, const int *tp, const double *y,
-                       double mapv) noexcept:
+                       double mapv) noexcept nogil:
         """comp_cv of the node list with the touched rows substituted.
 
         Per metric the same left folds as htools.metrics (sum, mean, sum of
@@ -921,7 +936,7 @@ cdef class BalanceState:
             total = total + _W[m] * vals[_INT[m]]
         return total
 
-    cdef inline void _acc_init(self, Acc *a) noexcept:
+    cdef inline void _acc_init(self, Acc *a) noexcept nogil:
         cdef int m
         for m in range(NV):
             a.dlt[m] = 0.0
@@ -932,7 +947,7 @@ cdef class BalanceState:
             a.aboff[m] = 0.0
             a.diff[m] = 0
 
-    cdef inline void _acc_add(self, Acc *a, int p, const double *yr) noexcept:
+    cdef inline void _acc_add(self, Acc *a, int p, const double *yr) noexcept nogil:
         """Add the contribution of node p changing to row yr."""
         cdef const double *xr = self.rows + p * NV
         cdef const double *mean = self.b_mean
@@ -958,7 +973,7 @@ cdef class BalanceState:
 
     cdef bint _finalize(self, const Acc *a, const double *xr, const double *yr,
                         double mapv, double thr, double *lo_, double *hi_,
-                        double *est_=NULL) noexcept:
+                        double *est_=NULL) noexcept nogil:
         """Interval of the exact score: the accumulated changes plus one
         more online node going from row xr to row yr (xr == yr: none).
 
@@ -1057,7 +1072,7 @@ cdef class BalanceState:
         return True
 
     cdef void _interval(self, int nt, const int *tp, const double *y,
-                        double mapv, double *lo_, double *hi_) noexcept:
+                        double mapv, double *lo_, double *hi_) noexcept nogil:
         """[lo, hi] containing the exact score of a simulated candidate."""
         cdef Acc a
         cdef int c
@@ -1071,7 +1086,7 @@ cdef class BalanceState:
     # ------------------------------------------------------------------
     # the search
 
-    cdef int _moves_of(self, int vi, int *kinds) noexcept:
+    cdef int _moves_of(self, int vi, int *kinds) noexcept nogil:
         """possible_moves (the same for every target of the instance)."""
         cdef InstS *I = &self.iv[vi]
         cdef bint use_sec = (I.snode >= 0 and not self.nd[I.snode].offline
@@ -1107,26 +1122,29 @@ cdef class BalanceState:
         kinds[1] = REPLACE_AND_FAILOVER
         return 2
 
-    cdef int _push(self, long long key, int vi, int kind, int t,
-                   double lo) except -1:
+    cdef int _push(self, Work *wk, long long key, int vi, int kind, int t,
+                   double lo) noexcept nogil:
+        """Add a candidate to ``wk``; -1 (and ``wk.failed``) if out of memory."""
         cdef Cand *p
         cdef Py_ssize_t cap
-        if self.ncand >= self.ccap:
-            cap = self.ccap * 2 if self.ccap > 0 else 256
-            p = <Cand *>realloc(self.cands, cap * sizeof(Cand))
+        if wk.ncand >= wk.ccap:
+            cap = wk.ccap * 2 if wk.ccap > 0 else 256
+            p = <Cand *>realloc(wk.cands, cap * sizeof(Cand))
             if p == NULL:
-                raise MemoryError()
-            self.cands = p
-            self.ccap = cap
-        self.cands[self.ncand].key = key
-        self.cands[self.ncand].vi = vi
-        self.cands[self.ncand].kind = kind
-        self.cands[self.ncand].t = t
-        self.cands[self.ncand].lo = lo
-        self.ncand += 1
+                wk.failed = 1
+                return -1
+            wk.cands = p
+            wk.ccap = cap
+        p = &wk.cands[wk.ncand]
+        p.key = key
+        p.vi = vi
+        p.kind = kind
+        p.t = t
+        p.lo = lo
+        wk.ncand += 1
         return 0
 
-    cdef inline bint _victim(self, int vi) noexcept:
+    cdef inline bint _victim(self, int vi) noexcept nogil:
         """-E: only instances with a node offline (drained counts)."""
         cdef InstS *I = &self.iv[vi]
         if not self.o_evac:
@@ -1136,7 +1154,7 @@ cdef class BalanceState:
         return I.has_sec and I.snode >= 0 and self.nd[I.snode].offline
 
     cdef int _eval(self, int vi, int kind, int t, NodeS *w, int *tp,
-                   double *y, double *mapv) noexcept:
+                   double *y, double *mapv) noexcept nogil:
         """Simulate a move and produce the touched rows; 0 if infeasible."""
         cdef int res[4]
         cdef int nt, c
@@ -1150,7 +1168,7 @@ cdef class BalanceState:
         mapv[0] = self._map_value(res[2], res[0], I)
         return nt
 
-    cdef inline long long _sig(self, int vi, int kind, int t) noexcept:
+    cdef inline long long _sig(self, int vi, int kind, int t) noexcept nogil:
         """What the old-primary/secondary part of a move depends on of t."""
         cdef InstS *I = &self.iv[vi]
         if kind == REPLACE_SECONDARY:
@@ -1164,7 +1182,7 @@ cdef class BalanceState:
         return 0
 
     cdef void _fixed(self, int vi, int kind, int t, long long sig,
-                     Fixed *f) noexcept:
+                     Fixed *f) noexcept nogil:
         """The old primary/secondary part of a move to target t.
 
         Identical (node structs, feasibility) for every target with the
@@ -1229,7 +1247,7 @@ cdef class BalanceState:
         f.ok = 1
 
     cdef bint _target(self, int vi, int kind, int t, NodeS *w,
-                      double *mapv, const Fixed *f) noexcept:
+                      double *mapv, const Fixed *f) noexcept nogil:
         """The target node's part of a move; False if infeasible."""
         cdef InstS *I = &self.iv[vi]
         cdef int P = I.pnode, S = I.snode
@@ -1271,7 +1289,7 @@ cdef class BalanceState:
         return True
 
     cdef void _debug_check(self, int vi, int kind, int t, bint ok,
-                           const Fixed *f, const NodeS *wt, double mapv) noexcept:
+                           const Fixed *f, const NodeS *wt, double mapv) noexcept nogil:
         """Cross-check the shared-part evaluation against _sim (debug)."""
         cdef NodeS w[3]
         cdef int tp[3]
@@ -1306,8 +1324,8 @@ cdef class BalanceState:
                     self.debug_errors += 1
                     break
 
-    cdef inline void _try_failover(self, int vi, double cur,
-                                   double *best_hi) noexcept:
+    cdef inline void _try_failover(self, Work *wk, int vi, double cur,
+                                   double *best_hi) noexcept nogil:
         """The failover candidate of a victim (if it has one): estimate,
         bound, push."""
         cdef NodeS w[3]
@@ -1319,20 +1337,20 @@ cdef class BalanceState:
         if not (I.mirror == MIR_INTERNAL and I.snode >= 0
                 and not self.nd[I.snode].offline and self.o_inst_moves):
             return
-        self.n_evaluated += 1
+        wk.n_evaluated += 1
         nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv)
         if nt == 0:
             return
-        self.n_feasible += 1
+        wk.n_feasible += 1
         self._interval(nt, tp, y, mapv, &lo, &hi)
         if hi < best_hi[0]:
             best_hi[0] = hi
         if lo < cur and lo <= best_hi[0]:
-            self._push(<long long>vi * (self.n_on + 1) * 8, vi, FAILOVER, -1, lo)
+            self._push(wk, <long long>vi * (self.n_on + 1) * 8, vi, FAILOVER, -1, lo)
 
-    cdef int _try_targets(self, int vi, int ki, int kind, const int *tg,
+    cdef int _try_targets(self, Work *wk, int vi, int ki, int kind, const int *tg,
                           int ntg, double cur, double *best_hi,
-                          double *tsc, double tbase, bint remember) except -1:
+                          double *tsc, double tbase, bint remember) noexcept nogil:
         """The candidates of one victim and move kind (the ki-th of
         ``_moves_of``) on the targets ``tg``: the part of the move on the
         old nodes once per ``_sig``, the target's part per target, the
@@ -1340,7 +1358,7 @@ cdef class BalanceState:
         the minimum.  With ``tsc``: each target's estimated change minus
         ``tbase`` is kept there if lower (the pruned search's target
         ranking); with ``remember``: improving candidates go to
-        ``_remember`` too (its pool)."""
+        ``_remember`` too (its pool).  -1 if out of memory (``wk.failed``)."""
         cdef Fixed fx[2]
         cdef Fixed *f
         cdef NodeS wt
@@ -1357,7 +1375,7 @@ cdef class BalanceState:
             t = tg[c]
             if t == I.pnode or t == I.snode:
                 continue
-            self.n_evaluated += 1
+            wk.n_evaluated += 1
             sig = self._sig(vi, kind, t)
             if fx[0].valid and fx[0].sig == sig:
                 f = &fx[0]
@@ -1371,7 +1389,7 @@ cdef class BalanceState:
                 self._debug_check(vi, kind, t, ok, f, &wt, mapv)
             if not ok:
                 continue
-            self.n_feasible += 1
+            wk.n_feasible += 1
             _row(&wt, yT)
             if remember:
                 thr = cur
@@ -1397,16 +1415,19 @@ cdef class BalanceState:
                 cc.t = t
                 cc.lo = lo
                 if lo <= best_hi[0]:
-                    self._push(cc.key, vi, kind, t, lo)
-                if remember:
-                    self._remember(&cc)
+                    if self._push(wk, cc.key, vi, kind, t, lo) < 0:
+                        return -1
+                if remember and self._remember(&cc) < 0:
+                    wk.failed = 1
+                    return -1
         return 0
 
-    cdef int _remember(self, const Cand *c) except -1:
-        """Keep an improving candidate for later searches (none here)."""
+    cdef int _remember(self, const Cand *c) noexcept nogil:
+        """Keep an improving candidate for later searches (none here);
+        -1 if out of memory."""
         return 0
 
-    cdef void _touched(self, int p) noexcept:
+    cdef void _touched(self, int p) noexcept nogil:
         """A committed move changed node p (nothing to do here)."""
         pass
 
@@ -1420,14 +1441,22 @@ cdef class BalanceState:
         cdef double mapv, best = cur, cv
         cdef int vi, kind, t, nt
         cdef Py_ssize_t ci
-        if self.ncand > 1:
-            qsort(self.cands, self.ncand, sizeof(Cand), _cand_cmp)
-        for ci in range(self.ncand):
-            if not (self.cands[ci].lo <= best_hi):
+        cdef Work *wk = &self.wk0
+        self.n_evaluated += wk.n_evaluated
+        self.n_feasible += wk.n_feasible
+        wk.n_evaluated = 0
+        wk.n_feasible = 0
+        if wk.failed:
+            wk.failed = 0
+            raise MemoryError()
+        if wk.ncand > 1:
+            qsort(wk.cands, wk.ncand, sizeof(Cand), _cand_cmp)
+        for ci in range(wk.ncand):
+            if not (wk.cands[ci].lo <= best_hi):
                 continue
-            vi = self.cands[ci].vi
-            kind = self.cands[ci].kind
-            t = self.cands[ci].t
+            vi = wk.cands[ci].vi
+            kind = wk.cands[ci].kind
+            t = wk.cands[ci].t
             nt = self._eval(vi, kind, t, w, tp, y, &mapv)
             self.n_exact += 1
             if nt == 0:
@@ -1442,26 +1471,91 @@ cdef class BalanceState:
         self._best_score = best
         return 0
 
+    cdef void _try_victim(self, Work *wk, int vi, double cur) noexcept nogil:
+        """All candidates of one victim (htools' order within it)."""
+        cdef int kinds[4]
+        cdef int nk, ki
+        if not self._victim(vi):
+            return
+        self._try_failover(wk, vi, cur, &wk.best_hi)
+        nk = self._moves_of(vi, kinds)
+        for ki in range(nk):
+            if self._try_targets(wk, vi, ki, kinds[ki], self.on_pos, self.n_on,
+                                 cur, &wk.best_hi, NULL, 0.0, False) < 0:
+                return
+
     cdef int _search(self, double cur, int *out) except -1:
         """The candidate htools picks: out = (vi, kind, t); -1 if none."""
-        cdef double best_hi = INFINITY
-        cdef int kinds[4]
-        cdef int vi, nk, ki
+        cdef Work *wk = &self.wk0
+        cdef int vi
         out[0] = -1
         self._best_score = cur
         if self.n_on == 0 or cur != cur:
             return 0
         self._stats()
-        self.ncand = 0
-        for vi in range(self.V):
-            if not self._victim(vi):
-                continue
-            self._try_failover(vi, cur, &best_hi)
-            nk = self._moves_of(vi, kinds)
-            for ki in range(nk):
-                self._try_targets(vi, ki, kinds[ki], self.on_pos, self.n_on,
-                                  cur, &best_hi, NULL, 0.0, False)
-        return self._resolve(cur, best_hi, out)
+        wk.ncand = 0
+        wk.best_hi = INFINITY
+        if self.threads > 1 and not self.debug and self.V >= PAR_MIN_VICTIMS:
+            self._search_parallel(cur)
+        else:
+            for vi in range(self.V):
+                self._try_victim(wk, vi, cur)
+        return self._resolve(cur, wk.best_hi, out)
+
+    cdef int _search_parallel(self, double cur) except -1:
+        """``_search``'s candidates from ``threads`` threads, into ``wk0``.
+
+        Each thread takes victims in chunks and keeps its own candidates,
+        counters and bound ``H``.  A thread's bound is never below the
+        sequential scan's at the same candidate, so it keeps every
+        candidate the sequential scan keeps (and maybe more); the merged
+        bound is the sequential one, and ``_resolve`` re-filters with it
+        and sorts by htools' order: the choice does not depend on the
+        number of threads or on how victims were shared out."""
+        cdef int nt = self.threads, i, vi
+        cdef Py_ssize_t total = 0, c
+        cdef Work *tw
+        cdef Work *wk = &self.wk0
+        cdef Cand *p
+        if self.ntw < nt:
+            tw = <Work *>realloc(self.tw, nt * sizeof(Work))
+            if tw == NULL:
+                raise MemoryError()
+            for i in range(self.ntw, nt):
+                tw[i].cands = NULL
+                tw[i].ccap = 0
+            self.tw = tw
+            self.ntw = nt
+        for i in range(nt):
+            self.tw[i].ncand = 0
+            self.tw[i].n_evaluated = 0
+            self.tw[i].n_feasible = 0
+            self.tw[i].best_hi = INFINITY
+            self.tw[i].failed = 0
+        for vi in prange(self.V, nogil=True, num_threads=nt, schedule="dynamic",
+                         chunksize=PAR_CHUNK):
+            self._try_victim(&self.tw[threadid()], vi, cur)
+        for i in range(nt):
+            tw = &self.tw[i]
+            if tw.failed:
+                raise MemoryError()
+            total += tw.ncand
+            wk.n_evaluated += tw.n_evaluated
+            wk.n_feasible += tw.n_feasible
+            if tw.best_hi < wk.best_hi:
+                wk.best_hi = tw.best_hi
+        if total > wk.ccap:
+            p = <Cand *>realloc(wk.cands, total * sizeof(Cand))
+            if p == NULL:
+                raise MemoryError()
+            wk.cands = p
+            wk.ccap = total
+        for i in range(nt):
+            tw = &self.tw[i]
+            for c in range(tw.ncand):
+                wk.cands[wk.ncand] = tw.cands[c]
+                wk.ncand += 1
+        return 0
 
     # ------------------------------------------------------------------
     # committing a move

@@ -151,11 +151,11 @@ cdef class PrunedBalanceState(BalanceState):
         free(self.tsc); free(self.tprobe); free(self.tl); free(self.tall); free(self.tmark)
         free(self.pool)
 
-    cdef int _remember(self, const Cand *c) except -1:
+    cdef int _remember(self, const Cand *c) noexcept nogil:
         """The pool keeps the improving candidates of wide searches."""
         return self._pool_add(c)
 
-    cdef void _touched(self, int p) noexcept:
+    cdef void _touched(self, int p) noexcept nogil:
         if self.tmark != NULL:
             self.tmark[p] = 1
 
@@ -268,7 +268,7 @@ cdef class PrunedBalanceState(BalanceState):
         for j in range(self.N):
             self.tmark[j] = 0
 
-    cdef int _pool_add(self, const Cand *c) except -1:
+    cdef int _pool_add(self, const Cand *c) noexcept nogil:
         cdef PoolE *p
         cdef Py_ssize_t cap
         cdef InstS *I = &self.iv[c.vi]
@@ -276,7 +276,7 @@ cdef class PrunedBalanceState(BalanceState):
             cap = self.pcap * 2 if self.pcap > 0 else 256
             p = <PoolE *>realloc(self.pool, cap * sizeof(PoolE))
             if p == NULL:
-                raise MemoryError()
+                return -1
             self.pool = p
             self.pcap = cap
         self.pool[self.npool].c = c[0]
@@ -399,7 +399,7 @@ cdef class PrunedBalanceState(BalanceState):
         self._pairs_update(cur, level > self.pr_last_level
                            or self.pr_age >= self.pr_refresh)
         self.pr_last_level = level
-        self.ncand = 0
+        self.wk0.ncand = 0
         # the pool: candidates of earlier searches.  It is sorted by their
         # (stale) bounds; the first pr_pool_eval still-valid ones are
         # re-evaluated (dropped if no longer improving), the others kept
@@ -426,7 +426,7 @@ cdef class PrunedBalanceState(BalanceState):
             if lo < cur:
                 pe.c.lo = lo
                 if lo <= best_hi:
-                    self._push(pe.c.key, vi, pe.c.kind, pe.c.t, lo)
+                    self._push(&self.wk0, pe.c.key, vi, pe.c.kind, pe.c.t, lo)
                 self.pool[k] = pe[0]
                 k += 1
         self.npool = k
@@ -473,7 +473,7 @@ cdef class PrunedBalanceState(BalanceState):
                 nprobe[role] += 1
                 for j in range(self.N):
                     self.tprobe[j] = INFINITY
-                self._try_targets(vi, slot - 1, kind, self.tall, self.n_on,
+                self._try_targets(&self.wk0, vi, slot - 1, kind, self.tall, self.n_on,
                                    cur, &best_hi, self.tprobe,
                                    cur + self.pv[self.pbuf[i].id], False)
                 self._merge_ranks(role, nt)
@@ -496,7 +496,7 @@ cdef class PrunedBalanceState(BalanceState):
                     slot = self.pbuf[ci].id % PSLOT
                     for j in range(self.N):
                         self.tprobe[j] = INFINITY
-                    self._try_targets(vi, slot - 1, self.pkd[self.pbuf[ci].id],
+                    self._try_targets(&self.wk0, vi, slot - 1, self.pkd[self.pbuf[ci].id],
                                        self.tall, self.n_on, cur, &best_hi,
                                        self.tprobe,
                                        cur + self.pv[self.pbuf[ci].id], False)
@@ -515,10 +515,10 @@ cdef class PrunedBalanceState(BalanceState):
             slot = self.pbuf[i].id % PSLOT
             kind = self.pkd[self.pbuf[i].id]
             if kind == FAILOVER:
-                self._try_failover(vi, cur, &best_hi)
+                self._try_failover(&self.wk0, vi, cur, &best_hi)
                 continue
             role = self._role(kind)
-            self._try_targets(vi, slot - 1, kind,
+            self._try_targets(&self.wk0, vi, slot - 1, kind,
                                self.tall if full else self.tl + role * self.N,
                                ntl[role], cur, &best_hi, NULL, 0.0, pooling)
         self._pool_trim()

@@ -7,8 +7,11 @@ command-line options, with htools' defaults for what a program lacks.
 """
 from __future__ import annotations
 
-from htools.record import record, replace
+import os
 from typing import List, Optional, Tuple
+
+from htools.errors import HtoolsError
+from htools.record import record, replace
 
 
 @record
@@ -27,6 +30,8 @@ class AlgorithmOptions:
     #: balancing: "exhaustive" (htools' search, the default) or "pruned"
     #: (hbal --search=pruned: :mod:`htools.balance.compiled`)
     search: str = "exhaustive"
+    #: balancing: threads evaluating candidates (the result never depends on it)
+    threads: int = 1
     # allocation
     #: check the global N+1 capacity when allocating (hspace/hail --no-capacity-checks)
     capacity: bool = True
@@ -49,6 +54,7 @@ class AlgorithmOptions:
             min_gain=getattr(opts, "min_gain", 0.01),
             min_gain_limit=getattr(opts, "min_gain_limit", 0.1),
             search=getattr(opts, "search", "exhaustive"),
+            threads=getattr(opts, "threads", None) or 1,
             capacity=bool(getattr(opts, "capacity", True)),
             restrict_to_nodes=getattr(opts, "restrict_to_nodes", None),
             accept_existing=bool(getattr(opts, "accept_existing", False)),
@@ -56,6 +62,27 @@ class AlgorithmOptions:
 
     def replace(self, **kw) -> "AlgorithmOptions":
         return replace(self, **kw)
+
+
+def thread_count(requested: Optional[int] = None) -> int:
+    """Threads for candidate evaluation: ``requested`` (``--threads``),
+    else ``$HTOOLS_THREADS``, else the CPUs this process may run on."""
+    if requested is not None:
+        return requested
+    env = os.environ.get("HTOOLS_THREADS", "")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise HtoolsError("Invalid value of HTOOLS_THREADS '%s' (expected "
+                              "a positive integer)" % env)
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 #: htools' ``defaultOptions``

@@ -75,6 +75,7 @@ class FastBalancer:
         _check_representable(tbl)
         self.opts = opts
         self.state = STATES[opts.search](tbl.nodes, tbl.insts, opts)
+        self.state.threads = opts.threads
         self.tbl = tbl
         self.level = 0      # pruned search: current neighbourhood width
         self.streak = 0     # steps found at that width
@@ -84,6 +85,7 @@ class FastBalancer:
             _check_representable(tbl)
             self.opts = opts
             self.state = STATES[opts.search](tbl.nodes, tbl.insts, opts)
+            self.state.threads = opts.threads
             self.tbl = tbl
             self.level = 0
             self.streak = 0

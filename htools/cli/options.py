@@ -142,6 +142,7 @@ class Options:
     priority: Optional[str] = None             # --priority (low|normal|high)
     capacity: bool = True                      # --no-capacity-checks -> False
     search: str = "exhaustive"                 # --search (hbal extension)
+    threads: Optional[int] = None              # --threads (hbal, hcheck extension)
     pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
     rapi_ca: Optional[str] = None              # --rapi-ca=FILE (-m -X extension)
@@ -337,6 +338,16 @@ def _apply_search(o: Options, v: str) -> None:
         raise OptionValueError("Unknown search mode '%s' (expected %s)"
                                % (v, " or ".join(SEARCH_MODES)))
     o.search = v
+
+
+def _apply_threads(o: Options, v: str) -> None:
+    try:
+        o.threads = int(v)
+    except ValueError:
+        o.threads = 0
+    if o.threads < 1:
+        raise OptionValueError("Invalid number of threads '%s' (expected a "
+                               "positive integer)" % v)
 
 
 def _apply_reboot_timeout(o: Options, v: str) -> None:
@@ -595,6 +606,11 @@ _OPTS = [
         "move search: exhaustive (default, as htools) or pruned (faster "
         "on large clusters, other moves)",
         "choices=" + ",".join(SEARCH_MODES), _apply_search),
+    # hbal and hcheck extension (see HIDDEN_OPTIONS)
+    _mk("threads", "", "threads", REQ_ARG, "N",
+        "threads evaluating the moves of a step (default: $HTOOLS_THREADS, "
+        "else the CPUs available; the result does not depend on it)", "none",
+        _apply_threads),
     # -X extension of hbal and hsqueeze (see HIDDEN_OPTIONS)
     _mk("pending-jobs", "", "pending-jobs", REQ_ARG, "MODE",
         "unfinished jobs of an earlier hbal/hsqueeze run: wait (default), "
@@ -729,7 +745,9 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: what they mean for the reference).  hbal's are described in
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
-    "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
+    "hbal": ("search", "threads", "pending-jobs", "rapi-auth", "rapi-ca",
+             "rapi-insecure"),
+    "hcheck": ("threads",),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",
                 "state-file", "dry-run"),
@@ -829,6 +847,13 @@ def parse_cmdline(prog: str, argv: Sequence[str],
         raise CommandLineExit(
             1, "Error while parsing command line arguments:\n%s\n" % e,
             False) from None
+    if opts.threads is None and "threads" in HIDDEN_OPTIONS.get(prog, ()):
+        from htools.errors import HtoolsError
+        from htools.params import thread_count
+        try:
+            opts.threads = thread_count()
+        except HtoolsError as e:
+            raise CommandLineExit(1, "Error: %s\n" % e, False) from None
     if opts.show_help:
         raise CommandLineExit(0, usage_help(prog, descrs), True)
     if opts.show_ver:

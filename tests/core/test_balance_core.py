@@ -22,6 +22,8 @@ import random
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import htools._balance  # noqa: E402,F401 - the compiled core is required
 
@@ -168,11 +170,11 @@ RUNS = [
 ]
 
 
-def _loop(algo, tbl, min_score, max_steps, fast):
+def _loop(algo, tbl, min_score, max_steps, fast, debug=True):
     sc = fastbalance.make_scorer(algo, tbl) if fast else search.Scorer(tbl.nodes)
     if fast:
         assert isinstance(sc, fastbalance.FastBalancer)
-        sc.state.debug = True
+        sc.state.debug = debug
     out = []
     while balance.do_next_balance(tbl, max_steps, min_score):
         if fast:
@@ -190,6 +192,8 @@ def _loop(algo, tbl, min_score, max_steps, fast):
         tbl = new
     if fast:
         assert sc.state.debug_errors == 0
+        _loop.counters = sc.counters()
+        _loop.victims = sc.state.n_candidates
     return out, tbl
 
 
@@ -262,3 +266,44 @@ def test_api_rejects_bad_moves(cluster_dir):
         st.evaluate(drbd, 9, -1)
     with pytest.raises(KeyError):
         st.evaluate(10 ** 6, mv.FAILOVER)
+
+
+# ---------------------------------------------------------------------------
+# parallel candidate evaluation
+
+@pytest.mark.parametrize("name,oname", [
+    ("feat16", "default"), ("plain25", "default"), ("plain25", "no-disk-moves"),
+    ("feat40", "default"), ("feat40", "evac")])
+def test_threads_do_not_change_the_moves(cluster_dir, name, oname):
+    """The step's candidates evaluated by several threads give the same
+    moves, bit-identical scores and the same work counters as one thread."""
+    args = _write_cluster(cluster_dir, name)
+    runs = []
+    for threads in (1, 2, 3, 8):
+        _, algo, tbl, min_score = _table(args, OPTIONS[oname])
+        algo = algo.replace(threads=threads)
+        moves, _ = _loop(algo, tbl, min_score, 12, True, debug=False)
+        runs.append((moves, _loop.counters))
+    assert _loop.victims >= 64, "too few victims to search in parallel"
+    assert runs[0][0], "no moves: the comparison says nothing"
+    for got in runs[1:]:
+        assert got == runs[0]
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(6, 30),
+       per_node=st.integers(6, 14), threads=st.integers(2, 6),
+       features=st.booleans())
+def test_threads_property(tmp_path_factory, seed, nodes, per_node, threads, features):
+    path = tmp_path_factory.mktemp("par") / "c.data"
+    params = dict(nodes=nodes, instances=nodes * per_node, seed=seed)
+    if features:
+        params.update(FEATURES)
+    path.write_text(generate(**params))
+    runs = []
+    for t in (1, threads):
+        _, algo, tbl, min_score = _table(["-t", str(path)])
+        moves, _ = _loop(algo.replace(threads=t), tbl, min_score, 6, True,
+                         debug=False)
+        runs.append((moves, _loop.counters))
+    assert runs[0] == runs[1]

@@ -81,7 +81,7 @@ def strip_extensions(prog, text):
 def test_extensions_are_hidden():
     from htools.cli.options import HIDDEN_OPTIONS, hidden_options
     assert HIDDEN_OPTIONS["hroller"][:2] == ("rebalance-after", "json")
-    assert HIDDEN_OPTIONS["hbal"][:2] == ("search", "pending-jobs")
+    assert HIDDEN_OPTIONS["hbal"][:3] == ("search", "threads", "pending-jobs")
     for prog, exts in HIDDEN_OPTIONS.items():
         listed = {d.longs[0] for d in program_options(prog)}
         assert not listed & set(exts)
@@ -90,6 +90,31 @@ def test_extensions_are_hidden():
     assert opts.rebalance_after and opts.json
     opts, _ = parse_cmdline("hbal", ["--pending-jobs=refuse"])
     assert opts.pending_jobs == "refuse"
+
+
+def test_threads_option_and_environment(monkeypatch):
+    from htools.cli.options import CommandLineExit
+    monkeypatch.delenv("HTOOLS_THREADS", raising=False)
+    opts, _ = parse_cmdline("hbal", ["--threads=3"])
+    assert opts.threads == 3
+    opts, _ = parse_cmdline("hcheck", [])
+    assert opts.threads >= 1                   # the CPUs available
+    monkeypatch.setenv("HTOOLS_THREADS", "5")
+    assert parse_cmdline("hbal", [])[0].threads == 5
+    assert parse_cmdline("hbal", ["--threads", "2"])[0].threads == 2
+    for bad in ("0", "-1", "x"):
+        with pytest.raises(CommandLineExit) as ei:
+            parse_cmdline("hbal", ["--threads=" + bad])
+        assert ei.value.status == 1
+        assert "Invalid number of threads '%s'" % bad in ei.value.text
+    monkeypatch.setenv("HTOOLS_THREADS", "two")
+    with pytest.raises(CommandLineExit) as ei:
+        parse_cmdline("hbal", [])
+    assert ei.value.status == 1
+    assert ei.value.text == ("Error: Invalid value of HTOOLS_THREADS 'two' "
+                             "(expected a positive integer)\n")
+    # programs without the option ignore the variable
+    assert parse_cmdline("hspace", [])[0].threads is None
 
 
 @pytest.fixture(autouse=True)
