@@ -8,7 +8,9 @@ times one operation the balancer and the allocator repeat millions of
 times, next to its pure-Python specification where there is one: the
 score of a candidate move (``metrics.comp_cv`` / ``ClusterState.score_with``
 / ``score_with_fast``), building a cluster state, one hbal step
-(compiled and exhaustive), one ``tryAlloc`` on the compiled path.  Every
+(compiled and exhaustive, on one and on two threads), one ``tryAlloc`` on
+the compiled path (without and with the global N+1 capacity check), the
+global N+1 redundancy check of a plain-heavy cluster.  Every
 benchmark also checks its result against the specification, so a fast
 wrong answer fails.
 """
@@ -79,9 +81,10 @@ def _table(cdata):
                          metrics.comp_cv(cdata.nodes), [])
 
 
-def test_balance_step_compiled(benchmark, cluster):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_balance_step_compiled(benchmark, cluster, threads):
     cdata, _ = cluster
-    algo = balance.AlgorithmOptions()
+    algo = balance.AlgorithmOptions(threads=threads)
     tbl = _table(cdata)
 
     def step():
@@ -108,3 +111,40 @@ def test_try_alloc_compiled(benchmark, cluster):
     assert (sol.solution is None) == (want.solution is None)
     if sol.solution is not None:
         assert sol.solution.score == want.solution.score
+
+
+def test_try_alloc_capacity_checked(benchmark, cluster):
+    cdata, _ = cluster
+    nl = {n.idx: n for n in cdata.nodes}
+    il = {i.idx: i for i in cdata.instances}
+    inst = cdata.instances[0].copy()
+    inst.disk_template = DiskTemplate.DRBD
+    opts = AlgorithmOptions(capacity=True)
+    an = gen_alloc_nodes(opts, cdata.groups, nl, 2, False)
+    sol = benchmark.pedantic(try_alloc, (opts, nl, il, inst, an), rounds=3,
+                             iterations=1)
+    os.environ["HTOOLS_PURE"] = "1"
+    try:
+        want = try_alloc(opts, nl, il, inst, an)
+    finally:
+        del os.environ["HTOOLS_PURE"]
+    assert sol.fails == want.fails
+    assert (sol.solution is None) == (want.solution is None)
+    if sol.solution is not None:
+        assert sol.solution.score == want.solution.score
+
+
+def test_global_n1_redundant(benchmark):
+    from simulate.generator import generate
+    from backends.text import parse_data
+    from htools.alloc import globaln1, n1
+    from htools.loader import merge_data, update_missing
+    text = generate(nodes=40, instances=400, seed=3,
+                    templates={"plain": 5, "drbd": 2, "sharedfile": 1})
+    cdata = parse_data(text)
+    merge_data(cdata, [], [], [], [])
+    update_missing(cdata, 4096)
+    nl = {n.idx: n for n in cdata.nodes}
+    il = {i.idx: i for i in cdata.instances}
+    got = benchmark(n1.redundant, nl, il)
+    assert got == globaln1.redundant(nl, il)
