@@ -22,7 +22,7 @@ from htools._core import AllocState, PairPlan
 from htools.alloc.primitives import inst_matches_policy
 from htools.alloc.solution import (
     NUM_FAIL_MODES, AllocFailure, Element, Solution, _new_inst, annotate_solution,
-    collection_to_solution, sum_allocs,
+    best_element, collection_to_solution,
 )
 from htools.model import Instance, Node
 from htools.types import NO_SECONDARY
@@ -178,16 +178,39 @@ def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
             fails, cands, lambda c: c[0],
             lambda c: _element(nl, inst, force, kind, c), n1pred,
             changed_of=lambda c: (c[1],), presorted=True)
-    total = Solution()
+    # sumAllocs over the primaries' collectionToSolution, in one pass: a
+    # primary whose first candidate (in the sorted order) passes the check
+    # adds its counts and that candidate; any other goes the general way
+    fails = [0] * NUM_FAIL_MODES
+    allocs = 0
+    best = None
+    quick = getattr(n1pred, "quick_reject", None)
     for p, pf, scores, secs, locs in per_primary:
-        cands = _ByScore(scores, lambda k, p=p, scores=scores, secs=secs, locs=locs:
-                         (scores[k], p, secs[k], locs[k]))
-        sol = collection_to_solution(
-            list(pf), cands, lambda c: c[0],
-            lambda c: _element(nl, inst, force, kind, c), n1pred,
-            changed_of=lambda c: (c[1], c[2]), presorted=True)
-        total = sum_allocs(total, sol)
-    return total
+        n = len(scores)
+        el = None
+        if n:
+            # the sorted order's head: the lowest score, the newest on ties
+            k = min(range(n - 1, -1, -1), key=scores.__getitem__)
+            if quick is None or not quick((p, secs[k])):
+                el = _element(nl, inst, force, kind, (scores[k], p, secs[k], locs[k]))
+                if not n1pred(el):
+                    el = None
+        if el is not None or not n:
+            for m, c in enumerate(pf):
+                fails[m] += c
+        else:
+            sol = collection_to_solution(
+                list(pf), _ByScore(scores, lambda k, p=p, scores=scores, secs=secs,
+                                   locs=locs: (scores[k], p, secs[k], locs[k])),
+                lambda c: c[0], lambda c: _element(nl, inst, force, kind, c), n1pred,
+                changed_of=lambda c: (c[1], c[2]), presorted=True)
+            for m, c in enumerate(sol.fails):
+                fails[m] += c
+            n = sol.allocs
+            el = sol.solution
+        allocs += n
+        best = best_element(best, el)
+    return Solution(fails, allocs, best)
 
 
 class _ByScore:
