@@ -164,3 +164,32 @@ def node_table(pairs, two: bool) -> Raw:
                   table(["name"] + list(headers), rows, numeric=numeric,
                         row_attrs=rattrs, cls="nodes", scroll=True,
                         hide_small=hide)))
+
+
+def metric_rows(nodes) -> List[tuple]:
+    """(name, weight, value) of the 20 metrics, as ``print_stats`` shows them."""
+    from htools import metrics
+    from htools.haskell.fmt import fmt_f
+    return [(name, "x" + fmt_f(w, 2), fmt_f(val, 8)) for w, name, val in
+            zip(metrics.WEIGHTS, metrics.NAMES, metrics.detailed_cv(nodes))]
+
+
+def metrics_table(before: Sequence[Node], after: Optional[Sequence[Node]] = None) -> Raw:
+    """The 20 metrics of the score (before and after a change)."""
+    brows = metric_rows(before)
+    arows = metric_rows(after) if after is not None else None
+    rows, rattrs = [], []
+    for i, (name, weight, val) in enumerate(brows):
+        row = [name, weight, val]
+        ra = [("data-metric", name), ("data-before", val)]
+        if arows is not None:
+            row.append(arows[i][2])
+            ra.append(("data-after", arows[i][2]))
+        rows.append(row)
+        rattrs.append(ra)
+    headers = ["metric", "weight", "before" if arows is not None else "value"] + \
+        (["after"] if arows is not None else [])
+    return Raw("<details><summary>the 20 metrics of the cluster score (the "
+               "coefficients of hinfo and hbal -v -v -v)</summary>%s</details>"
+               % table(headers, rows, numeric=[False, True, True, True],
+                       row_attrs=rattrs, cls="metrics"))

@@ -65,11 +65,11 @@ h3{font-size:1rem;margin:.8rem 0 .4rem}
 .sub{color:var(--muted);margin:0 0 .8rem}
 section{background:var(--card);border:1px solid var(--line);border-radius:.6rem;
 padding:1rem;margin:0 0 1rem}
-.cards{display:grid;gap:.7rem;grid-template-columns:repeat(auto-fit,minmax(9.5rem,1fr));
+.cards{display:grid;gap:.7rem;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));
 margin:0 0 1rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:.6rem;
 padding:.6rem .8rem}
-.card .v{font-size:1.2rem;font-weight:600;font-variant-numeric:tabular-nums;
+.card .v{font-size:1.1rem;font-weight:600;font-variant-numeric:tabular-nums;
 overflow-wrap:anywhere}
 .card .k{color:var(--muted);font-size:.85rem}
 .grid{display:grid;gap:1rem;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr))}
@@ -117,13 +117,13 @@ def document(title: str, tool: str, subtitle: str, parts: Sequence[str]) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n",
         "<meta name=\"color-scheme\" content=\"light dark\">\n",
-        "<meta name=\"generator\" content=\"htools-py %s\">\n" % esc(VERSION),
+        "<meta name=\"generator\" content=\"htools-py, %s %s\">\n" % (esc(tool), esc(VERSION)),
         "<title>%s</title>\n<style>%s</style>\n</head>\n" % (esc(title), CSS),
         "<body data-tool=\"%s\">\n<header><h1>%s</h1>" % (esc(tool), esc(title)),
         "<p class=\"sub\">%s</p></header>\n<main>\n" % esc(subtitle),
         "\n".join(parts),
-        "\n</main>\n<footer>%s report, htools-py %s</footer>\n</body>\n</html>\n"
-        % (esc(tool), esc(VERSION)),
+        "\n</main>\n<footer>%s report of htools-py (%s %s)</footer>\n</body>\n</html>\n"
+        % (esc(tool), esc(tool), esc(VERSION)),
     ])
 
 

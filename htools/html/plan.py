@@ -15,7 +15,7 @@ from htools.html.page import (
     Raw, cards, check_target, document, esc, line_chart, section, table, tag,
     write_report,
 )
-from htools.html.nodes import node_parts
+from htools.html.nodes import metrics_table, node_parts
 
 #: what each move kind does, as an operator reads it
 KIND_TEXT = {
@@ -39,13 +39,6 @@ def fmt_mib(mib: int) -> str:
     if mib >= 1024:
         return "%.1f GiB" % (mib / 1024.0)
     return "%d MiB" % mib
-
-
-def metric_rows(nodes) -> List[tuple]:
-    """(name, weight, value) of the 20 metrics, as ``print_stats`` shows them."""
-    from htools import metrics
-    return [(name, "x" + fmt_f(w, 2), fmt_f(val, 8)) for w, name, val in
-            zip(metrics.WEIGHTS, metrics.NAMES, metrics.detailed_cv(nodes))]
 
 
 class PlanReport:
@@ -168,23 +161,7 @@ class PlanReport:
         return None
 
     def _metrics(self) -> Raw:
-        before = metric_rows(self.ini_nodes)
-        after = metric_rows(self.fin_nodes) if self.fin_nodes is not None and \
-            self.moves else None
-        rows, rattrs = [], []
-        for i, (name, weight, val) in enumerate(before):
-            row = [name, weight, val]
-            ra = [("data-metric", name), ("data-before", val)]
-            if after is not None:
-                row.append(after[i][2])
-                ra.append(("data-after", after[i][2]))
-            rows.append(row)
-            rattrs.append(ra)
-        headers = ["metric", "weight", "before"] + (["after"] if after is not None else [])
-        return Raw("<details><summary>the 20 metrics of the score (as hbal -v -v -v "
-                   "prints them)</summary>%s</details>"
-                   % table(headers, rows, numeric=[False, True, True, True],
-                           row_attrs=rattrs, cls="metrics"))
+        return metrics_table(self.ini_nodes, self.fin_nodes if self.moves else None)
 
     def write(self) -> None:
         write_report(self.path, self.render())
