@@ -128,11 +128,14 @@ class HealthReport:
             for key, descr in descrs:
                 row: List[object] = [descr]
                 for lv, vals in levels:
-                    v = next((val for k, _d, val in vals if k == key), "")
+                    v = next((val for k, _d, val in vals if k == key), None)
+                    if v is None:
+                        row.append("")
+                        continue
                     bad = v not in ("0", "False", "", "-") and key != "SCORE"
                     row.append(Raw("<span class=\"%s\" data-level=\"%s\" "
                                    "data-check=\"%s\" data-phase=\"%s\">%s</span>"
-                                   % ("bad" if bad else "ok",
+                                   % ("bad" if bad else ("" if key == "SCORE" else "ok"),
                                       esc("cluster" if lv is None else lv), esc(key),
                                       esc(phase), esc(v))))
                 rows.append(row)

@@ -280,7 +280,7 @@ def histogram(series: Sequence[Tuple[str, Sequence[float]]], title: str,
               xlabel: str, bins: int = 20) -> Raw:
     """Side-by-side histograms of each (class, values) series over 0..1
     (values beyond are counted in the last bin)."""
-    w, h, left, bottom, top = 640, 200, 40, 34, 10
+    w, h, left, bottom, top = 360, 190, 34, 34, 10
     pw, ph = w - left - 10, h - top - bottom
     counts = []
     for _cls, vals in series:
