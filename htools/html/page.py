@@ -64,7 +64,7 @@ h2{font-size:1.15rem;margin:0 0 .6rem}
 h3{font-size:1rem;margin:.8rem 0 .4rem}
 .sub{color:var(--muted);margin:0 0 .8rem}
 section{background:var(--card);border:1px solid var(--line);border-radius:.6rem;
-padding:1rem;margin:0 0 1rem}
+padding:1rem;margin:0 0 1rem;overflow-x:auto}
 .cards{display:grid;gap:.7rem;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));
 margin:0 0 1rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:.6rem;
@@ -106,7 +106,7 @@ border:1px solid var(--line)}.sw.used{background:var(--before)}
 details summary{cursor:pointer;color:var(--muted);margin:.3rem 0}
 footer{color:var(--muted);font-size:.8rem;text-align:center;padding:1rem}
 @media (max-width:40rem){body{font-size:14px}section{padding:.7rem}
-th,td{padding:.2rem .3rem}td.bars{min-width:6rem}.hide-s{display:none}}
+th,td{padding:.2rem .3rem}td.bars{min-width:4.5rem}.hide-s{display:none}}
 """
 
 
