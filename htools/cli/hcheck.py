@@ -235,15 +235,16 @@ def _run(opts, out) -> int:
     machine = opts.machine_readable
     nosim = opts.no_simulation
 
+    page = None
+    if opts.html_report is not None:
+        from htools.html.health import HealthReport
+        page = HealthReport(opts.html_report, "hcheck")
     cdata = extloader.load_external_data(opts)
     nodes = extloader.set_node_status(opts, cdata.nodes)
     insts = cdata.instances
     groups = {g.idx: g for g in cdata.groups}
     split = split_cluster({n.idx: n for n in nodes}, {i.idx: i for i in insts})
-    page = None
-    if opts.html_report is not None:
-        from htools.html.health import HealthReport
-        page = HealthReport(opts.html_report, "hcheck")
+    if page is not None:
         page.cluster(nodes, len(insts), cdata.groups)
     pr = Printer(opts, out, page)
 

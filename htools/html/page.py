@@ -106,6 +106,7 @@ border:1px solid var(--line)}.sw.used{background:var(--before)}
 details summary{cursor:pointer;color:var(--muted);margin:.3rem 0}
 footer{color:var(--muted);font-size:.8rem;text-align:center;padding:1rem}
 @media (max-width:40rem){body{font-size:14px}section{padding:.7rem}
+.cards{grid-template-columns:repeat(2,minmax(0,1fr))}.card .v{font-size:1rem}
 th,td{padding:.2rem .3rem}td.bars{min-width:4.5rem}.hide-s{display:none}}
 """
 
