@@ -264,11 +264,14 @@ def _run(opts, out) -> int:
 
     if verbose >= 1 and not machine:
         if nosim:
-            pr.write("Running in no-simulation mode.\n")
+            verdict = "Running in no-simulation mode."
         elif needrebalance():
-            pr.write("Cluster needs rebalancing.\n")
+            verdict = "Cluster needs rebalancing."
         else:
-            pr.write("No need to rebalance cluster, no problems found.\n")
+            verdict = "No need to rebalance cluster, no problems found."
+        pr.write(verdict + "\n")
+        if page is not None:
+            page.line(verdict)
 
     for gs in gstats:
         pr.group_stats("init", gs)

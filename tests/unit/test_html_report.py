@@ -293,6 +293,8 @@ def test_hcheck_report_has_the_printed_statistics(clusters, tmp_path):
             assert page.pop((phase, level, d)) == v, (phase, level, d)
             n += 1
     assert n >= 20 and not page
+    assert proc.stdout.splitlines()[0] == "Cluster needs rebalancing."
+    assert "Cluster needs rebalancing." in "".join(parse(out).text)
 
 
 def test_hcheck_report_has_the_machine_readable_keys(clusters, tmp_path):
@@ -400,3 +402,17 @@ def test_the_option_stays_out_of_help(tool, tmp_path):
     assert "html-report" not in proc.stdout
     proc = run(tool, "--help-completion", cwd=tmp_path)
     assert "html-report" not in proc.stdout
+
+
+@pytest.mark.parametrize("tool", ["hbal", "hinfo"])
+def test_names_are_escaped(clusters, tmp_path, tool):
+    weird = 'n<01>&"x'
+    data = tmp_path / "weird.data"
+    data.write_text(clusters["busy"].read_text().replace("node-01", weird))
+    out = tmp_path / "w.html"
+    run(tool, "-t", str(data), "--html-report=" + str(out), cwd=tmp_path)
+    raw = out.read_text()
+    assert weird not in raw and "<01>" not in raw
+    page = parse(out)
+    assert weird in {e["data-node"] for e in having(page, "data-node")}
+    assert weird in {e["data-bar-node"] for e in having(page, "data-bar-node")}
