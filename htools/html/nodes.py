@@ -167,29 +167,39 @@ def node_table(pairs, two: bool) -> Raw:
 
 
 def metric_rows(nodes) -> List[tuple]:
-    """(name, weight, value) of the 20 metrics, as ``print_stats`` shows them."""
+    """(name, weight, value, weighted value) of the 20 metrics; weight and
+    value as ``print_stats`` shows them."""
     from htools import metrics
     from htools.haskell.fmt import fmt_f
-    return [(name, "x" + fmt_f(w, 2), fmt_f(val, 8)) for w, name, val in
+    return [(name, "x" + fmt_f(w, 2), fmt_f(val, 8), w * val) for w, name, val in
             zip(metrics.WEIGHTS, metrics.NAMES, metrics.detailed_cv(nodes))]
 
 
 def metrics_table(before: Sequence[Node], after: Optional[Sequence[Node]] = None) -> Raw:
-    """The 20 metrics of the score (before and after a change)."""
+    """The 20 metrics of the score (before and after a change), with bars of
+    their weighted share: what the score is made of."""
     brows = metric_rows(before)
     arows = metric_rows(after) if after is not None else None
+    top = max([r[3] for r in brows + (arows or []) if r[3] == r[3]] + [1e-12])
     rows, rattrs = [], []
-    for i, (name, weight, val) in enumerate(brows):
+    for i, (name, weight, val, contrib) in enumerate(brows):
         row = [name, weight, val]
         ra = [("data-metric", name), ("data-before", val)]
         if arows is not None:
             row.append(arows[i][2])
             ra.append(("data-after", arows[i][2]))
+            row.append(bar_pair(contrib / top, arows[i][3] / top,
+                                "%s: weighted %.4g before, %.4g after"
+                                % (name, contrib, arows[i][3])))
+        else:
+            row.append(stacked_bar([(contrib / top, "after")],
+                                   "%s: weighted %.4g" % (name, contrib)))
         rows.append(row)
         rattrs.append(ra)
     headers = ["metric", "weight", "before" if arows is not None else "value"] + \
-        (["after"] if arows is not None else [])
-    return Raw("<details><summary>the 20 metrics of the cluster score (the "
+        (["after"] if arows is not None else []) + ["weighted, in the score"]
+    return Raw("<details open><summary>the 20 metrics of the cluster score (the "
                "coefficients of hinfo and hbal -v -v -v)</summary>%s</details>"
                % table(headers, rows, numeric=[False, True, True, True],
-                       row_attrs=rattrs, cls="metrics"))
+                       row_attrs=rattrs, cls="metrics",
+                       hide_small=[False, True, True, True]))

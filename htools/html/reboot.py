@@ -8,7 +8,7 @@ placement before and after, and the memory and disk data they carry; with
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from htools.haskell.fmt import fmt_f
 from htools.html.page import (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Dict, List
@@ -416,3 +417,19 @@ def test_names_are_escaped(clusters, tmp_path, tool):
     page = parse(out)
     assert weird in {e["data-node"] for e in having(page, "data-node")}
     assert weird in {e["data-bar-node"] for e in having(page, "data-bar-node")}
+
+
+@pytest.mark.parametrize("report", [False, True])
+def test_the_report_code_loads_only_with_the_option(clusters, tmp_path, report):
+    """Start-up stays lean: htools.html is imported only for the option."""
+    args = ["-t", str(clusters["busy"])] + \
+        (["--html-report=" + str(tmp_path / "r.html")] if report else [])
+    code = ("import sys, atexit\n"
+            "atexit.register(lambda: sys.stderr.write('HTML=' + str(any(\n"
+            "    m.startswith('htools.html') for m in sys.modules)) + '\\n'))\n"
+            "from htools.cli.main import main\n"
+            "main('hbal', " + repr(args) + ")\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=run_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "HTML=%s" % report
