@@ -341,6 +341,23 @@ def test_hroller_report_has_the_printed_groups(clusters, tmp_path):
     assert moves
 
 
+def test_hroller_report_has_the_rebalance_plan(clusters, tmp_path):
+    out = tmp_path / "r.html"
+    proc = run("hroller", "-t", str(clusters["roomy"]), "--rebalance-after",
+               "--html-report=" + str(out), cwd=tmp_path)
+    plan = proc.stdout.split("'Rebalance After Maintenance'\n", 1)[1]
+    group, ini = re.match(r"Group (\S+): score (\S+)\n", plan).groups()
+    lines = [ln for ln in plan.splitlines() if MOVE.match(ln)]
+    fin = re.search(r"improved from \S+ to (\S+)", plan).group(1)
+    assert len(lines) > 5
+    raw = out.read_text()
+    assert 'data-plan="%s"' % group in raw
+    assert "Group %s: score %s to %s" % (group, ini, fin) in raw
+    text = "".join(parse(out).text)
+    for ln in lines:
+        assert ln in text
+
+
 # ------------------------------------------------------------ large clusters
 
 def test_a_thousand_nodes_aggregate(tmp_path):
