@@ -190,7 +190,8 @@ class CapacityReport:
         out.append(table(["spec", "instances", ""], rows,
                          numeric=[False, True, False],
                          row_attrs=[[("data-spec", text), ("data-count", c)]
-                                    for text, c in self.tspecs], cls="tspecs"))
+                                    for text, c in self.tspecs], cls="tspecs",
+                         scroll=len(rows) > 25))
         return out
 
     def write(self) -> None:

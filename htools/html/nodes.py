@@ -118,6 +118,8 @@ def node_parts(before: Sequence[Node], after: Optional[Sequence[Node]] = None,
                 tag("h3", "%s used (share of nodes)" % label),
                 histogram(series, "%s use of %d nodes" % (label, len(pairs)),
                           "used" if cls != "cpu" else "of the highest r_cpu")))
+        if stacked and after is not None:
+            parts.append(legend([("before", "before"), ("after", "after")]))
         parts.append(Raw("<div class=\"grid\" data-histograms=\"%d\">%s</div>"
                          % (len(hists), "".join(hists))))
         shown = _busiest(pairs, scale, MAX_BARS)
