@@ -119,6 +119,28 @@ def test_the_page_draws_in_light_and_dark(pages, tool, screen, tmp_path):
     assert sum(first_pixel(dark)) < 150        # the dark one
 
 
+#: added to a copy of a page (the reports have no script): the page's
+#: width against the window's, once laid out
+MEASURE = """<script>window.addEventListener("load", () => {
+  const d = document.documentElement;
+  document.body.setAttribute("data-width", d.scrollWidth + "/" + d.clientWidth);
+});</script></body>"""
+
+
+@pytest.mark.parametrize("tool", sorted(REPORTS))
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_page_fits_the_screen_width(pages, tool, width, tmp_path):
+    """Nothing makes the page wider than the screen: wide tables scroll
+    inside their section."""
+    copy = tmp_path / "measured.html"
+    copy.write_text(pages[tool].read_text().replace("</body>", MEASURE))
+    proc = chromium("--window-size=%d,844" % width, "--virtual-time-budget=3000",
+                    "--dump-dom", copy.as_uri())
+    m = re.search(r'data-width="(\d+)/(\d+)"', proc.stdout)
+    assert m, proc.stderr[-2000:]
+    assert int(m.group(1)) <= int(m.group(2)), m.group(0)
+
+
 def test_the_console_check_sees_page_errors(tmp_path):
     """A broken attribute is reported on the console: the checks above
     would see one in a report."""
