@@ -79,6 +79,10 @@ def run(opts, args) -> int:
     out = sys.stdout
     verbose = opts.verbose
     force = opts.ignore_soft_errors
+    page = None
+    if opts.html_report is not None:
+        from htools.html.plan import PlanReport
+        page = PlanReport(opts.html_report)
     if opts.exec_jobs and (opts.luxi is not None or opts.master):
         from cluster.execute import connector, wait_for_earlier_runs
         wait_for_earlier_runs(connector(opts), "hbal", opts.pending_jobs, verbose,
@@ -92,6 +96,10 @@ def run(opts, args) -> int:
     # checkCluster
     if not insts:
         out.write("Cluster is empty, exiting.\n")
+        if page is not None:
+            page.start("", nodes, 0, 0.0)
+            page.note("Cluster is empty, exiting.")
+            page.write()
         return 0
     split = find_split_instances(nodes, insts)
     if split and verbose > 1:
@@ -147,11 +155,18 @@ def run(opts, args) -> int:
     else:
         out.write("Initial score: %s\n" % fmt_f(ini_cv, 8))
     min_cv = opts.min_score
+    if page is not None:
+        page.start(gname, gnodes, len(ginsts), ini_cv)
     if ini_cv - opt_cv < min_cv:
         out.write("Cluster is already well balanced (initial score %s,\n"
                   "optimum score due to N+1 reservations %s,\n"
                   "minimum score %s).\nNothing to do, exiting\n"
                   % (_fmt_g(ini_cv), _fmt_g(opt_cv), _fmt_g(min_cv)))
+        if page is not None:
+            page.note("Cluster is already well balanced (initial score %s, optimum "
+                      "score due to N+1 reservations %s, minimum score %s): "
+                      "nothing to do." % (_fmt_g(ini_cv), _fmt_g(opt_cv), _fmt_g(min_cv)))
+            page.write()
         return 0
     out.write("Trying to minimize the CV...\n")
     out.flush()
@@ -171,6 +186,8 @@ def run(opts, args) -> int:
         out.write(sol.line + "\n")
         out.flush()
         progress.update(len(tbl.plc), plc.score)
+        if page is not None:
+            page.add_move(old_tbl, tbl, sol)
         cmd_strs.insert(0, balance.MoveJob(balance.involved_nodes(inst, plc),
                                            plc.idx, plc.move, sol.cmds))
     progress.clear()
@@ -188,6 +205,10 @@ def run(opts, args) -> int:
     jobsets = balance.split_jobs(cmd_strs)
     if opts.first_job_group:
         jobsets = jobsets[:1]
+    if page is not None:
+        page.finish(fin_nodes, tbl.score, jobsets)
+        if not tbl.plc:
+            page.note("No solution found")
     save_commands("First set of jobs:" if opts.first_job_group else
                    "Commands to run to reach the above solution:",
                    opts.print_commands, balance.format_cmds(jobsets))
@@ -215,6 +236,8 @@ def run(opts, args) -> int:
         fin_fm, fin_fd = balance.total_free(fin_nodes)
         out.write("Original: mem=%d disk=%d\n" % (ini_fm, ini_fd))
         out.write("Final:    mem=%d disk=%d\n" % (fin_fm, fin_fd))
+    if page is not None:
+        page.write()
     if opts.exec_jobs and tbl.plc:
         from cluster import execute, jobs
         execute.check_executable(opts, "hbal")

@@ -105,11 +105,22 @@ def _common_data(opts) -> List[Tuple[str, str]]:
     return list(COMMON_DATA if opts.capacity else COMMON_DATA[:GN1_COLUMN])
 
 
+def _forced(fn) -> str:
+    """A statistic's value for the HTML report ("-" where htools crashes;
+    the crash stays memoized for the printed output)."""
+    from htools.alloc.globaln1 import MissingKey
+    try:
+        return fn()
+    except MissingKey:
+        return "-"
+
+
 class Printer:
-    def __init__(self, opts, out) -> None:
+    def __init__(self, opts, out, page=None) -> None:
         self.opts = opts
         self.out = out
         self.machine = opts.machine_readable
+        self.page = page
 
     def write(self, text: str) -> None:
         self.out.write(text)
@@ -142,6 +153,9 @@ class Printer:
         level = str(gs.group.idx) if self.machine else gs.group.name
         pairs = gs.value_fns() + [("SCORE", "Group score",
                                    lambda: fmt_f(gs.score, 8))]
+        if self.page is not None:
+            self.page.add_stats(phase, gs.group.name,
+                                [(k, d, _forced(fn)) for k, d, fn in pairs])
         self.stats(phase, level, pairs)
 
     def cluster_stats(self, phase: str, groups: Sequence[GroupStats],
@@ -163,6 +177,8 @@ class Printer:
         values = col_fns + [flag]
         keys = _common_data(self.opts) + [("NEED_REBALANCE", "Cluster is not healthy")]
         pairs = [(k, d, fn) for (k, d), fn in zip(keys, values)]
+        if self.page is not None:
+            self.page.add_stats(phase, None, [(k, d, _forced(fn)) for k, d, fn in pairs])
         self.stats(phase, None, pairs)
 
 
@@ -219,12 +235,18 @@ def _run(opts, out) -> int:
     machine = opts.machine_readable
     nosim = opts.no_simulation
 
+    page = None
+    if opts.html_report is not None:
+        from htools.html.health import HealthReport
+        page = HealthReport(opts.html_report, "hcheck")
     cdata = extloader.load_external_data(opts)
     nodes = extloader.set_node_status(opts, cdata.nodes)
     insts = cdata.instances
     groups = {g.idx: g for g in cdata.groups}
     split = split_cluster({n.idx: n for n in nodes}, {i.idx: i for i in insts})
-    pr = Printer(opts, out)
+    if page is not None:
+        page.cluster(nodes, len(insts), cdata.groups)
+    pr = Printer(opts, out, page)
 
     if machine:
         for gdx in sorted(groups):
@@ -242,11 +264,14 @@ def _run(opts, out) -> int:
 
     if verbose >= 1 and not machine:
         if nosim:
-            pr.write("Running in no-simulation mode.\n")
+            verdict = "Running in no-simulation mode."
         elif needrebalance():
-            pr.write("Cluster needs rebalancing.\n")
+            verdict = "Cluster needs rebalancing."
         else:
-            pr.write("No need to rebalance cluster, no problems found.\n")
+            verdict = "No need to rebalance cluster, no problems found."
+        pr.write(verdict + "\n")
+        if page is not None:
+            page.line(verdict)
 
     for gs in gstats:
         pr.group_stats("init", gs)
@@ -272,4 +297,6 @@ def _run(opts, out) -> int:
 
     if machine:
         pr.write(_key_line("OK", "1"))
+    if page is not None:
+        page.write()
     return 0 if exit_ok else 1

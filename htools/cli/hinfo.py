@@ -22,6 +22,10 @@ def run(opts, args) -> int:
 
     verbose = opts.verbose
     out = sys.stdout
+    page = None
+    if opts.html_report is not None:
+        from htools.html.health import HealthReport
+        page = HealthReport(opts.html_report, "hinfo")
     cdata = extloader.load_external_data(opts)
     out.write("Loaded cluster tags: " + ",".join(cdata.tags) + "\n")
     if verbose > 2:
@@ -69,11 +73,20 @@ def run(opts, args) -> int:
             "  ", ["Group", "Nodes", "Instances", "Bad_Nodes", "Bad_Instances",
                    "N+1", "Score"], rows,
             [False, True, True, True, True, False, True]))
-    out.write("Cluster is N+1 %s\n" % ("happy" if all_happy else "unhappy"))
+    happy_line = "Cluster is N+1 %s" % ("happy" if all_happy else "unhappy")
+    out.write(happy_line + "\n")
     out.flush()
     report.maybe_print_insts(opts.print_instances, "Instances", nodes, insts)
     report.maybe_print_nodes(opts.print_nodes, "Cluster", nodes)
     sys.stderr.flush()
     out.write("Cluster coefficients:\n" + metrics.print_stats("  ", nodes))
-    out.write("Cluster score: %s\n" % fmt_f(metrics.comp_cv(nodes), 8))
+    score_line = "Cluster score: %s" % fmt_f(metrics.comp_cv(nodes), 8)
+    out.write(score_line + "\n")
+    if page is not None:
+        page.cluster(nodes, len(insts), groups)
+        page.group_table = (["Group", "Nodes", "Instances", "Bad_Nodes",
+                             "Bad_Instances", "N+1", "Score"], rows)
+        page.line(happy_line)
+        page.line(score_line)
+        page.write()
     return 0

@@ -125,6 +125,10 @@ def run(opts, args) -> int:
 
     verbose = opts.verbose
     out = sys.stdout
+    page = None
+    if opts.html_report is not None:
+        from htools.html.reboot import RebootReport
+        page = RebootReport(opts.html_report)
     cdata = extloader.load_external_data(opts)
     masters = [n.name for n in cdata.nodes if n.is_master]
     if not masters:
@@ -178,6 +182,10 @@ def run(opts, args) -> int:
         fin_nodes, fin_insts = _after_maintenance(
             nodes, last[0][1] if last else None)
         plans = _rebalance_plan(opts, cdata, fin_nodes, fin_insts)
+    if page is not None:
+        page.cluster(nodes, cdata.instances)
+        page.groups, page.plans = groups, plans
+        page.write()
 
     if as_json:
         doc = {

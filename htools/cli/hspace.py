@@ -62,10 +62,6 @@ def stats_data(cs) -> List[Tuple[str, str]]:
     return list(zip(STATS_KEYS, vals))
 
 
-def _print_stats(out, phase: str, cs) -> None:
-    _keys(out, [("%s_%s" % (phase, k), v) for k, v in stats_data(cs)])
-
-
 def _cluster_data(cs, spn: bool) -> List[Tuple[str, str]]:
     from htools.haskell.fmt import fmt_f
     d = [("MEM", fmt_f(cs.tmem, 0)), ("DSK", fmt_f(cs.tdsk, 0)),
@@ -99,21 +95,27 @@ def _show_allocnodes(an) -> str:
         "(%d,[%s])" % (p, ",".join("%d" % s for s in ss)) for p, ss in targets) + "]"
 
 
-def _print_fr_scores(out, ini_nodes, fin_nodes, sreason) -> None:
+def fr_scores(ini_nodes, fin_nodes, sreason) -> List[str]:
+    """The lines of an allocation's failure reason, scores and efficiency."""
     from htools import metrics
     from htools.alloc.capacity import total_resources
     from htools.haskell.fmt import fmt_f
-    out.write("  - most likely failure reason: %s\n" % sreason[0][0].name)
-    out.write("  - initial cluster score: %s\n" % fmt_f(metrics.comp_cv(ini_nodes), 8))
-    out.write("  -   final cluster score: %s\n" % fmt_f(metrics.comp_cv(fin_nodes), 8))
+    lines = ["  - most likely failure reason: %s" % sreason[0][0].name,
+             "  - initial cluster score: %s" % fmt_f(metrics.comp_cv(ini_nodes), 8),
+             "  -   final cluster score: %s" % fmt_f(metrics.comp_cv(fin_nodes), 8)]
     cs = total_resources(fin_nodes)
     fmt = [("memory", mem_eff), ("disk", dsk_eff), ("vcpu", cpu_eff)]
     if _have_excl(fin_nodes):
         fmt.append(("spindles", spn_eff))
     width = max(len(s) for s, _ in fmt)
     for s, fn in fmt:
-        out.write("  - %s usage efficiency: %s%%\n"
-                  % (s.rjust(width), fmt_f(fn(cs) * 100, 2, 5)))
+        lines.append("  - %s usage efficiency: %s%%"
+                     % (s.rjust(width), fmt_f(fn(cs) * 100, 2, 5)))
+    return lines
+
+
+def _print_fr_scores(out, ini_nodes, fin_nodes, sreason) -> None:
+    out.write("".join(line + "\n" for line in fr_scores(ini_nodes, fin_nodes, sreason)))
 
 
 def _print_alloc_map(verbose: int, msg: str, nl, ixes) -> None:
@@ -157,6 +159,17 @@ def run(opts: Options, args: list) -> int:
     independent = opts.independent_groups
     accept_existing = opts.accept_existing
     alg = AlgorithmOptions.from_cli(opts)
+    page = None
+    if opts.html_report is not None:
+        from htools.html.capacity import CapacityReport
+        page = CapacityReport(opts.html_report)
+
+    def emit(pairs) -> None:
+        """``HTS_*`` keys: printed with -m, collected for the report."""
+        if page is not None:
+            page.keys.extend((k.upper(), v) for k, v in pairs)
+        if machine_r:
+            _keys(out, pairs)
 
     orig = extloader.load_external_data(opts)
     fixed_nodes = orig.nodes
@@ -184,11 +197,13 @@ def run(opts: Options, args: list) -> int:
 
     ini_stats = cap.total_resources(nlist)
     excl = _have_excl(nlist)
-    if machine_r:
-        _keys(out, [("CLUSTER_" + a, v) for a, v in _cluster_data(ini_stats, True)])
-        _keys(out, [("CLUSTER_NODES", "%d" % node_count)])
-        _print_stats(out, "INI", ini_stats)
-    else:
+    if page is not None:
+        page.initial(nlist, _fmt_resources(_cluster_data(ini_stats, excl)))
+    if machine_r or page is not None:
+        emit([("CLUSTER_" + a, v) for a, v in _cluster_data(ini_stats, True)])
+        emit([("CLUSTER_NODES", "%d" % node_count)])
+        emit([("INI_" + k, v) for k, v in stats_data(ini_stats)])
+    if not machine_r:
         out.write("The cluster has %d nodes and the following resources:\n  %s.\n"
                   % (node_count, _fmt_resources(_cluster_data(ini_stats, excl))))
         ic = ini_stats.ninst
@@ -276,11 +291,13 @@ def run(opts: Options, args: list) -> int:
         prefix = "SPEC" if kind == "Standard" else "TSPEC_INI"
         description = ("Standard (fixed-size)" if kind == "Standard"
                        else "Tiered (initial size)")
-        if machine_r:
-            _keys(out, [(prefix + "_" + a, v) for a, v in _spec_data(spec, True)])
-            _keys(out, [(prefix + "_RQN", "%d" % req_nodes)])
-            _keys(out, [(prefix + "_DISK_TEMPLATE", dt.value)])
-        else:
+        if page is not None:
+            page.spec(kind, _fmt_resources(_spec_data(spec, ex)), dt.value)
+        if machine_r or page is not None:
+            emit([(prefix + "_" + a, v) for a, v in _spec_data(spec, True)])
+            emit([(prefix + "_RQN", "%d" % req_nodes)])
+            emit([(prefix + "_DISK_TEMPLATE", dt.value)])
+        if not machine_r:
             out.write("%s instance spec is:\n  %s, using disk template '%s'.\n"
                       % (description, _fmt_resources(_spec_data(spec, ex)), dt.value))
         out.flush()
@@ -297,19 +314,23 @@ def run(opts: Options, args: list) -> int:
     tres = run_alloc(lambda: cap.run_deep(tiered))
     treason, trl_list = post(tres, tspecs[0], "Tiered")
     spec_map = cap.tiered_spec_map(tres.ixes)
-    if machine_r:
-        _print_stats(out, "TRL", cap.total_resources(trl_list))
-        _keys(out, [("TSPEC", " ".join("%d,%d,%d,%d=%d" % (s + (c,))
-                                       for s, c in spec_map))])
+    if page is not None:
+        page.tiered(trl_list, [(_fmt_resources(_spec_data(s, excl)), c)
+                               for s, c in spec_map], treason,
+                    fr_scores(nlist, trl_list, treason) if treason else [])
+    if machine_r or page is not None:
+        emit([("TRL_" + k, v) for k, v in stats_data(cap.total_resources(trl_list))])
+        emit([("TSPEC", " ".join("%d,%d,%d,%d=%d" % (s + (c,))
+                                 for s, c in spec_map))])
         trl_stats = cap.total_resources(trl_list)
         for name, r in zip(("USED", "POOL", "UNAV"),
                            cap.compute_allocation_delta(ini_stats, trl_stats)):
-            _keys(out, [("KM_%s_CPU" % name, "%d" % r.vcpus),
-                        ("KM_%s_NPU" % name, show_double(r.ncpus)),
-                        ("KM_%s_MEM" % name, "%d" % r.mem),
-                        ("KM_%s_DSK" % name, "%d" % r.dsk),
-                        ("KM_%s_SPN" % name, "%d" % r.spn)])
-    else:
+            emit([("KM_%s_CPU" % name, "%d" % r.vcpus),
+                  ("KM_%s_NPU" % name, show_double(r.ncpus)),
+                  ("KM_%s_MEM" % name, "%d" % r.mem),
+                  ("KM_%s_DSK" % name, "%d" % r.dsk),
+                  ("KM_%s_SPN" % name, "%d" % r.spn)])
+    if not machine_r:
         out.write("Tiered allocation results:\n")
         if not spec_map:
             out.write("  - no instances allocated\n")
@@ -333,24 +354,29 @@ def run(opts: Options, args: list) -> int:
                                                allocnodes, []))
     sreason, fin_list = post(sres, ispec, "Standard")
     allocs = len(sres.ixes)
-    if machine_r:
+    if page is not None:
+        page.standard(fin_list, allocs, sreason,
+                      fr_scores(nlist, fin_list, sreason) if sreason else [])
+    if machine_r or (page is not None and sreason):
         fin_stats = cap.total_resources(fin_list)
-        if num_instances + allocs != fin_stats.ninst:
+        if machine_r and num_instances + allocs != fin_stats.ninst:
             raise HtoolsError("internal inconsistency, allocated (%d) != counted (%d)\n"
                               % (num_instances + allocs, fin_stats.ninst))
         if not sreason:
             raise HtoolsError("Internal error, no failure reasons?!")
-        _print_stats(out, "FIN", fin_stats)
-        _keys(out, [("ALLOC_USAGE", fmt_f(fdiv(num_instances, num_instances + allocs), 8)),
-                    ("ALLOC_INSTANCES", "%d" % allocs),
-                    ("ALLOC_FAIL_REASON", sreason[0][0].name.upper())])
-        _keys(out, [("ALLOC_%s_CNT" % fm.name, "%d" % c) for fm, c in sreason])
-        _keys(out, [("OK", "1")])
-    else:
+        emit([("FIN_" + k, v) for k, v in stats_data(fin_stats)])
+        emit([("ALLOC_USAGE", fmt_f(fdiv(num_instances, num_instances + allocs), 8)),
+              ("ALLOC_INSTANCES", "%d" % allocs),
+              ("ALLOC_FAIL_REASON", sreason[0][0].name.upper())])
+        emit([("ALLOC_%s_CNT" % fm.name, "%d" % c) for fm, c in sreason])
+        emit([("OK", "1")])
+    if not machine_r:
         out.write("Normal (fixed-size) allocation results:\n")
         out.write("  - %3d instances allocated\n" % allocs)
         if not sreason:
             raise HtoolsError("Internal error, no failure reasons?!")
         _print_fr_scores(out, nlist, fin_list, sreason)
     out.flush()
+    if page is not None:
+        page.write()
     return 0

@@ -150,6 +150,7 @@ class Options:
     reboot_command: Optional[str] = None       # --reboot-command (hroller extension)
     reboot_timeout: int = 1800                 # --reboot-timeout (hroller extension)
     state_file: Optional[str] = None           # --state-file (hroller extension)
+    html_report: Optional[str] = None          # --html-report=FILE (extension)
 
     def __init__(self, **values) -> None:
         for name in _LIST_FIELDS:
@@ -636,6 +637,10 @@ _OPTS = [
     _mk("state-file", "", "state-file", REQ_ARG, "FILE",
         "where the rolling reboot keeps its progress", "file",
         _store("state_file")),
+    # the HTML report of hbal, hspace, hinfo, hcheck, hroller (htools.html)
+    _mk("html-report", "", "html-report", REQ_ARG, "FILE",
+        "also write the results as one self-contained HTML page to FILE",
+        "file", _store("html_report")),
     # generic options (Ganeti.Common)
     _mk("version", "V", "version", NO_ARG, None,
         "show the version of the program", "none", _setter("show_ver", True)),
@@ -746,11 +751,13 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "hbal": ("search", "threads", "pending-jobs", "rapi-auth", "rapi-ca",
-             "rapi-insecure"),
-    "hcheck": ("threads",),
+             "rapi-insecure", "html-report"),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",
-                "state-file", "dry-run"),
+                "state-file", "dry-run", "html-report"),
+    "hspace": ("html-report",),
+    "hinfo": ("html-report",),
+    "hcheck": ("threads", "html-report"),
 }
 
 #: The nine programs, in the order of the reference's personality list.
