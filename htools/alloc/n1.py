@@ -12,7 +12,9 @@ from htools import moves as mv
 from htools._core import AllocState, ClusterState, PairPlan
 from htools.alloc import compiled as fastalloc
 from htools.alloc import globaln1
-from htools.alloc.primitives import extract_nl, inst_matches_policy, update_il
+from htools.alloc.primitives import (
+    extract_nl, extract_nl_at, inst_matches_policy, update_il,
+)
 from htools.alloc.solution import (
     Element, InstList, NUM_FAIL_MODES, NodeList, _new_inst, collection_to_solution,
 )
@@ -89,8 +91,10 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         return True, None
     nl: NodeList = dict(nodes)
     nl.update(changes)
-    il: InstList = dict(insts)
-    il.update(ichanges)
+    # the instances as an overlay (the map itself can be large); its
+    # length, which names re-created instances, is kept here
+    il = ChainMap(dict(ichanges), insts)
+    il_len = len(insts)
     gdx = node.group
     keys = sorted(nl)
     escape = [k for k in keys if nl[k].group == gdx and k != node.idx]
@@ -160,8 +164,13 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
                                [new_p], c[0])
             el = collection_to_solution([0] * NUM_FAIL_MODES, cands,
                                         lambda c: c[0], make, None).solution
-            new_nl = extract_nl(nl, il, el)
-            il = update_il(il, el)
+            # updateIl/extractNl: the new instance under the key len(il)
+            new_nl = extract_nl_at(el, il_len)
+            if il_len not in il:
+                il[il_len] = el.inst
+                il_len += 1
+            else:
+                il[il_len] = el.inst
             changed = [(n.idx, new_nl[n.idx]) for n in el.placed]
             nl = new_nl
             if compiled:

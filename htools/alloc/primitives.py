@@ -127,7 +127,11 @@ def extract_nl(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     indices (a new instance) in the placed nodes replaced by ``len(insts)``."""
     if alloc is None:
         return dict(nodes)
-    new_index = len(insts)
+    return extract_nl_at(alloc, len(insts))
+
+
+def extract_nl_at(alloc: Element, new_index: int) -> Dict[int, Node]:
+    """:func:`extract_nl` with the new instance's index given."""
     out = dict(alloc.nodes)
 
     def fix(lst: List[int]) -> List[int]:
