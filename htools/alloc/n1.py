@@ -133,7 +133,7 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         cs = None
         if not any(nl[k].offline for k in escape):
             try:
-                cs = AllocState([nl[k] for k in keys], keys)
+                cs = _alloc_state(nl, keys)
             except NotImplementedError:     # a value the C types cannot hold
                 cs = None
         compiled = cs is not None
@@ -254,6 +254,31 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             return frozenset(seen).union((sdx,))
         seen.append(sdx)
     return None
+
+
+#: the last packed state built by :func:`_alloc_state`: (keys, nodes, state)
+_PACKED: List[tuple] = []
+
+
+def _alloc_state(nl: Mapping[int, Node], keys: List[int]) -> AllocState:
+    """The compiled allocation state of ``nl`` (nodes in ``keys`` order).
+
+    The node maps checked one after the other differ in a few nodes (a
+    candidate placement and the failovers of one evacuation), so the state
+    is derived from the last one built when few of its nodes changed
+    (``derive`` re-reads them and recomputes the statistics, giving the
+    state a fresh build gives)."""
+    nodes = [nl[k] for k in keys]
+    if _PACKED and _PACKED[0][0] == keys:
+        _keys, base_nodes, base = _PACKED[0]
+        changed = [(k, n) for k, n, b in zip(keys, nodes, base_nodes) if n is not b]
+        if not changed:
+            return base
+        if len(changed) <= 8 + len(keys) // 8:
+            return base.derive(changed)
+    state = AllocState(nodes, keys)
+    _PACKED[:] = [(list(keys), nodes, state)]
+    return state
 
 
 def _recreate_candidates(st: AllocState, nl: Mapping[int, Node], inst: Instance,
