@@ -144,6 +144,7 @@ class Options:
     search: str = "exhaustive"                 # --search (hbal extension)
     pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
+    pool_data: Optional[str] = None            # --pool-data=FILE (storage pools)
     rapi_ca: Optional[str] = None              # --rapi-ca=FILE (-m -X extension)
     rapi_insecure: bool = False                # --rapi-insecure (-m -X extension)
     reboot_command: Optional[str] = None       # --reboot-command (hroller extension)
@@ -610,6 +611,10 @@ _OPTS = [
     _mk("rapi-insecure", "", "rapi-insecure", NO_ARG, None,
         "do not verify the RAPI server's certificate for -m -X", "none",
         _setter("rapi_insecure", True)),
+    # storage pools, hail (see HIDDEN_OPTIONS)
+    _mk("pool-data", "", "pool-data", REQ_ARG, "FILE",
+        "volume groups of the nodes and disks (the text format's "
+        "storage-pool rows)", "file", _store("pool_data")),
     # rolling reboots, hroller (see HIDDEN_OPTIONS and cluster.rolling)
     _mk("reboot-command", "", "reboot-command", REQ_ARG, "COMMAND",
         "run the rolling reboot: COMMAND reboots node {node}", "none",
@@ -731,6 +736,7 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
+    "hail": ("pool-data",),
     "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",
                 "state-file", "dry-run"),
 }
