@@ -122,6 +122,25 @@ def failing_moves(text: str, hbal_output: str) -> List[str]:
     return bad
 
 
+def single_pool(text: str, vg: str = DEFAULT_VG) -> str:
+    """``text`` with one volume group per node holding exactly the node's
+    disk figures and every plain/DRBD disk on it: the pool rule then says
+    what the disk rule says (the reference's results, bit for bit)."""
+    from backends.text import parse_data, serialize_cluster
+    from htools.model import set_pool_disks
+    from htools.types import DiskTemplate
+
+    cdata = parse_data(text)
+    for node in cdata.nodes:
+        node.pools = {vg: (int(node.t_dsk), node.f_dsk)}
+    for inst in cdata.instances:
+        if inst.disk_template == DiskTemplate.DRBD:
+            set_pool_disks(inst, [(inst.dsk - 128, vg, vg)])
+        elif inst.disk_template == DiskTemplate.PLAIN:
+            set_pool_disks(inst, [(inst.dsk, vg, None)])
+    return serialize_cluster(cdata)
+
+
 def generate(nodes: int = 20, instances: int = 200, without_hdd: int = 8,
              hdd_frac: float = 0.33, seed: int = 1, nvme_nodes: int = 0,
              meta_on_hdd_frac: float = 0.0) -> str:
