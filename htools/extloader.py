@@ -68,7 +68,9 @@ def load_raw(opts) -> ClusterData:
     if master:
         return _backend("rapi", "the RAPI backend (-m)").load(master)
     if luxi is not None:
-        return _backend("luxi", "the Luxi backend (-L)").load(luxi)
+        backend = _backend("luxi", "the Luxi backend (-L)")
+        pools = getattr(opts, "storage_pools", None)
+        return backend.load(luxi) if pools is None else backend.load(luxi, pools)
     if node_sim:
         from backends import simu
         return simu.load(node_sim)

@@ -145,6 +145,7 @@ class Options:
     pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
     pool_data: Optional[str] = None            # --pool-data=FILE (storage pools)
+    storage_pools: Optional[List[str]] = None  # --storage-pools[=VG,...] (-L)
     rapi_ca: Optional[str] = None              # --rapi-ca=FILE (-m -X extension)
     rapi_insecure: bool = False                # --rapi-insecure (-m -X extension)
     reboot_command: Optional[str] = None       # --reboot-command (hroller extension)
@@ -296,6 +297,10 @@ def _apply_print_nodes(o: Options, v: Optional[str]) -> None:
 
 def _apply_luxi(o: Options, v: Optional[str]) -> None:
     o.luxi = default_query_socket() if v is None else v
+
+
+def _apply_storage_pools(o: Options, v: Optional[str]) -> None:
+    o.storage_pools = [] if v is None else sep_split(v)
 
 
 def _apply_print_commands(o: Options, v: Optional[str]) -> None:
@@ -615,6 +620,11 @@ _OPTS = [
     _mk("pool-data", "", "pool-data", REQ_ARG, "FILE",
         "volume groups of the nodes and disks (the text format's "
         "storage-pool rows)", "file", _store("pool_data")),
+    _mk("storage-pools", "", "storage-pools", OPT_ARG, "VG,...",
+        "with -L: read the nodes' volume groups and the instances' disks "
+        "(read-only jobs) and keep every instance's storage on nodes with "
+        "its volume groups; the optional list adds volume groups no "
+        "instance uses", "none", _apply_storage_pools),
     # rolling reboots, hroller (see HIDDEN_OPTIONS and cluster.rolling)
     _mk("reboot-command", "", "reboot-command", REQ_ARG, "COMMAND",
         "run the rolling reboot: COMMAND reboots node {node}", "none",
@@ -734,7 +744,12 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: what they mean for the reference).  hbal's are described in
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
-    "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
+    "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure",
+             "storage-pools"),
+    "hinfo": ("storage-pools",),
+    "hcheck": ("storage-pools",),
+    "hspace": ("storage-pools",),
+    "hscan": ("storage-pools",),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hail": ("pool-data",),
     "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",
