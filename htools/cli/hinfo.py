@@ -76,4 +76,6 @@ def run(opts, args) -> int:
     sys.stderr.flush()
     out.write("Cluster coefficients:\n" + metrics.print_stats("  ", nodes))
     out.write("Cluster score: %s\n" % fmt_f(metrics.comp_cv(nodes), 8))
+    if opts.print_pools:
+        out.write(report.print_pools(nodes))
     return 0

@@ -53,6 +53,8 @@ def _load_luxi(opts: Options):
             raise UncaughtIOError("Network.Socket.connect: <socket: 3>: does "
                                   "not exist (No such file or directory)")
         raise HtoolsError("the Luxi backend is not implemented yet", status=2)
+    if opts.storage_pools is not None:
+        return luxi.load(sock, opts.storage_pools)
     return luxi.load(sock)
 
 

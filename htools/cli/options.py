@@ -146,6 +146,8 @@ class Options:
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
     pool_data: Optional[str] = None            # --pool-data=FILE (storage pools)
     storage_pools: Optional[List[str]] = None  # --storage-pools[=VG,...] (-L)
+    pool: Optional[str] = None                 # hspace --pool=VG[:METAVG]
+    print_pools: bool = False                  # --print-pools
     rapi_ca: Optional[str] = None              # --rapi-ca=FILE (-m -X extension)
     rapi_insecure: bool = False                # --rapi-insecure (-m -X extension)
     reboot_command: Optional[str] = None       # --reboot-command (hroller extension)
@@ -625,6 +627,13 @@ _OPTS = [
         "(read-only jobs) and keep every instance's storage on nodes with "
         "its volume groups; the optional list adds volume groups no "
         "instance uses", "none", _apply_storage_pools),
+    _mk("pool", "", "pool", REQ_ARG, "VG[:METAVG]",
+        "the simulated instances' disks on volume group VG (DRBD meta LVs "
+        "on METAVG, default VG): capacity of that storage pool", "none",
+        _store("pool")),
+    _mk("print-pools", "", "print-pools", NO_ARG, None,
+        "print the storage pools (volume groups) of the nodes", "none",
+        _setter("print_pools", True)),
     # rolling reboots, hroller (see HIDDEN_OPTIONS and cluster.rolling)
     _mk("reboot-command", "", "reboot-command", REQ_ARG, "COMMAND",
         "run the rolling reboot: COMMAND reboots node {node}", "none",
@@ -746,9 +755,9 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure",
              "storage-pools"),
-    "hinfo": ("storage-pools",),
-    "hcheck": ("storage-pools",),
-    "hspace": ("storage-pools",),
+    "hinfo": ("storage-pools", "print-pools"),
+    "hcheck": ("storage-pools", "print-pools"),
+    "hspace": ("storage-pools", "pool", "print-pools"),
     "hscan": ("storage-pools",),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hail": ("pool-data",),

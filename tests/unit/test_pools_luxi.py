@@ -99,3 +99,16 @@ def test_job_failure_is_one_error_line(multi):
     assert rc == 1 and out == ""
     assert len(err.strip().splitlines()) == 1
     assert "cannot read the storage pools" in err
+
+
+def test_hscan_saves_the_pools(multi, tmp_path):
+    with LuxiFixture(multi) as fx:
+        rc, out, err = _run("hscan", ["-L" + fx.socket, "--storage-pools",
+                                      "-d", str(tmp_path)])
+    assert rc == 0, err
+    saved = (tmp_path / "LOCAL.data").read_text()
+    with open(multi) as fh:
+        assert _pool_rows(saved) == _pool_rows(fh.read())
+    # and what hscan saved is what -t reads: hbal answers the same
+    assert _run("hbal", ["-t", str(tmp_path / "LOCAL.data")])[1] == \
+        _run("hbal", ["-t", multi])[1]
