@@ -92,11 +92,18 @@ def failing_moves(text: str, hbal_output: str) -> List[str]:
     would fail), one line each (``step instance node: reason``)."""
     import re
     from backends.text import parse_data
+    from htools.loader import common_suffix
     from htools.model import pool_shortage
 
     cdata = parse_data(text)
+    # hbal shows names without the cluster's common domain suffix
+    suffix = common_suffix(cdata)
     nodes = {n.name: n for n in cdata.nodes}
     insts = {i.name: i for i in cdata.instances}
+    for table in (nodes, insts):
+        for name in list(table):
+            if suffix and name.endswith(suffix):
+                table[name[:-len(suffix)]] = table[name]
     bad = []
     step = 0
     for line in hbal_output.splitlines():
@@ -117,7 +124,8 @@ def failing_moves(text: str, hbal_output: str) -> List[str]:
                 continue
             why = pool_shortage(nodes[name], inst, strict=False)
             if why is not None:
-                bad.append("%d %s %s: %s" % (step, inst.name, name, why))
+                bad.append("%d %s %s: %s" % (step, inst.name, nodes[name].name,
+                                             why))
             nodes[name].pools = nodes[name]._pools_with(inst, 1)
     return bad
 
@@ -143,11 +151,12 @@ def single_pool(text: str, vg: str = DEFAULT_VG) -> str:
 
 def generate(nodes: int = 20, instances: int = 200, without_hdd: int = 8,
              hdd_frac: float = 0.33, seed: int = 1, nvme_nodes: int = 0,
-             meta_on_hdd_frac: float = 0.0) -> str:
+             meta_on_hdd_frac: float = 0.0, domain: str = "") -> str:
     """A generated cluster (:func:`simulate.generator.generate`) with
     pools."""
     from simulate.generator import generate as gen_cluster
-    text = gen_cluster(nodes=nodes, instances=instances, seed=seed)
+    text = gen_cluster(nodes=nodes, instances=instances, seed=seed,
+                       domain=domain)
     return add_pools(text, without_hdd, hdd_frac, seed, nvme_nodes,
                      meta_on_hdd_frac)
 
@@ -162,6 +171,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--nvme-nodes", type=int, default=0)
     ap.add_argument("--meta-on-hdd-frac", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--domain", default="", help="e.g. .torproject.org")
     ap.add_argument("-o", "--output", default="-")
     ap.add_argument("--check", metavar="HBAL_OUTPUT",
                     help="instead: replay the moves of an hbal output on "
@@ -180,7 +190,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("%d failing move(s)" % len(bad))
         return 1 if bad else 0
     text = generate(a.nodes, a.instances, a.without_hdd, a.hdd_frac, a.seed,
-                    a.nvme_nodes, a.meta_on_hdd_frac)
+                    a.nvme_nodes, a.meta_on_hdd_frac, a.domain)
     out = sys.stdout if a.output == "-" else open(a.output, "w")
     with out:
         out.write(text)

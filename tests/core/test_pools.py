@@ -291,3 +291,27 @@ def test_hail_pool_data_file(tmp_path, hail_request):
     pools.write_text("pool|node9|xenvg|1|1\n")
     rc, out, err = _hail(tmp_path, req, "--pool-data=%s" % pools)
     assert rc == 1 and "node9" in err and len(err.splitlines()) == 1
+
+
+def test_failing_moves_replay():
+    """The replay of an hbal move list (names without the common domain, as
+    hbal shows them) against the pools, in order."""
+    text = gen.generate(nodes=6, instances=24, without_hdd=2, hdd_frac=0.3,
+                        seed=9, domain=".torproject.org")
+    cdata = parse_data(text)
+    names = {n.name: n for n in cdata.nodes}
+    lacking = sorted(n.name for n in cdata.nodes
+                     if gen.HDD_VG not in n.pools)
+    hdd = next(i for i in cdata.instances if gen.HDD_VG in i.pools
+               and i.has_secondary)
+    short = lambda x: x[:-len(".torproject.org")]  # noqa: E731
+    p, s = cdata.nodes[hdd.pnode].name, cdata.nodes[hdd.snode].name
+    with_hdd = next(n for n in sorted(names) if gen.HDD_VG in names[n].pools
+                    and n not in (p, s))
+    line = "    %d. %s %s:%s => %s:%s  1.0 a=r:%s\n"
+    out = (line % (1, short(hdd.name), short(p), short(s), short(p),
+                   short(lacking[0]), short(lacking[0]))
+           + line % (2, short(hdd.name), short(p), short(lacking[0]), short(p),
+                     short(with_hdd), short(with_hdd)))
+    assert gen.failing_moves(text, out) == [
+        "1 %s %s: no volume group %s" % (hdd.name, lacking[0], gen.HDD_VG)]
