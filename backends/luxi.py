@@ -674,24 +674,14 @@ def read_data(path: str, pools: bool = False) -> List[Answer]:
     return answers
 
 
-POOL_POLL_FIRST, POOL_POLL_MAX, POOL_TIMEOUT = 0.05, 2.0, 300.0
-
-
 def _run_read_job(client: LuxiClient) -> Answer:
     """Run the storage-pool job (backends.pools.read_ops) and wait for it:
     (True, its two results) or (False, why not)."""
-    import time
-    from backends.pools import read_ops
+    from backends.pools import TIMEOUT, read_ops, wait_finished
     try:
         jid = client.submit_many_jobs([read_ops()])[0]
-        delay, waited = POOL_POLL_FIRST, 0.0
-        while client.query_jobs_status([jid])[0] in JOB_PENDING:
-            if waited > POOL_TIMEOUT:
-                return False, "job %d still unfinished after %ds" % (
-                    jid, POOL_TIMEOUT)
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, POOL_POLL_MAX)
+        if wait_finished(lambda: client.query_jobs_status([jid])[0]) is None:
+            return False, "job %d still unfinished after %ds" % (jid, TIMEOUT)
         row = to_plain(client.query_jobs([jid], ["status", "opresult"]))[0]
     except LuxiError as err:
         return False, err.message

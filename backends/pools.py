@@ -16,11 +16,34 @@ allow-listed ones count: a system VG no instance uses is never a pool.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from htools.model import ClusterData, set_pool_disks
 
 STORAGE_FIELDS = ["node", "name", "size", "free"]
+
+#: polling of the job: first look after POLL_FIRST s, doubling up to
+#: POLL_MAX s, given up after TIMEOUT s
+POLL_FIRST, POLL_MAX, TIMEOUT = 0.05, 2.0, 300.0
+
+#: Ganeti's unfinished job statuses
+PENDING = frozenset(["queued", "waiting", "canceling", "running"])
+
+
+def wait_finished(status_of: Callable[[], object]) -> Optional[object]:
+    """Call ``status_of`` until it answers a status outside PENDING (that
+    status), backing off; None after TIMEOUT seconds."""
+    import time
+    delay, waited = POLL_FIRST, 0.0
+    while True:
+        status = status_of()
+        if status not in PENDING:
+            return status
+        if waited > TIMEOUT:
+            return None
+        time.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, POLL_MAX)
 
 
 def read_ops() -> List[dict]:

@@ -190,7 +190,7 @@ def print_pools(nodes: Sequence[Node]) -> str:
     nodes having it, total and free MiB, the used share, the lowest and
     highest free share of a node and its standard deviation (the spread the
     balancing of that pool would reduce), then which online nodes lack it."""
-    from htools.metrics import agg_stddev
+    from statistics import pstdev
     online = [n for n in nodes if not n.offline]
     known = [n for n in online if n.pools is not None]
     if not known:
@@ -208,7 +208,7 @@ def print_pools(nodes: Sequence[Node]) -> str:
                      "%.1f%%" % (100.0 * (total - free) / total if total else 0.0),
                      "%.1f%%" % (100.0 * min(shares)),
                      "%.1f%%" % (100.0 * max(shares)),
-                     "%.4f" % agg_stddev(shares)])
+                     "%.4f" % pstdev(shares)])
         missing = [n.name for n in known if vg not in n.pools]
         if missing:
             lacking.append("  %s missing on: %s\n" % (vg, ", ".join(missing)))

@@ -107,7 +107,11 @@ def run(opts: Options, args: list) -> int:
         if not write_data(nlen, LOCAL, opts, lambda: _load_luxi(opts)):
             out.flush()
             return 2
-    results = [write_data(nlen, name, opts, lambda name=name: rapi.load(name))
+    def load(name):
+        if opts.storage_pools is None:
+            return rapi.load(name)
+        return rapi.load(name, opts.storage_pools)
+    results = [write_data(nlen, name, opts, lambda name=name: load(name))
                for name in args]
     out.flush()
     return 0 if all(results) else 2
