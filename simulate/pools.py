@@ -151,12 +151,13 @@ def single_pool(text: str, vg: str = DEFAULT_VG) -> str:
 
 def generate(nodes: int = 20, instances: int = 200, without_hdd: int = 8,
              hdd_frac: float = 0.33, seed: int = 1, nvme_nodes: int = 0,
-             meta_on_hdd_frac: float = 0.0, domain: str = "") -> str:
-    """A generated cluster (:func:`simulate.generator.generate`) with
-    pools."""
+             meta_on_hdd_frac: float = 0.0, domain: str = "",
+             **params) -> str:
+    """A generated cluster (:func:`simulate.generator.generate`, with its
+    other ``params``) with pools."""
     from simulate.generator import generate as gen_cluster
     text = gen_cluster(nodes=nodes, instances=instances, seed=seed,
-                       domain=domain)
+                       domain=domain, **params)
     return add_pools(text, without_hdd, hdd_frac, seed, nvme_nodes,
                      meta_on_hdd_frac)
 

@@ -13,6 +13,7 @@ core against the specification, and hbal on multi-VG clusters.
 """
 from __future__ import annotations
 
+import os
 import struct
 from random import Random
 
@@ -36,7 +37,8 @@ from htools.types import DiskTemplate, FailMode
 from simulate import pools as gen
 from tests.harness.balancing import hbal_table
 
-SETTINGS = settings(max_examples=25, deadline=None,
+SETTINGS = settings(max_examples=int(os.environ.get("HTOOLS_PROPS_EXAMPLES", "25")),
+                    deadline=None,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
@@ -53,10 +55,11 @@ def _gained(inst, new_p, new_s):
     return sorted(new - old)
 
 
-def _cluster(tmp_path, seed, nodes, instances, without, frac, nvme=0, meta=0.0):
+def _cluster(tmp_path, seed, nodes, instances, without, frac, nvme=0, meta=0.0,
+             **params):
     text = gen.generate(nodes=nodes, instances=instances, without_hdd=without,
                         hdd_frac=frac, seed=seed, nvme_nodes=nvme,
-                        meta_on_hdd_frac=meta)
+                        meta_on_hdd_frac=meta, **params)
     path = tmp_path / ("mv%d-%d.data" % (seed, nodes))
     path.write_text(text)
     return str(path), text
@@ -66,10 +69,12 @@ def _cluster(tmp_path, seed, nodes, instances, without, frac, nvme=0, meta=0.0):
 @given(seed=st.integers(0, 10000), nodes=st.integers(4, 9),
        without=st.integers(1, 3), frac=st.sampled_from([0.2, 0.4, 0.8]),
        nvme=st.integers(0, 2), meta=st.sampled_from([0.0, 0.5]),
-       force=st.booleans())
+       force=st.booleans(), forth=st.sampled_from([0.0, 0.0, 0.2]),
+       offline=st.sampled_from([0.0, 0.0, 0.2]))
 def test_every_candidate_rule_and_core(tmp_path, seed, nodes, without, frac,
-                                       nvme, meta, force):
-    path, _ = _cluster(tmp_path, seed, nodes, nodes * 4, without, frac, nvme, meta)
+                                       nvme, meta, force, forth, offline):
+    path, _ = _cluster(tmp_path, seed, nodes, nodes * 4, without, frac, nvme,
+                       meta, forthcoming_frac=forth, offline_frac=offline)
     _, algo, tbl, _ = hbal_table(["-t", path] + (["--ignore-soft-errors"]
                                                  if force else []))
     state = BalanceState(tbl.nodes, tbl.insts, algo)
@@ -79,6 +84,9 @@ def test_every_candidate_rule_and_core(tmp_path, seed, nodes, without, frac,
         inst = tbl.insts[iidx]
         if not (inst.movable and inst.auto_balance):
             continue
+        # moves off an offline node ignore soft errors, as with force
+        soft = force or any(tbl.nodes[n].offline for n in inst.all_nodes()
+                            if n in tbl.nodes)
         cands = [mv.IMove(mv.FAILOVER)] if inst.has_secondary else []
         for t in order:
             if t in (inst.pnode, inst.snode):
@@ -101,6 +109,8 @@ def test_every_candidate_rule_and_core(tmp_path, seed, nodes, without, frac,
             feasible += 1
             if move.kind == mv.FAILOVER_TO_ANY and inst.has_secondary:
                 continue    # not a move hbal proposes for DRBD
+            if inst.forthcoming and soft:
+                continue    # a forthcoming instance's checks are all soft
             for ndx in _gained(inst, new_p, new_s):
                 node = tbl.nodes[ndx]
                 if node.pools is None or not inst.pools:
@@ -111,6 +121,7 @@ def test_every_candidate_rule_and_core(tmp_path, seed, nodes, without, frac,
         for t in order:
             if inst.pools and tbl.nodes[t].pools is not None \
                     and pool_shortage(tbl.nodes[t], inst, False) \
+                    and not (inst.forthcoming and soft) \
                     and inst.has_secondary and t not in inst.all_nodes():
                 assert mv.apply_move(force, tbl.nodes, inst,
                                      mv.IMove(mv.REPLACE_SECONDARY, t)) \
