@@ -205,8 +205,8 @@ def load_pool_rows(lines: List[str], nodes: List[Node],
     reference never reads): ``pool|node|vg|total|free`` rows give a node's
     volume groups, ``disk|instance|size|vg|metavg`` rows an instance's
     disks in order (an empty metavg: the data VG).  With ``unresolved``
-    the disks are only recorded (``Instance.pool_disks``, metavg None) for
-    the caller to resolve."""
+    the disks are only recorded (``Instance.pool_disks``), the demand is
+    left to the caller."""
     by_node = {n.name: n for n in nodes}
     by_inst = {i.name: i for i in insts}
     disks: Dict[str, list] = {}
@@ -234,7 +234,9 @@ def load_pool_rows(lines: List[str], nodes: List[Node],
                             % _show_fields(fields))
     for name, dl in disks.items():
         if unresolved:
-            by_inst[name].pool_disks = tuple(dl)
+            # an empty metavg is the data VG here too
+            by_inst[name].pool_disks = tuple((size, vg, meta or vg)
+                                             for size, vg, meta in dl)
         else:
             set_pool_disks(by_inst[name], dl)
 

@@ -299,9 +299,13 @@ def test_hail_pool_data_file(tmp_path, hail_request):
     rc, out, _ = _hail(tmp_path, req, "--pool-data=%s" % pools)
     ans = json.loads(out)
     assert rc == 0 and sorted(ans["result"]) == ["node2", "node4"]
-    pools.write_text("pool|node9|xenvg|1|1\n")
-    rc, out, err = _hail(tmp_path, req, "--pool-data=%s" % pools)
-    assert rc == 1 and "node9" in err and len(err.splitlines()) == 1
+    for bad, word in [("pool|node9|xenvg|1|1\n", "node9"),
+                      ("disk|nosuchinst|10|xenvg|\n", "nosuchinst"),
+                      ("pool|node1|xenvg|many|1\n", "many")]:
+        pools.write_text(bad)
+        rc, out, err = _hail(tmp_path, req, "--pool-data=%s" % pools)
+        assert rc == 1 and out == "" and len(err.splitlines()) == 1
+        assert word in err and err.startswith("Error: ")
 
 
 def test_failing_moves_replay():
