@@ -112,3 +112,39 @@ def test_hscan_saves_the_pools(multi, tmp_path):
     # and what hscan saved is what -t reads: hbal answers the same
     assert _run("hbal", ["-t", str(tmp_path / "LOCAL.data")])[1] == \
         _run("hbal", ["-t", multi])[1]
+
+
+def _replace_targets(jobs):
+    """(instance, new secondary) of every replace-disks the jobs ran."""
+    return [(op["instance_name"], op["remote_node"]) for job in jobs
+            for op in job.submitted_ops
+            if op["OP_ID"] == "OP_INSTANCE_REPLACE_DISKS" and op.get("remote_node")]
+
+
+def test_exec_never_replaces_onto_a_node_without_the_vg(tmp_path):
+    """hbal -L --storage-pools -X: no replace-disks job puts an instance's
+    storage on a node lacking one of its volume groups; without the option
+    (the reference's moves) some do, on the same cluster."""
+    path = tmp_path / "x.data"
+    path.write_text(gen.generate(nodes=10, instances=60, without_hdd=4,
+                                 hdd_frac=0.33, seed=5, nvme_nodes=2,
+                                 meta_on_hdd_frac=0.3))
+    cd = parse_data(path.read_text())
+    vgs = {n.name: set(n.pools) for n in cd.nodes}
+    demand = {i.name: set(i.pools) for i in cd.instances}
+
+    def lacking(jobs):
+        return [(i, n) for i, n in _replace_targets(jobs)
+                if not demand[i] <= vgs[n]]
+
+    with LuxiFixture(str(path)) as fx:
+        rc, out, err = _run("hbal", ["-L" + fx.socket, "--storage-pools",
+                                     "-l", "6", "-X"])
+        jobs = fx.submitted_jobs
+    assert rc == 0, err
+    assert _replace_targets(jobs) and lacking(jobs) == []
+    with LuxiFixture(str(path)) as fx:
+        rc, _, err = _run("hbal", ["-L" + fx.socket, "-l", "6", "-X"])
+        jobs = fx.submitted_jobs
+    assert rc == 0, err
+    assert lacking(jobs)
