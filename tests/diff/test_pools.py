@@ -80,3 +80,24 @@ def test_multi_vg_hbal_moves_never_fail(files):
     # and the pools were read: without them ours is the reference
     plain = _run(ours_bin("hbal"), ["-t", files["multi-stripped"]])
     assert plain == _run(ref_bin("hbal"), ["-t", files["multi-stripped"]])
+
+
+def test_reference_hail_ignores_the_storage_keys(tmp_path):
+    """The request keys of ours (per-node storage, per-disk vg/metavg,
+    volume_group_name) leave the reference's answer unchanged."""
+    import json
+    from tests.harness.refdiff import DATA
+    src = DATA / "hail-alloc-drbd.json"
+    if not src.exists():
+        pytest.skip("test data not available")
+    req = json.loads(src.read_text())
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(req))
+    req["volume_group_name"] = "xenvg"
+    for node in req["nodes"].values():
+        node["storage"] = [{"name": "xenvg", "size": 400000, "free": 300000}]
+    req["request"]["disks"][0].update(vg="xenvg", metavg="xenvg")
+    ext = tmp_path / "ext.json"
+    ext.write_text(json.dumps(req))
+    want = _run(ref_bin("hail"), [str(plain)])
+    assert want[0] == 0 and _run(ref_bin("hail"), [str(ext)]) == want
