@@ -509,17 +509,9 @@ class Node:
         """The pool rule: every volume group of the instance's demand
         exists here and keeps free space above zero (and above the disk
         reserve when strict).  Always passes with unknown pools."""
-        pools = self.pools
-        if pools is None or not inst.pools:
+        if self.pools is None or not inst.pools:
             return False
-        for vg, amt in inst.pools.items():
-            have = pools.get(vg)
-            if have is None:
-                return True
-            new = have[1] - amt
-            if new <= 0 or (strict and new < _floor(self.m_dsk * have[0])):
-                return True
-        return False
+        return pool_shortage(self, inst, strict) is not None
 
     def _pools_with(self, inst: Instance, sign: int):
         """The pools after adding (sign 1) or removing (-1) the instance's
