@@ -48,7 +48,9 @@ from htools.loader import (
     BulkLoad, LoadError, extract_desired_locations, extract_ex_tags, merge_data,
     update_missing,
 )
-from htools.model import ClusterData, Disk, Group, Instance, Nic, Node
+from htools.model import (
+    ClusterData, Disk, Group, Instance, Nic, Node, set_pool_disks,
+)
 from htools.types import (
     DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, EvacMode, Hypervisor,
     InstanceStatus, IPolicy, ISpec, MinMaxISpecs,
@@ -164,6 +166,8 @@ def _quick_base_instance(name: str, obj: JSObject) -> Optional[Instance]:
         if type(d) is not JSObject:
             return None
         df = d.first()
+        if "vg" in df or "metavg" in df:    # volume groups: the checked path
+            return None
         size, spindles = df.get("size"), df.get("spindles")
         if type(size) is not int or not (spindles is None or type(spindles) is int):
             return None
@@ -222,6 +226,9 @@ def _checked_base_instance(name: str, obj: JSObject) -> Instance:
     dspindles = [_annotate(owner, lambda d=d: maybe_from_obj(d, "spindles", r_int))
                  for d in jsdisks]
     disks = [Disk(size, sp) for size, sp in zip(dsizes, dspindles)]
+    vgs = [_annotate(owner, lambda d=d: (maybe_from_obj(d, "vg", r_string),
+                                         maybe_from_obj(d, "metavg", r_string)))
+           for d in jsdisks]
     mem = extract("memory", r_int)
     vcpus = extract("vcpus", r_int)
     tags = extract("tags", _r_strings)
@@ -230,10 +237,15 @@ def _checked_base_instance(name: str, obj: JSObject) -> Instance:
     nics = [_parse_nic(name, as_jsobject(x))
             for x in to_array(extract("nics", r_value))]
     run_st, forthcoming = _instance_state(obj)
-    return Instance(name=name, mem=mem, dsk=disk, disks=disks, vcpus=vcpus,
+    inst = Instance(name=name, mem=mem, dsk=disk, disks=disks, vcpus=vcpus,
                     run_st=run_st, tags=tags, auto_balance=True, pnode=0,
                     snode=0, disk_template=dtemplate, spindle_use=spindle_use,
                     nics=nics, forthcoming=forthcoming)
+    if any(vg is not None or mvg is not None for vg, mvg in vgs):
+        # the disks' volume groups (an extension): resolved by _set_pools
+        inst.pool_disks = tuple((size, vg, mvg)
+                                for size, (vg, mvg) in zip(dsizes, vgs))
+    return inst
 
 
 def _lookup_node(ktn: Dict[str, int], iname: str, node: str) -> int:
@@ -277,6 +289,8 @@ def _parse_node(ktg: Dict[str, int], name: str, obj: JSObject) -> Node:
         raise _Bad("Unknown group '%s' for node %s" % (guuid, name)) from None
     ndparams = as_jsobject(extract("ndparams", r_value))
     tags = from_obj_with_default(obj, "tags", [], _r_strings)
+    storage = _annotate(owner, lambda: maybe_from_obj(obj, "storage",
+                                                      r_list(r_object)))
     excl_stor = try_from_obj(owner, ndparams, "exclusive_storage", r_bool)
     live = not offline and vm_capable
 
@@ -298,7 +312,38 @@ def _parse_node(ktg: Dict[str, int], name: str, obj: JSObject) -> Node:
     node = Node(name, mtotal, mnode, mfree, dtotal, dfree, ctotal, cnos,
                 (not live) or drained, sptotal, spfree, gidx, excl_stor)
     node.tags = tags
+    if storage is not None and live:
+        node.pools = _parse_storage(owner, storage)
     return node
+
+
+def _parse_storage(owner: str, units: List[JSObject]) -> Dict[str, Tuple[int, int]]:
+    """A node's ``storage`` key (an extension): the volume groups, each
+    ``{"name": vg, "size": MiB, "free": MiB}`` (``OP_NODE_QUERY_STORAGE``'s
+    fields; a ``type`` other than ``lvm-vg`` is skipped)."""
+    pools: Dict[str, Tuple[int, int]] = {}
+    for unit in units:
+        if maybe_from_obj(unit, "type", r_string) not in (None, "lvm-vg"):
+            continue
+        name = try_from_obj(owner, unit, "name", r_string)
+        pools[name] = (try_from_obj(owner, unit, "size", r_int),
+                       try_from_obj(owner, unit, "free", r_int))
+    return pools
+
+
+def _set_pools(inst: Instance, default_vg: Optional[str]) -> Instance:
+    """Resolve the volume groups of ``inst``'s disks read from the request:
+    a disk without ``vg`` is on the cluster's VG (``volume_group_name`` of
+    the request), a DRBD meta LV without ``metavg`` too; without a cluster
+    VG such a disk makes no demand."""
+    if inst.pool_disks:
+        disks = []
+        for size, vg, mvg in inst.pool_disks:
+            vg = vg or default_vg
+            if vg is not None:
+                disks.append((size, vg, mvg or default_vg or vg))
+        set_pool_disks(inst, disks)
+    return inst
 
 
 def _parse_group(uuid: str, obj: JSObject) -> Group:
@@ -347,7 +392,21 @@ def _update_tags(inst: Instance, ex_tags: Sequence[str],
 # ======================================================================
 # Top level
 
-def _parse(text: str, static_n_mem: int) -> Request:
+def _read_pool_file(path: str, nodes: List[Node], insts: List[Instance]) -> None:
+    """hail's ``--pool-data=FILE``: storage-pool rows of the text format
+    (``pool|node|vg|total|free``, ``disk|instance|size|vg|metavg``)."""
+    from backends.text import load_pool_rows
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+            rows = [line for line in fh.read().splitlines() if line]
+        load_pool_rows(rows, nodes, insts, unresolved=True)
+    except OSError as err:
+        raise _Bad("cannot read pool data %s: %s" % (path, err.strerror)) from None
+    except LoadError as err:
+        raise _Bad("pool data %s: %s" % (path, err.message)) from None
+
+
+def _parse(text: str, static_n_mem: int, pool_file: Optional[str] = None) -> Request:
     try:
         decoded = decode_strict_object(text)
     except _Bad as err:
@@ -385,6 +444,12 @@ def _parse(text: str, static_n_mem: int) -> Request:
         inst.idx = len(insts)
         kti[name] = inst.idx
         insts.append(inst)
+    default_vg = _annotate("invalid iallocator message", lambda: maybe_from_obj(
+        decoded, "volume_group_name", r_string))
+    if pool_file:
+        _read_pool_file(pool_file, nodes, insts)
+    for inst in insts:
+        _set_pools(inst, default_vg)
     ctags = extr_obj("cluster_tags", _r_strings)
     ex_tags = extract_ex_tags(ctags)
     dsrd = extract_desired_locations(ctags)
@@ -410,7 +475,8 @@ def _parse(text: str, static_n_mem: int) -> Request:
         rgn = maybe_from_obj(request, "group_name", r_string)
         rest_nodes = maybe_from_obj(request, "restrict-to-nodes", _r_strings)
         req_nodes = extr_req("required_nodes", r_int)
-        inew = _update_tags(_parse_base_instance(rname, request), ex_tags, dsrd)
+        inew = _update_tags(_set_pools(_parse_base_instance(rname, request),
+                                       default_vg), ex_tags, dsrd)
         rqtype = Allocate(inew, AllocDetails(req_nodes, rgn), rest_nodes)
     elif optype == "relocate":
         rname = extr_req("name", r_string)
@@ -439,7 +505,8 @@ def _parse(text: str, static_n_mem: int) -> Request:
             rname = extr_req("name", r_string, req)
             rgn = maybe_from_obj(request, "group_name", r_string)
             req_nodes = extr_req("required_nodes", r_int, req)
-            inew = _update_tags(_parse_base_instance(rname, req), ex_tags, dsrd)
+            inew = _update_tags(_set_pools(_parse_base_instance(rname, req),
+                                           default_vg), ex_tags, dsrd)
             prqs.append((inew, AllocDetails(req_nodes, rgn)))
         rqtype = MultiAllocate(prqs)
     elif optype == "allocate-secondary":
@@ -450,7 +517,8 @@ def _parse(text: str, static_n_mem: int) -> Request:
     return Request(rqtype, cdata, msgs)
 
 
-def parse_request(text: str, static_n_mem: int = 0) -> Request:
+def parse_request(text: str, static_n_mem: int = 0,
+                  pool_file: Optional[str] = None) -> Request:
     """Parse a request (htools' ``IAlloc.parseData``).
 
     The cluster data are merged and their memory statistics computed with
@@ -459,7 +527,7 @@ def parse_request(text: str, static_n_mem: int = 0) -> Request:
     warnings.  Raises :class:`IAllocError` with htools' message.
     """
     try:
-        return _parse(text, static_n_mem)
+        return _parse(text, static_n_mem, pool_file)
     except _Bad as err:
         raise IAllocError(err.msg) from None
 
@@ -483,7 +551,8 @@ def _read_input(path: str) -> str:
 
 
 def read_request(path: str, static_n_mem: int = 0,
-                 prog: Optional[str] = None) -> Request:
+                 prog: Optional[str] = None,
+                 pool_file: Optional[str] = None) -> Request:
     """htools' ``readRequest``: read ``path`` (``-`` is stdin) and parse it.
 
     A parse error is fatal right here, as in htools: ``Error: <message>``
@@ -504,7 +573,7 @@ def read_request(path: str, static_n_mem: int = 0,
         _die("%s: %s" % (prog, err.message))
     try:
         with BulkLoad():
-            req = parse_request(text, static_n_mem)
+            req = parse_request(text, static_n_mem, pool_file)
     except IAllocError as err:
         _die("Error: " + err.message)
     show_warnings(req.warnings)

@@ -658,16 +658,36 @@ def _raw_call(client: LuxiClient, method: str, args) -> Answer:
         return False, err.message
 
 
-def read_data(path: str) -> List[Answer]:
+def read_data(path: str, pools: bool = False) -> List[Answer]:
     """``readData``: nodes, instances, cluster info, groups on one connection.
 
-    Returns the answers in the order groups, nodes, instances, info."""
+    Returns the answers in the order groups, nodes, instances, info; with
+    ``pools`` a fifth, the storage-pool job's results (or its failure)."""
     with LuxiClient(path) as client:
         nodes = _raw_call(client, "Query", ["node", NODE_FIELDS, None])
         insts = _raw_call(client, "Query", ["instance", INSTANCE_FIELDS, None])
         cinfo = _raw_call(client, "QueryClusterInfo", [])
         groups = _raw_call(client, "Query", ["group", GROUP_FIELDS, None])
-    return [groups, nodes, insts, cinfo]
+        answers = [groups, nodes, insts, cinfo]
+        if pools:
+            answers.append(_run_read_job(client))
+    return answers
+
+
+def _run_read_job(client: LuxiClient) -> Answer:
+    """Run the storage-pool job (backends.pools.read_ops) and wait for it:
+    (True, its two results) or (False, why not)."""
+    from backends.pools import TIMEOUT, read_ops, wait_finished
+    try:
+        jid = client.submit_many_jobs([read_ops()])[0]
+        if wait_finished(lambda: client.query_jobs_status([jid])[0]) is None:
+            return False, "job %d still unfinished after %ds" % (jid, TIMEOUT)
+        row = to_plain(client.query_jobs([jid], ["status", "opresult"]))[0]
+    except LuxiError as err:
+        return False, err.message
+    if not isinstance(row, list) or len(row) != 2 or row[0] != JOB_SUCCESS:
+        return False, "job %d failed: %s" % (jid, json.dumps(row)[:300])
+    return True, row[1]
 
 
 def _ok(answer: Answer):
@@ -677,9 +697,10 @@ def _ok(answer: Answer):
     return val
 
 
-def parse_data(answers: List[Answer]) -> ClusterData:
-    """htools' ``Luxi.parseData`` (raises LoadError with its message)."""
-    groups_a, nodes_a, insts_a, cinfo_a = answers
+def parse_data(answers: List[Answer], extra_vgs: Sequence[str] = ()) -> ClusterData:
+    """htools' ``Luxi.parseData`` (raises LoadError with its message); a
+    fifth answer (the storage-pool job's) gives the pools."""
+    groups_a, nodes_a, insts_a, cinfo_a = answers[:4]
     try:
         ktg, groups = _assign([parse_group(r) for r in
                                _extract_rows(_ok(groups_a), "group")])
@@ -690,9 +711,33 @@ def parse_data(answers: List[Answer]) -> ClusterData:
         tags, ipolicy, master, hypervisor = parse_cluster(_ok(cinfo_a))
     except _Bad as err:
         raise LoadError(err.msg) from None
-    return with_master(groups, nodes, insts, tags, ipolicy, ktn, master, hypervisor)
+    cdata = with_master(groups, nodes, insts, tags, ipolicy, ktn, master, hypervisor)
+    if len(answers) > 4:
+        _apply_pool_answer(cdata, answers[4], to_plain(_ok(cinfo_a)), extra_vgs)
+    return cdata
 
 
-def load(path: str) -> ClusterData:
-    """htools' ``Luxi.loadData``: raw cluster data read over ``path``."""
-    return parse_data(read_data(path))
+def _apply_pool_answer(cdata: ClusterData, answer: Answer, cinfo,
+                       extra_vgs: Sequence[str]) -> None:
+    from backends.pools import PoolDataError, apply_pools
+    ok, val = answer
+    if not ok:
+        raise LoadError("cannot read the storage pools: " + val)
+    try:
+        if not isinstance(val, list) or len(val) != 2 or \
+                not isinstance(val[0], list):
+            raise PoolDataError("unexpected job results")
+        vg = cinfo.get("volume_group_name") if isinstance(cinfo, dict) else None
+        apply_pools(cdata, val[0], val[1], vg if isinstance(vg, str) else None,
+                    extra_vgs)
+    except PoolDataError as err:
+        raise LoadError("cannot read the storage pools: " + str(err)) from None
+
+
+def load(path: str, pools: Optional[Sequence[str]] = None) -> ClusterData:
+    """htools' ``Luxi.loadData``: raw cluster data read over ``path``; with
+    ``pools`` (a list, maybe empty, of extra volume groups) the storage
+    pools too."""
+    if pools is None:
+        return parse_data(read_data(path))
+    return parse_data(read_data(path, True), pools)

@@ -20,7 +20,7 @@ first error, with its text (JSON decoding and key errors reuse the
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.json import (
     JSObject, _annotate, _Bad, as_jsobject, from_obj_with_default, maybe_from_obj,
@@ -316,6 +316,91 @@ def parse_data(bodies: List[Body]) -> ClusterData:
     return with_master(groups, nodes, insts, tags, ipolicy, ktn, master, hypervisor)
 
 
-def load(master: str) -> ClusterData:
-    """htools' ``Rapi.loadData``: raw data (raises LoadError)."""
-    return parse_data(read_data(master))
+def load(master: str, pools: Optional[Sequence[str]] = None) -> ClusterData:
+    """htools' ``Rapi.loadData``: raw data (raises LoadError); with
+    ``pools`` (a list, maybe empty, of extra volume groups) the storage
+    pools too (:func:`read_pools`)."""
+    bodies = read_data(master)
+    cdata = parse_data(bodies)
+    if pools is not None:
+        read_pools(master, cdata, bodies[3], pools)
+    return cdata
+
+
+def read_pools(master: str, cdata: ClusterData, info_body: Body,
+               extra: Sequence[str]) -> None:
+    """The storage pools over RAPI: the same two opcodes as over Luxi
+    (:mod:`backends.pools`), as the jobs RAPI makes of
+    ``GET /2/nodes/N/storage?storage_type=lvm-vg&output_fields=name,size,free``
+    (every online node) and ``GET /2/instances/I/info?static=1`` (every
+    instance), read back from ``/2/jobs/ID`` once finished."""
+    import json
+    from backends.pools import PoolDataError, apply_pools
+    if master.startswith(FILE_PREFIX):
+        raise LoadError("cannot read the storage pools: not from files (%s)"
+                        % master)
+    url = format_host(master)
+    try:
+        node_jobs = [(n.name, _submit(url + "/2/nodes/%s/storage?storage_type="
+                                      "lvm-vg&output_fields=name,size,free"
+                                      % n.name))
+                     for n in cdata.nodes if not n.offline]
+        inst_jobs = [_submit(url + "/2/instances/%s/info?static=1" % i.name)
+                     for i in cdata.instances]
+        rows = []
+        for name, jid in node_jobs:
+            for unit in _job_result(url, jid) or []:
+                rows.append([name] + list(unit))
+        inst_data = {}
+        for jid in inst_jobs:
+            inst_data.update(_job_result(url, jid) or {})
+        info = json.loads(info_body[1])
+        vg = info.get("volume_group_name")
+        apply_pools(cdata, rows, inst_data, vg if isinstance(vg, str) else None,
+                    extra)
+    except (PoolDataError, ValueError, TypeError, AttributeError) as err:
+        raise LoadError("cannot read the storage pools: %s" % err) from None
+
+
+def _get_json(url: str):
+    import json
+    ok, text = get_url(url)
+    if not ok:
+        raise PoolError(text)
+    return json.loads(text)
+
+
+class PoolError(LoadError):
+    """The storage-pool jobs could not be submitted or read."""
+
+    def __init__(self, message: str):
+        super().__init__("cannot read the storage pools: " + message)
+
+
+def _submit(url: str) -> str:
+    jid = _get_json(url)
+    if isinstance(jid, bool) or not isinstance(jid, (int, str)):
+        raise PoolError("no job id from %s: %r" % (url, jid))
+    return str(jid)
+
+
+def _job_result(url: str, jid: str):
+    """The first opcode result of job ``jid`` once it has finished."""
+    from backends.pools import TIMEOUT, wait_finished
+    last = {}
+
+    def status_of():
+        job = _get_json(url + "/2/jobs/%s" % jid)
+        last["job"] = job
+        return job.get("status", "unreadable") if isinstance(job, dict) \
+            else "unreadable"
+
+    status = wait_finished(status_of)
+    if status is None:
+        raise PoolError("job %s still unfinished after %ds" % (jid, TIMEOUT))
+    if status != "success":
+        raise PoolError("job %s %s" % (jid, status))
+    res = last["job"].get("opresult")
+    if not isinstance(res, list) or not res:
+        raise PoolError("job %s has no result" % jid)
+    return res[0]

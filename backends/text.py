@@ -15,7 +15,7 @@ from htools.haskell.io import open_file_error
 from htools.haskell.prelude import lines as hs_lines
 from htools.haskell.read import try_read_double, try_read_int
 from htools.loader import LoadError
-from htools.model import ClusterData, Disk, Group, Instance, Node
+from htools.model import ClusterData, Disk, Group, Instance, Node, set_pool_disks
 from htools.types import (
     DEFAULT_IPOLICY, NO_SECONDARY, AllocPolicy, DiskTemplate, InstanceStatus,
     IPolicy, ISpec, MinMaxISpecs,
@@ -199,6 +199,48 @@ def _load_ipolicy(fields: List[str]) -> Tuple[str, IPolicy]:
                           spindle_ratio=try_read_double(owner + "/spindle_ratio", spindle))
 
 
+def load_pool_rows(lines: List[str], nodes: List[Node],
+                   insts: List[Instance], unresolved: bool = False) -> None:
+    """The storage-pool section (an extension of ours, a sixth section the
+    reference never reads): ``pool|node|vg|total|free`` rows give a node's
+    volume groups, ``disk|instance|size|vg|metavg`` rows an instance's
+    disks in order (an empty metavg: the data VG).  With ``unresolved``
+    the disks are only recorded (``Instance.pool_disks``), the demand is
+    left to the caller."""
+    by_node = {n.name: n for n in nodes}
+    by_inst = {i.name: i for i in insts}
+    disks: Dict[str, list] = {}
+    for line in lines:
+        fields = sep_split("|", line)
+        kind = fields[0] if fields else ""
+        if kind == "pool" and len(fields) >= 5:
+            name, vg, total, free = fields[1:5]
+            node = by_node.get(name)
+            if node is None:
+                raise LoadError("Unknown node '%s' in storage pool data" % name)
+            if node.pools is None:
+                node.pools = {}
+            node.pools[vg] = (try_read_int(name + "/" + vg, total),
+                              try_read_int(name + "/" + vg, free))
+        elif kind == "disk" and len(fields) >= 5:
+            name, size, vg, metavg = fields[1:5]
+            if name not in by_inst:
+                raise LoadError("Unknown instance '%s' in storage pool data"
+                                % name)
+            disks.setdefault(name, []).append(
+                (try_read_int(name, size), vg, metavg or None))
+        else:
+            raise LoadError("Invalid storage pool data: '%s'"
+                            % _show_fields(fields))
+    for name, dl in disks.items():
+        if unresolved:
+            # an empty metavg is the data VG here too
+            by_inst[name].pool_disks = tuple((size, vg, meta or vg)
+                                             for size, vg, meta in dl)
+        else:
+            set_pool_disks(by_inst[name], dl)
+
+
 def parse_data(text: str) -> ClusterData:
     """Parse the text format into raw (not yet merged) cluster data."""
     sections = sep_split("", hs_lines(text))
@@ -207,6 +249,7 @@ def parse_data(text: str) -> ClusterData:
                         "instead of 4 or more" % len(sections))
     glines, nlines, ilines, ctags = sections[:4]
     pollines = sections[4] if len(sections) > 4 else []
+    poolines = sections[5] if len(sections) > 5 else []
     groups: List[Group] = []
     ktg: Dict[str, int] = {}
     for line in glines:
@@ -236,6 +279,8 @@ def parse_data(text: str) -> ClusterData:
             if len(matches) != 1:
                 raise LoadError("Wrong number of elems found with name %s" % owner)
             matches[0].ipolicy = pol
+    if poolines:
+        load_pool_rows(poolines, nodes, insts)
     return ClusterData(groups=groups, nodes=nodes, instances=insts,
                        tags=list(ctags), ipolicy=cpol)
 
@@ -395,7 +440,23 @@ def serialize_cluster(cdata: ClusterData) -> str:
     idata = _unlines([serialize_instance(by_idx, i) for i in cdata.instances])
     pdata = _unlines([serialize_ipolicy("", cdata.ipolicy)]
                      + [serialize_ipolicy(g.name, g.ipolicy) for g in cdata.groups])
-    return "\n".join([gdata, ndata, idata, _unlines(cdata.tags), pdata])
+    sections = [gdata, ndata, idata, _unlines(cdata.tags), pdata]
+    sdata = serialize_pools(cdata)
+    if sdata:
+        sections.append(sdata)
+    return "\n".join(sections)
+
+
+def serialize_pools(cdata: ClusterData) -> str:
+    """The storage-pool section (empty without pool data)."""
+    rows = []
+    for n in cdata.nodes:
+        for vg, (total, free) in sorted((n.pools or {}).items()):
+            rows.append("pool|%s|%s|%d|%d" % (n.name, vg, total, free))
+    for i in cdata.instances:
+        for size, vg, metavg in i.pool_disks:
+            rows.append("disk|%s|%d|%s|%s" % (i.name, size, vg, metavg or ""))
+    return _unlines(rows)
 
 
 def save(cdata: ClusterData, path: str) -> None:

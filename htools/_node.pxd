@@ -26,6 +26,11 @@ cdef enum:
     MIR_INTERNAL = 1
     MIR_EXTERNAL = 2
 
+# storage pools (htools.model: Node.pools, Instance.pools): at most MAXP
+# volume groups per cluster, by their htools.model.pool_id bit
+cdef enum:
+    MAXP = 8
+
 # the metrics: htools.metrics.METRICS order
 cdef enum:
     NV = 20
@@ -75,6 +80,12 @@ cdef struct NodeS:
     double isp_forth
     double load[4]
     double load_f[4]
+    # storage pools: has_pools 0 = unknown (no pool rule); pmask: the
+    # node's volume groups; free space (forthcoming included) and reserve
+    int has_pools
+    unsigned int pmask
+    long long pfree[MAXP]
+    long long plo[MAXP]
 
 
 cdef struct InstS:
@@ -102,6 +113,9 @@ cdef struct InstS:
     int pnode
     int snode
     long long idx
+    # storage pools: the volume groups of the demand and the MiB on each
+    unsigned int dmask
+    long long dem[MAXP]
 
 
 # ---------------------------------------------------------------------------
@@ -169,6 +183,37 @@ cdef inline int pack_node(NodeS *n, object node, object hs_truncate) except -1:
     ul = node.util_load_forth
     n.load_f[0] = to_double(ul.cpu); n.load_f[1] = to_double(ul.mem)
     n.load_f[2] = to_double(ul.dsk); n.load_f[3] = to_double(ul.net)
+    n.has_pools = 0
+    n.pmask = 0
+    if node.pools is not None:
+        pack_node_pools(n, node)
+    return 0
+
+
+cdef inline int pack_node_pools(NodeS *n, object node) except -1:
+    from htools.model import pool_id
+    from htools.haskell.prelude import floor_int
+    cdef int b
+    n.has_pools = 1
+    for vg, (total, free) in node.pools.items():
+        b = pool_id(vg)
+        if b >= MAXP:
+            raise NotImplementedError("too many storage pools")
+        n.pmask |= 1u << b
+        n.pfree[b] = to_int(free)
+        n.plo[b] = to_int(floor_int(node.m_dsk * total))
+    return 0
+
+
+cdef inline int pack_instance_pools(InstS *I, object inst) except -1:
+    from htools.model import pool_id
+    cdef int b
+    for vg, amt in inst.pools.items():
+        b = pool_id(vg)
+        if b >= MAXP:
+            raise NotImplementedError("too many storage pools")
+        I.dmask |= 1u << b
+        I.dem[b] = to_int(amt)
     return 0
 
 
@@ -197,6 +242,8 @@ cdef inline int pack_instance(InstS *I, object inst) except -1:
     I.util[3] = to_double(util.net)
     I.pnode = -1
     I.snode = -1
+    if inst.pools:
+        pack_instance_pools(I, inst)
     return 0
 
 
@@ -236,6 +283,32 @@ cdef inline double new_spindle_use(const NodeS *n, const InstS *I, bint add,
     return cur - <double>I.spindle_use
 
 
+cdef inline bint pool_fail(const NodeS *n, const InstS *I, bint strict) noexcept nogil:
+    """Node._pool_fail: a volume group of the demand missing or short."""
+    cdef int b
+    cdef long long new
+    if not n.has_pools or I.dmask == 0:
+        return False
+    if I.dmask & ~n.pmask:
+        return True
+    for b in range(MAXP):
+        if I.dmask & (1u << b):
+            new = n.pfree[b] - I.dem[b]
+            if new <= 0 or (strict and new < n.plo[b]):
+                return True
+    return False
+
+
+cdef inline void pools_with(NodeS *n, const InstS *I, long long sign) noexcept nogil:
+    """Node._pools_with, in place."""
+    cdef int b
+    if not n.has_pools or I.dmask == 0:
+        return
+    for b in range(MAXP):
+        if I.dmask & n.pmask & (1u << b):
+            n.pfree[b] = n.pfree[b] - sign * I.dem[b]
+
+
 cdef inline int add_pri(NodeS *n, const InstS *I, long long loc_delta,
                         bint strict, bint tags_conflict) noexcept nogil:
     """Node.add_pri, in place: FITS, or the failure mode (``n`` unchanged).
@@ -270,6 +343,8 @@ cdef inline int add_pri(NodeS *n, const InstS *I, long long loc_delta,
             return F_DISK
         if strict and local and new_dsk < n.lo_dsk:
             return F_DISK
+        if local and pool_fail(n, I, strict):
+            return F_DISK
         if local and n.excl and new_sp < 0:
             return F_SPINDLES
         if strict and local and new_isp > n.hi_sp:
@@ -286,6 +361,8 @@ cdef inline int add_pri(NodeS *n, const InstS *I, long long loc_delta,
         if local and new_dsk_forth <= 0:
             return F_DISK
         if local and new_dsk_forth < n.lo_dsk:
+            return F_DISK
+        if local and I.forthcoming and pool_fail(n, I, True):
             return F_DISK
         if local and n.excl and new_sp_forth < 0:
             return F_SPINDLES
@@ -309,6 +386,8 @@ cdef inline int add_pri(NodeS *n, const InstS *I, long long loc_delta,
         n.loc_score = n.loc_score + loc_delta
     n.f_mem_forth = new_mem_forth
     n.f_dsk_forth = new_dsk_forth
+    if local:
+        pools_with(n, I, 1)
     n.p_mem_forth = hs_div(<double>new_mem_forth, n.t_mem)
     n.p_dsk_forth = new_pdsk(n, new_sp_forth, new_dsk_forth)
     n.u_cpu_forth = new_ucpu_forth
@@ -346,6 +425,8 @@ cdef inline int add_sec(NodeS *n, const InstS *I, long long peem, bint strict,
             return F_DISK
         if strict and new_dsk < n.lo_dsk:
             return F_DISK
+        if not ignore_disks and pool_fail(n, I, strict):
+            return F_DISK
         if n.excl and new_sp < 0:
             return F_SPINDLES
         if strict and new_isp > n.hi_sp:
@@ -360,6 +441,8 @@ cdef inline int add_sec(NodeS *n, const InstS *I, long long peem, bint strict,
         if new_dsk_forth <= 0:
             return F_DISK
         if new_dsk_forth < n.lo_dsk:
+            return F_DISK
+        if I.forthcoming and pool_fail(n, I, True):
             return F_DISK
         if n.excl and new_sp_forth < 0:
             return F_SPINDLES
@@ -378,6 +461,7 @@ cdef inline int add_sec(NodeS *n, const InstS *I, long long peem, bint strict,
         n.isp = new_isp
         n.f_sp = new_sp
     n.f_dsk_forth = new_dsk_forth
+    pools_with(n, I, 1)
     n.p_dsk_forth = new_pdsk(n, new_sp_forth, new_dsk_forth)
     n.load_f[2] = n.load_f[2] + I.util[2]
     n.isp_forth = new_isp_forth
@@ -412,6 +496,7 @@ cdef inline void remove_pri(NodeS *n, const InstS *I, long long loc_delta) noexc
     n.f_mem_forth = n.f_mem_forth + I.mem
     if I.local:
         n.f_dsk_forth = n.f_dsk_forth + I.dsk
+        pools_with(n, I, -1)
     sp = new_free_spindles(n, I, False, True)
     n.isp_forth = new_spindle_use(n, I, False, True)
     n.f_sp_forth = sp
@@ -450,6 +535,7 @@ cdef inline void remove_sec(NodeS *n, const InstS *I, long long old_peem,
         n.load[2] = n.load[2] - I.util[2]
     if I.local:
         n.f_dsk_forth = n.f_dsk_forth + I.dsk
+        pools_with(n, I, -1)
     sp = new_free_spindles(n, I, False, True)
     n.isp_forth = new_spindle_use(n, I, False, True)
     n.f_sp_forth = sp

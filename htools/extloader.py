@@ -66,9 +66,13 @@ def load_raw(opts) -> ClusterData:
     node_sim = getattr(opts, "node_sim", None) or []
     ialloc_src = getattr(opts, "ialloc_src", None)
     if master:
-        return _backend("rapi", "the RAPI backend (-m)").load(master)
+        backend = _backend("rapi", "the RAPI backend (-m)")
+        pools = getattr(opts, "storage_pools", None)
+        return backend.load(master) if pools is None else backend.load(master, pools)
     if luxi is not None:
-        return _backend("luxi", "the Luxi backend (-L)").load(luxi)
+        backend = _backend("luxi", "the Luxi backend (-L)")
+        pools = getattr(opts, "storage_pools", None)
+        return backend.load(luxi) if pools is None else backend.load(luxi, pools)
     if node_sim:
         from backends import simu
         return simu.load(node_sim)

@@ -174,6 +174,11 @@ class Instance:
     excl_tags: List[str] = field(default_factory=list)
     dsrd_loc_tags: frozenset = frozenset()
     location_score: int = 0
+    # storage pools (an extension): the disks' volume groups when known,
+    # ``(size, data vg, meta vg or None)`` each, and the demand they make on
+    # every node holding the instance's storage (``pool_demand``)
+    pool_disks: tuple = ()
+    pools: Dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.alias:
@@ -241,6 +246,69 @@ _USES_MEMORY = frozenset({
 })
 
 
+# --------------------------------------------------------------------------
+# Storage pools (an extension of ours): several LVM volume groups per node.
+# A node's ``pools`` maps each volume group to (total, free) MiB, or is None
+# when unknown; an instance's ``pools`` maps each volume group to the MiB
+# its disks take on every node holding its storage (a DRBD disk takes its
+# size on the data VG and DRBD_META_SIZE on the meta VG, on both nodes).
+# Without pool data on either side, nothing changes.
+
+DRBD_META_SIZE = 128
+
+_POOL_IDS: Dict[str, int] = {}
+
+
+def pool_id(vg: str) -> int:
+    """A small number per volume group name, the same for the process's
+    life (the compiled core's bit of the pool)."""
+    pid = _POOL_IDS.get(vg)
+    if pid is None:
+        pid = _POOL_IDS[vg] = len(_POOL_IDS)
+    return pid
+
+
+def pool_demand(template: DiskTemplate,
+                pool_disks: Sequence[Tuple[int, str, Optional[str]]]
+                ) -> Dict[str, int]:
+    """The per-node demand of disks ``(size, vg, metavg)``; metavg None
+    means the data VG."""
+    demand: Dict[str, int] = {}
+    if template not in LOCAL_STORAGE_TEMPLATES:
+        return demand
+    for size, vg, metavg in pool_disks:
+        demand[vg] = demand.get(vg, 0) + size
+        if template == DiskTemplate.DRBD:
+            mvg = metavg or vg
+            demand[mvg] = demand.get(mvg, 0) + DRBD_META_SIZE
+    return demand
+
+
+def set_pool_disks(inst: "Instance",
+                   pool_disks: Sequence[Tuple[int, str, Optional[str]]]) -> None:
+    """Record the volume groups of ``inst``'s disks (and its demand)."""
+    inst.pool_disks = tuple(pool_disks)
+    inst.pools = pool_demand(inst.disk_template, inst.pool_disks)
+
+
+def pool_shortage(node: "Node", inst: "Instance", strict: bool = True
+                  ) -> Optional[str]:
+    """Why ``node`` cannot hold ``inst``'s storage, or None: the reason in
+    words (``no volume group X``, ``not enough free space in volume group
+    X``)."""
+    if node.pools is None or not inst.pools:
+        return None
+    for vg in sorted(inst.pools):
+        have = node.pools.get(vg)
+        if have is None:
+            return "no volume group %s" % vg
+        total, free = have
+        new = free - inst.pools[vg]
+        if new <= 0 or (strict and new < _floor(node.m_dsk * total)):
+            return "not enough free space in volume group %s" % vg
+    return None
+
+
 def compute_pdsk(free: int, total: float) -> float:
     if total == 0:
         return 1.0
@@ -268,7 +336,7 @@ class Node:
         "tags", "util_pool", "util_load", "util_load_forth", "p_tags",
         "group", "ipolicy", "excl_storage", "mig_tags", "rmig_tags",
         "location_tags", "location_score", "instance_map", "hypervisor",
-        "drained",
+        "drained", "pools",
     )
 
     def __init__(self, name: str, t_mem: float, n_mem: int, f_mem: int,
@@ -335,6 +403,9 @@ class Node:
         self.location_score = 0
         self.instance_map: Dict[Tuple[str, str], int] = {}
         self.hypervisor: Optional[Hypervisor] = None
+        # storage pools (an extension): volume group -> (total, free), or
+        # None when unknown (then only the single disk figure counts)
+        self.pools: Optional[Dict[str, Tuple[int, int]]] = None
 
     def copy(self) -> "Node":
         """A shallow copy (replaced below by a generated straight-line
@@ -434,6 +505,27 @@ class Node:
         return [(loc, ex) for loc in sorted(self.location_tags)
                 for ex in inst.excl_tags]
 
+    def _pool_fail(self, inst: Instance, strict: bool) -> bool:
+        """The pool rule: every volume group of the instance's demand
+        exists here and keeps free space above zero (and above the disk
+        reserve when strict).  Always passes with unknown pools."""
+        if self.pools is None or not inst.pools:
+            return False
+        return pool_shortage(self, inst, strict) is not None
+
+    def _pools_with(self, inst: Instance, sign: int):
+        """The pools after adding (sign 1) or removing (-1) the instance's
+        demand."""
+        pools = self.pools
+        if pools is None or not inst.pools:
+            return pools
+        new = dict(pools)
+        for vg, amt in inst.pools.items():
+            have = new.get(vg)
+            if have is not None:
+                new[vg] = (have[0], _wrap(have[1] - sign * amt))
+        return new
+
     # ---- load-time placement (no checks) --------------------------------
     def set_pri(self, inst: Instance) -> None:
         """Account ``inst`` as a primary of this node (in place)."""
@@ -466,6 +558,7 @@ class Node:
     def _forth_only_disk(self, inst: Instance) -> None:
         if inst.uses_local_storage:
             self.f_dsk_forth = _wrap(self.f_dsk_forth - inst.dsk)
+            self.pools = self._pools_with(inst, 1)
         sp = self._new_free_spindles(True, inst, True)
         self.p_dsk_forth = self.new_pdsk(sp, self.f_dsk_forth)
         self.f_spindles_forth = sp
@@ -534,6 +627,8 @@ class Node:
         n.p_list_forth = _list_delete(self.p_list_forth, inst.idx)
         n.f_mem_forth = _wrap(self.f_mem_forth + inst.mem)
         n.f_dsk_forth = _wrap(self.f_dsk_forth + inst.dsk) if uses_disk else self.f_dsk_forth
+        if uses_disk:
+            n.pools = self._pools_with(inst, -1)
         n.f_spindles_forth = self._new_free_spindles(False, inst, True)
         n.inst_spindles_forth = self._spindle_use(False, inst, True)
         n.p_mem_forth = _fdiv(n.f_mem_forth, self.t_mem)
@@ -567,6 +662,8 @@ class Node:
             n.util_load = ul
         n.s_list_forth = _list_delete(self.s_list_forth, inst.idx)
         n.f_dsk_forth = _wrap(self.f_dsk_forth + inst.dsk) if uses_disk else self.f_dsk_forth
+        if uses_disk:
+            n.pools = self._pools_with(inst, -1)
         n.f_spindles_forth = self._new_free_spindles(False, inst, True)
         n.inst_spindles_forth = self._spindle_use(False, inst, True)
         n.p_dsk_forth = self.new_pdsk(n.f_spindles_forth, n.f_dsk_forth)
@@ -595,6 +692,8 @@ class Node:
                 return FailMode.FailDisk
             if uses_disk and new_dsk_forth < self.lo_dsk:
                 return FailMode.FailDisk
+            if uses_disk and inst.forthcoming and self._pool_fail(inst, True):
+                return FailMode.FailDisk
             if uses_disk and self.excl_storage and new_sp_forth < 0:
                 return FailMode.FailSpindles
             if uses_disk and new_isp_forth > self.hi_spindles:
@@ -608,6 +707,8 @@ class Node:
             n.p_list_forth = [inst.idx] + self.p_list_forth
             n.f_mem_forth = new_mem_forth
             n.f_dsk_forth = new_dsk_forth
+            if uses_disk:
+                n.pools = self._pools_with(inst, 1)
             n.p_mem_forth = _fdiv(new_mem_forth, self.t_mem)
             n.p_dsk_forth = self.new_pdsk(new_sp_forth, new_dsk_forth)
             n.u_cpu_forth = new_ucpu_forth
@@ -636,6 +737,8 @@ class Node:
         if uses_disk and new_dsk <= 0:
             return FailMode.FailDisk
         if strict and uses_disk and new_dsk < self.lo_dsk:
+            return FailMode.FailDisk
+        if uses_disk and self._pool_fail(inst, strict):
             return FailMode.FailDisk
         if uses_disk and self.excl_storage and new_sp < 0:
             return FailMode.FailSpindles
@@ -686,6 +789,8 @@ class Node:
                 return FailMode.FailDisk
             if new_dsk_forth < self.lo_dsk:
                 return FailMode.FailDisk
+            if inst.forthcoming and self._pool_fail(inst, True):
+                return FailMode.FailDisk
             if self.excl_storage and new_sp_forth < 0:
                 return FailMode.FailSpindles
             if new_isp_forth > self.hi_spindles:
@@ -697,6 +802,7 @@ class Node:
         def with_forth(n: "Node") -> "Node":
             n.s_list_forth = [inst.idx] + self.s_list_forth
             n.f_dsk_forth = new_dsk_forth
+            n.pools = self._pools_with(inst, 1)
             n.p_dsk_forth = self.new_pdsk(new_sp_forth, new_dsk_forth)
             ulf = self.util_load_forth.copy()
             ulf.dsk = ulf.dsk + inst.util.dsk
@@ -723,6 +829,8 @@ class Node:
         if not ignore_disks and new_dsk <= 0:
             return FailMode.FailDisk
         if strict and new_dsk < self.lo_dsk:
+            return FailMode.FailDisk
+        if not ignore_disks and self._pool_fail(inst, strict):
             return FailMode.FailDisk
         if self.excl_storage and new_sp < 0:
             return FailMode.FailSpindles

@@ -185,6 +185,41 @@ def maybe_print_insts(do_print: bool, msg: str, nodes: Sequence[Node],
     err.write(print_insts(nodes, insts))
 
 
+def print_pools(nodes: Sequence[Node]) -> str:
+    """The storage pools (``--print-pools``, ours): per volume group the
+    nodes having it, total and free MiB, the used share, the lowest and
+    highest free share of a node and its standard deviation (the spread the
+    balancing of that pool would reduce), then which online nodes lack it."""
+    from statistics import pstdev
+    online = [n for n in nodes if not n.offline]
+    known = [n for n in online if n.pools is not None]
+    if not known:
+        return "Storage pools: unknown\n"
+    vgs = sorted({vg for n in known for vg in n.pools})
+    rows = []
+    lacking = []
+    for vg in vgs:
+        have = [n for n in known if vg in n.pools]
+        total = sum(n.pools[vg][0] for n in have)
+        free = sum(n.pools[vg][1] for n in have)
+        shares = [n.pools[vg][1] / n.pools[vg][0] if n.pools[vg][0] else 0.0
+                  for n in have]
+        rows.append([vg, "%d" % len(have), "%d" % total, "%d" % free,
+                     "%.1f%%" % (100.0 * (total - free) / total if total else 0.0),
+                     "%.1f%%" % (100.0 * min(shares)),
+                     "%.1f%%" % (100.0 * max(shares)),
+                     "%.4f" % pstdev(shares)])
+        missing = [n.name for n in known if vg not in n.pools]
+        if missing:
+            lacking.append("  %s missing on: %s\n" % (vg, ", ".join(missing)))
+    out = "Storage pools (%d of %d online nodes known):\n" % (len(known),
+                                                          len(online))
+    out += print_table(" ", ["Pool", "Nodes", "Total", "Free", "Used",
+                             "MinFree", "MaxFree", "FreeStdDev"], rows,
+                       [False] + [True] * 7)
+    return out + "".join(lacking)
+
+
 def show_warnings(msgs: Sequence[str]) -> None:
     if msgs:
         sys.stderr.write("Warning: cluster has inconsistent data:\n")

@@ -15,7 +15,7 @@ from htools.alloc import compiled as fastalloc
 from htools.errors import UncaughtIOError
 from htools.specification import pure
 from htools.alloc import globaln1, n1
-from htools.model import Disk, Instance, Node, hs_truncate
+from htools.model import Disk, Instance, Node, hs_truncate, set_pool_disks
 from htools.haskell.prelude import wrap_int64
 from htools.types import (
     DiskTemplate, FailMode, InstanceStatus, UNIT_CPU, UNIT_DSK, UNIT_MEM, UNIT_SPINDLE,
@@ -153,6 +153,10 @@ def shrink_by_type(inst: Instance, fm: FailMode) -> Optional[Instance]:
         new = inst.copy()
         new.dsk = inst.dsk - len(inst.disks) * UNIT_DSK
         new.disks = newdisks
+        if inst.pool_disks:
+            # the storage pools shrink with the disks
+            set_pool_disks(new, [(d.size, vg, meta) for d, (_, vg, meta)
+                                 in zip(newdisks, inst.pool_disks)])
         return new
     if fm == FailMode.FailCPU:
         v = inst.vcpus - UNIT_CPU

@@ -13,7 +13,7 @@ from htools.alloc import globaln1
 from htools.alloc.primitives import extract_nl, inst_matches_policy, update_il
 from htools.alloc.solution import Rejection, Trace
 from htools.params import AlgorithmOptions
-from htools.model import Instance, Node, pm_find
+from htools.model import Instance, Node, pm_find, pool_shortage
 from htools.types import DiskTemplate, FailMode
 
 # ==========================================================================
@@ -120,6 +120,9 @@ def explain_primary(node: Node, inst: Instance, force: bool,
         if strict and uses_disk and new_dsk < node.lo_dsk:
             return ("disk: would leave %s free, below the %s kept free"
                     % (fmt_mib(new_dsk), fmt_mib(node.lo_dsk)))
+        why = pool_shortage(node, inst, strict) if uses_disk else None
+        if why is not None:
+            return why
         if uses_disk and node.excl_storage:
             total = inst.total_spindles()
             if total is None:
@@ -181,6 +184,9 @@ def _explain_forth_pri(node: Node, inst: Instance) -> str:
         return _short("disk", inst.dsk, node.f_dsk_forth)
     if uses_disk and dsk < node.lo_dsk:
         return "disk would drop below the %s kept free" % fmt_mib(node.lo_dsk)
+    why = pool_shortage(node, inst) if uses_disk else None
+    if why is not None:
+        return why
     if uses_disk and node.excl_storage:
         total = inst.total_spindles()
         if total is None or node.f_spindles_forth - total < 0:
@@ -209,6 +215,9 @@ def explain_secondary(node: Node, inst: Instance, pdx: int, force: bool,
     if strict and new_dsk < node.lo_dsk:
         return "disk: would leave %s free, below the %s kept free" % (
             fmt_mib(new_dsk), fmt_mib(node.lo_dsk))
+    why = None if ignore_disks else pool_shortage(node, inst, strict)
+    if why is not None:
+        return why
     if node.excl_storage:
         total = inst.total_spindles()
         if total is None:

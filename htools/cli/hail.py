@@ -278,7 +278,7 @@ def run(opts, args) -> int:
 
     verbose = opts.verbose
     static = opts.static_kvm_node_memory
-    req = ia.read_request(args[0], static, prog="hail")
+    req = ia.read_request(args[0], static, prog="hail", pool_file=opts.pool_data)
     rq = req.rqtype
     cdata = req.cdata
     if opts.data_file is not None or opts.node_sim:

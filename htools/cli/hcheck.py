@@ -295,6 +295,11 @@ def _run(opts, out) -> int:
             pr.group_stats("final", gs)
         pr.cluster_stats("final", final, needrebalance)
 
+    if getattr(opts, "print_pools", False):
+        from htools.report import print_pools
+        for gs in final:
+            pr.write("Group %s: " % gs.group.name
+                     + print_pools([gs.nodes[k] for k in sorted(gs.nodes)]))
     if machine:
         pr.write(_key_line("OK", "1"))
     if page is not None:

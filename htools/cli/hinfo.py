@@ -82,6 +82,8 @@ def run(opts, args) -> int:
     out.write("Cluster coefficients:\n" + metrics.print_stats("  ", nodes))
     score_line = "Cluster score: %s" % fmt_f(metrics.comp_cv(nodes), 8)
     out.write(score_line + "\n")
+    if opts.print_pools:
+        out.write(report.print_pools(nodes))
     if page is not None:
         page.cluster(nodes, len(insts), groups)
         page.group_table = (["Group", "Nodes", "Instances", "Bad_Nodes",

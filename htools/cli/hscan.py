@@ -53,6 +53,8 @@ def _load_luxi(opts: Options):
             raise UncaughtIOError("Network.Socket.connect: <socket: 3>: does "
                                   "not exist (No such file or directory)")
         raise HtoolsError("the Luxi backend is not implemented yet", status=2)
+    if opts.storage_pools is not None:
+        return luxi.load(sock, opts.storage_pools)
     return luxi.load(sock)
 
 
@@ -105,7 +107,11 @@ def run(opts: Options, args: list) -> int:
         if not write_data(nlen, LOCAL, opts, lambda: _load_luxi(opts)):
             out.flush()
             return 2
-    results = [write_data(nlen, name, opts, lambda name=name: rapi.load(name))
+    def load(name):
+        if opts.storage_pools is None:
+            return rapi.load(name)
+        return rapi.load(name, opts.storage_pools)
+    results = [write_data(nlen, name, opts, lambda name=name: load(name))
                for name in args]
     out.flush()
     return 0 if all(results) else 2

@@ -139,6 +139,30 @@ def _print_alloc_map(verbose: int, msg: str, nl, ixes) -> None:
         err.write(" " + " ".join(line) + "\n")
 
 
+def _on_pool(opts: Options, inst, nodes):
+    """``--pool=VG[:METAVG]`` (ours): the simulated instances' disks on
+    volume group VG (a DRBD meta LV on METAVG, default VG), so that only
+    nodes with that VG and its free space take them.  A VG no node has is
+    an error (shrinking the disks could never make them fit)."""
+    if opts.pool is None:
+        return inst
+    from htools.model import set_pool_disks
+    vg, _, meta = opts.pool.partition(":")
+    set_pool_disks(inst, [(d.size, vg, meta or None) for d in inst.disks])
+    for pool in inst.pools:
+        if not any(n.pools and pool in n.pools for n in nodes.values()):
+            raise HtoolsError("--pool: no node has volume group %s" % pool)
+    return inst
+
+
+def _check_pool(opts: Options, nodes) -> None:
+    """``--pool`` before any output: its volume groups exist somewhere."""
+    if opts.pool is not None:
+        from htools.alloc.capacity import inst_from_spec
+        from htools.types import DiskTemplate
+        _on_pool(opts, inst_from_spec(1, 1, 1, 1, DiskTemplate.PLAIN, 1), nodes)
+
+
 def run(opts: Options, args: list) -> int:
     if args:
         raise HtoolsError("This program doesn't take any arguments.")
@@ -179,6 +203,7 @@ def run(opts: Options, args: list) -> int:
         raise HtoolsError("null list of disk templates received from cluster")
     cluster_dt = ipol.disk_templates[0]
     nl = {n.idx: n for n in nodes}
+    _check_pool(opts, nl)
     il = {i.idx: i for i in orig.instances}
     num_instances = len(il)
     node_count = len(fixed_nodes)
@@ -275,7 +300,8 @@ def run(opts: Options, args: list) -> int:
     def tiered():
         res = cap.AllocResult([], nl, il, [])
         for ts in tspecs:
-            inst = cap.inst_from_spec(ts[0], ts[1], ts[2], ts[3], dt, su)
+            inst = _on_pool(opts, cap.inst_from_spec(ts[0], ts[1], ts[2], ts[3],
+                                                     dt, su), nl)
             n = len(res.ixes)
             if limit is not None and limit <= n:
                 continue
@@ -349,7 +375,8 @@ def run(opts: Options, args: list) -> int:
     else:
         st = ipol.std
         ispec = (st.memory_size, st.disk_size, st.cpu_count, st.spindle_use)
-    sinst = cap.inst_from_spec(ispec[0], ispec[1], ispec[2], ispec[3], dt, su)
+    sinst = _on_pool(opts, cap.inst_from_spec(ispec[0], ispec[1], ispec[2],
+                                              ispec[3], dt, su), nl)
     sres = run_alloc(lambda: cap.iterate_alloc(alg2, nl, il, limit, sinst,
                                                allocnodes, []))
     sreason, fin_list = post(sres, ispec, "Standard")
@@ -376,6 +403,10 @@ def run(opts: Options, args: list) -> int:
         if not sreason:
             raise HtoolsError("Internal error, no failure reasons?!")
         _print_fr_scores(out, nlist, fin_list, sreason)
+    if opts.print_pools and not machine_r:
+        from htools.report import print_pools
+        out.write("Initial " + print_pools(nlist))
+        out.write("After the normal allocation: " + print_pools(fin_list))
     out.flush()
     if page is not None:
         page.write()

@@ -145,6 +145,10 @@ class Options:
     threads: Optional[int] = None              # --threads (hbal, hcheck extension)
     pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
+    pool_data: Optional[str] = None            # --pool-data=FILE (storage pools)
+    storage_pools: Optional[List[str]] = None  # --storage-pools[=VG,...] (-L)
+    pool: Optional[str] = None                 # hspace --pool=VG[:METAVG]
+    print_pools: bool = False                  # --print-pools
     rapi_ca: Optional[str] = None              # --rapi-ca=FILE (-m -X extension)
     rapi_insecure: bool = False                # --rapi-insecure (-m -X extension)
     reboot_command: Optional[str] = None       # --reboot-command (hroller extension)
@@ -297,6 +301,10 @@ def _apply_print_nodes(o: Options, v: Optional[str]) -> None:
 
 def _apply_luxi(o: Options, v: Optional[str]) -> None:
     o.luxi = default_query_socket() if v is None else v
+
+
+def _apply_storage_pools(o: Options, v: Optional[str]) -> None:
+    o.storage_pools = [] if v is None else sep_split(v)
 
 
 def _apply_print_commands(o: Options, v: Optional[str]) -> None:
@@ -627,6 +635,22 @@ _OPTS = [
     _mk("rapi-insecure", "", "rapi-insecure", NO_ARG, None,
         "do not verify the RAPI server's certificate for -m -X", "none",
         _setter("rapi_insecure", True)),
+    # storage pools, hail (see HIDDEN_OPTIONS)
+    _mk("pool-data", "", "pool-data", REQ_ARG, "FILE",
+        "volume groups of the nodes and disks (the text format's "
+        "storage-pool rows)", "file", _store("pool_data")),
+    _mk("storage-pools", "", "storage-pools", OPT_ARG, "VG,...",
+        "with -L: read the nodes' volume groups and the instances' disks "
+        "(read-only jobs) and keep every instance's storage on nodes with "
+        "its volume groups; the optional list adds volume groups no "
+        "instance uses", "none", _apply_storage_pools),
+    _mk("pool", "", "pool", REQ_ARG, "VG[:METAVG]",
+        "the simulated instances' disks on volume group VG (DRBD meta LVs "
+        "on METAVG, default VG): capacity of that storage pool", "none",
+        _store("pool")),
+    _mk("print-pools", "", "print-pools", NO_ARG, None,
+        "print the storage pools (volume groups) of the nodes", "none",
+        _setter("print_pools", True)),
     # rolling reboots, hroller (see HIDDEN_OPTIONS and cluster.rolling)
     _mk("reboot-command", "", "reboot-command", REQ_ARG, "COMMAND",
         "run the rolling reboot: COMMAND reboots node {node}", "none",
@@ -751,13 +775,15 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "hbal": ("search", "threads", "pending-jobs", "rapi-auth", "rapi-ca",
-             "rapi-insecure", "html-report"),
+             "rapi-insecure", "html-report", "storage-pools"),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
+    "hail": ("pool-data",),
     "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",
                 "state-file", "dry-run", "html-report"),
-    "hspace": ("html-report",),
-    "hinfo": ("html-report",),
-    "hcheck": ("threads", "html-report"),
+    "hinfo": ("html-report", "storage-pools", "print-pools"),
+    "hcheck": ("threads", "html-report", "storage-pools", "print-pools"),
+    "hspace": ("html-report", "storage-pools", "pool", "print-pools"),
+    "hscan": ("storage-pools",),
 }
 
 #: The nine programs, in the order of the reference's personality list.

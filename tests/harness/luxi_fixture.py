@@ -765,8 +765,68 @@ class ServedCluster:
         elif opid == "OP_OOB_COMMAND":
             oob_log.append(json.loads(json.dumps(op)))
             return [[[0, n], [0, True]] for n in op.get("node_names") or []]
+        elif opid == "OP_NODE_QUERY_STORAGE":
+            return self.storage_rows(op)
+        elif opid == "OP_INSTANCE_QUERY_DATA":
+            return self.instance_data(op)
         self.recompute_free()
         return None
+
+    # -- storage pools (the two read-only opcodes of --storage-pools)
+    SYSTEM_VG = "vg_system"
+
+    def storage_rows(self, op: dict) -> list:
+        """OP_NODE_QUERY_STORAGE for lvm-vg: the file's pools (or one
+        ``xenvg`` with the node's disk figures), plus a system VG no
+        instance uses, on every online node (offline ones are skipped, as
+        Ganeti does)."""
+        if op.get("storage_type") != "lvm-vg":
+            raise LuxiError(_err("OpPrereqError", "Unknown storage type: %s"
+                                 % op.get("storage_type"), "wrong_input"))
+        fields = op.get("output_fields") or []
+        rows = []
+        for n in self.cdata.nodes:
+            if self.nodes[n.name]["offline"]:
+                continue
+            pools = n.pools if n.pools is not None else {
+                "xenvg": (int(n.t_dsk), n.f_dsk)}
+            units = sorted(pools.items()) + [(self.SYSTEM_VG, (20480, 1024))]
+            for vg, (size, free) in units:
+                vals = {"node": n.name, "name": vg, "size": size, "free": free,
+                        "used": size - free, "allocatable": True}
+                rows.append([vals.get(f) for f in fields])
+        return rows
+
+    def instance_data(self, op: dict) -> dict:
+        """OP_INSTANCE_QUERY_DATA (static): the disks with their LVs (the
+        file's storage-pool rows, or every plain/DRBD disk on xenvg)."""
+        out = {}
+        for i in self.cdata.instances:
+            inst = self.instances[i.name]
+            disks = list(i.pool_disks)
+            if not disks and inst["template"] in ("plain", "drbd"):
+                meta = 128 if inst["template"] == "drbd" else 0
+                disks = [(inst["dsk"] - meta, "xenvg", "xenvg")]
+            jdisks = []
+            for k, (size, vg, metavg) in enumerate(disks):
+                lv = "%s.disk%d" % (inst["uuid"], k)
+                if inst["template"] == "drbd":
+                    jdisks.append({
+                        "dev_type": "drbd", "size": size,
+                        "logical_id": [inst["pnode"], inst["snode"], 11000 + k,
+                                       k, k, "secret"],
+                        "children": [
+                            {"dev_type": "plain", "size": size,
+                             "logical_id": [vg, lv + "_data"], "children": []},
+                            {"dev_type": "plain", "size": 128,
+                             "logical_id": [metavg or vg, lv + "_meta"],
+                             "children": []}]})
+                else:
+                    jdisks.append({"dev_type": "plain", "size": size,
+                                   "logical_id": [vg, lv], "children": []})
+            out[i.name] = {"name": i.name, "disk_template": inst["template"],
+                           "pnode": inst["pnode"], "disks": jdisks}
+        return out
 
     # -- text format of the served state
     def to_text(self) -> str:

@@ -1,0 +1,77 @@
+"""The storage-pool options of hinfo, hcheck and hspace (ours, hidden):
+``--print-pools`` and hspace's ``--pool=VG[:METAVG]``; without them a file
+with a storage-pool section gives the same output as without the section."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulate.generator import generate
+from simulate.pools import add_pools
+
+
+def _run(tool, args):
+    out = subprocess.run([str(Path(sys.executable).parent / tool)] + list(args),
+                         capture_output=True, text=True, timeout=300)
+    return out.returncode, out.stdout, out.stderr
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pt")
+    base = generate(nodes=12, instances=20, seed=3, skew=0.0, unaccounted_mem=0.0)
+    multi = add_pools(base, 5, 0.3, 3)
+    (tmp / "base.data").write_text(base)
+    (tmp / "multi.data").write_text(multi)
+    return str(tmp / "base.data"), str(tmp / "multi.data")
+
+
+@pytest.mark.parametrize("tool,args", [("hinfo", []), ("hcheck", []),
+                                       ("hspace", ["--disk-template=drbd"])])
+def test_without_options_the_section_changes_nothing(files, tool, args):
+    base, multi = files
+    assert _run(tool, ["-t", multi] + args) == _run(tool, ["-t", base] + args)
+
+
+def test_print_pools(files):
+    base, multi = files
+    rc, out, _ = _run("hinfo", ["-t", multi, "--print-pools"])
+    assert rc == 0
+    table = out[out.index("Storage pools (12 of 12 online nodes known):"):]
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:4]}
+    assert rows["xenvg"][1] == "12" and rows["vg_ganeti_hdd"][1] == "7"
+    missing = re.search(r"vg_ganeti_hdd missing on: (.*)", table).group(1)
+    assert len(missing.split(", ")) == 5
+    assert "Storage pools: unknown" in _run("hinfo", ["-t", base,
+                                                      "--print-pools"])[1]
+    rc, out, _ = _run("hcheck", ["-t", multi, "--print-pools"])
+    assert "Group group-01: Storage pools" in out
+
+
+def _allocated(out):
+    return int(re.search(r"- +(\d+) instances allocated", out).group(1))
+
+
+def test_hspace_capacity_per_pool(files):
+    _, multi = files
+    args = ["-t", multi, "--disk-template=drbd"]
+    plain = _allocated(_run("hspace", args)[1])
+    ssd = _allocated(_run("hspace", args + ["--pool=xenvg"])[1])
+    hdd = _allocated(_run("hspace", args + ["--pool=vg_ganeti_hdd:xenvg"])[1])
+    assert 0 < hdd < plain and 0 < ssd <= plain
+    rc, out, err = _run("hspace", args + ["--pool=vg_nope"])
+    assert (rc, out) == (1, "")
+    assert err.strip().splitlines() == [
+        "Error: --pool: no node has volume group vg_nope"]
+    rc, out, _ = _run("hspace", args + ["--pool=vg_ganeti_hdd",
+                                        "--tiered-alloc=102400,4096,2",
+                                        "--print-pools"])
+    assert rc == 0 and "After the normal allocation: Storage pools" in out
+    # tiered allocation shrank the disks, the pools followed: free stays > 0
+    after = out[out.index("After the normal allocation"):]
+    for line in after.splitlines()[2:4]:
+        assert int(line.split()[3]) > 0
