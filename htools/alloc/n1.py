@@ -194,7 +194,7 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     failovers can fail on: the node keys the first failing failover depends
     on, or None when all of them succeed, or :data:`UNDECIDED` for input
     the full path must see (a missing or shared node, an instance
-    elsewhere).
+    elsewhere, known storage pools).
 
     A forced ``applyMoveEx Failover`` fails on the migration tags, or when
     the new primary runs out of memory, disk or spindles, or the new
@@ -211,6 +211,8 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         old_p, old_s = nodes.get(pdx), nodes.get(sdx)
         if old_p is None or old_s is None or pdx == sdx or pdx != node.idx:
             return UNDECIDED
+        if inst.pools and (old_p.pools is not None or old_s.pools is not None):
+            return UNDECIDED        # storage pools: the model's rule decides
         if not old_p.mig_tags <= old_s.rmig_tags:
             return frozenset(seen).union((sdx,))
         moved[idx] = (sdx, pdx)
