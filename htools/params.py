@@ -27,6 +27,8 @@ class AlgorithmOptions:
     #: balancing: "exhaustive" (htools' search, the default) or "pruned"
     #: (hbal --search=pruned: :mod:`htools.balance.compiled`)
     search: str = "exhaustive"
+    #: hbal --search=optimal: its knobs (:class:`htools.balance.optimal.OptimalOptions`)
+    optimal: object = None
     # allocation
     #: check the global N+1 capacity when allocating (hspace/hail --no-capacity-checks)
     capacity: bool = True
@@ -49,6 +51,7 @@ class AlgorithmOptions:
             min_gain=getattr(opts, "min_gain", 0.01),
             min_gain_limit=getattr(opts, "min_gain_limit", 0.1),
             search=getattr(opts, "search", "exhaustive"),
+            optimal=_optimal_options(opts),
             capacity=bool(getattr(opts, "capacity", True)),
             restrict_to_nodes=getattr(opts, "restrict_to_nodes", None),
             accept_existing=bool(getattr(opts, "accept_existing", False)),
@@ -56,6 +59,18 @@ class AlgorithmOptions:
 
     def replace(self, **kw) -> "AlgorithmOptions":
         return replace(self, **kw)
+
+
+def _optimal_options(opts):
+    """The knobs of ``--search=optimal`` (None in the other modes)."""
+    if getattr(opts, "search", None) != "optimal":
+        return None
+    from htools.balance.optimal import OptimalOptions
+    return OptimalOptions(time_limit=opts.opt_time_limit,
+                          move_cost=opts.opt_move_cost,
+                          disk_cost=opts.opt_disk_cost,
+                          mem_cost=opts.opt_mem_cost,
+                          disk_budget=opts.opt_disk_budget)
 
 
 #: htools' ``defaultOptions``

@@ -34,7 +34,17 @@ def steps(algo: AlgorithmOptions, tbl: Table, max_rounds: int = -1,
     Stops when no move is acceptable, after ``max_rounds`` moves (negative:
     no limit) or once the score is at most ``min_score`` (None: no bound).
     Each step is the compiled search where it applies, else the Python one.
+    With ``algo.search == "optimal"`` the steps are those of
+    :class:`htools.balance.path.OptimalRun` (whose ``summary()`` hbal prints).
     """
+    if algo.search == "optimal":
+        from htools.balance.path import OptimalRun
+        return OptimalRun(algo, tbl, max_rounds, min_score)
+    return _greedy_steps(algo, tbl, max_rounds, min_score)
+
+
+def _greedy_steps(algo: AlgorithmOptions, tbl: Table, max_rounds: int,
+                  min_score: Optional[float]) -> Iterator[Tuple[Table, Table]]:
     scorer = make_scorer(algo, tbl)
     while max_rounds < 0 or len(tbl.plc) < max_rounds:
         if min_score is not None and not do_next_balance(tbl, max_rounds, min_score):

@@ -54,8 +54,9 @@ __all__ = ["FastBalancer", "make_scorer", "try_balance", "SEARCH_MODES"]
 #: the compiled state of each ``AlgorithmOptions.search`` (hbal ``--search``)
 STATES = {"exhaustive": BalanceState, "pruned": PrunedBalanceState}
 
-#: values of ``AlgorithmOptions.search``
-SEARCH_MODES = tuple(STATES)
+#: values of ``AlgorithmOptions.search`` (``optimal``: :mod:`.path`, whose
+#: greedy polish runs the exhaustive state)
+SEARCH_MODES = tuple(STATES) + ("optimal",)
 
 #: pruned search: steps found at a widened level before narrowing again
 NARROW_AFTER = 1

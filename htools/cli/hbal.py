@@ -163,7 +163,8 @@ def run(opts, args) -> int:
     cmd_strs: List[balance.MoveJob] = []
     progress = Progress.create()
     progress.update(0, ini_cv)
-    for old_tbl, tbl in balance.steps(algo, tbl, opts.max_length, opt_cv + min_cv):
+    run_steps = balance.steps(algo, tbl, opts.max_length, opt_cv + min_cv)
+    for old_tbl, tbl in run_steps:
         plc = tbl.plc[-1]
         inst = old_tbl.insts[plc.idx]
         sol = balance.solution_line(old_tbl, tbl, nmlen, imlen)
@@ -183,6 +184,9 @@ def run(opts, args) -> int:
     else:
         out.write("Cluster score improved from %s to %s\n"
                   % (fmt_f(ini_cv, 8), fmt_f(tbl.score, 8)))
+    summary = getattr(run_steps, "summary", None)
+    if summary is not None and summary() is not None:
+        out.write(summary() + "\n")
     if verbose >= 1:
         out.write("Solution length=%d\n" % len(tbl.plc))
     jobsets = balance.split_jobs(cmd_strs)

@@ -142,6 +142,11 @@ class Options:
     priority: Optional[str] = None             # --priority (low|normal|high)
     capacity: bool = True                      # --no-capacity-checks -> False
     search: str = "exhaustive"                 # --search (hbal extension)
+    opt_time_limit: float = 60.0               # --opt-time-limit (hbal extension)
+    opt_move_cost: float = 0.002               # --opt-move-cost (hbal extension)
+    opt_disk_cost: float = 0.002               # --opt-disk-cost (hbal extension)
+    opt_mem_cost: float = 0.0002               # --opt-mem-cost (hbal extension)
+    opt_disk_budget: Optional[float] = None    # --opt-disk-budget (hbal extension)
     pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
     rapi_ca: Optional[str] = None              # --rapi-ca=FILE (-m -X extension)
@@ -329,7 +334,7 @@ def _apply_priority(o: Options, v: str) -> None:
 
 
 #: hbal --search values (htools.balance.compiled.SEARCH_MODES)
-SEARCH_MODES = ("exhaustive", "pruned")
+SEARCH_MODES = ("exhaustive", "pruned", "optimal")
 
 
 def _apply_search(o: Options, v: str) -> None:
@@ -337,6 +342,16 @@ def _apply_search(o: Options, v: str) -> None:
         raise OptionValueError("Unknown search mode '%s' (expected %s)"
                                % (v, " or ".join(SEARCH_MODES)))
     o.search = v
+
+
+def _nonneg_double(attr: str, what: str):
+    """A setter of a non-negative number (hbal's --opt-* options)."""
+    def apply(o: Options, v: str) -> None:
+        val = _read_double("parsing " + what, v)
+        if not val >= 0:
+            raise OptionValueError("Invalid value of the %s, expected >=0" % what)
+        setattr(o, attr, val)
+    return apply
 
 
 def _apply_reboot_timeout(o: Options, v: str) -> None:
@@ -595,6 +610,18 @@ _OPTS = [
         "move search: exhaustive (default, as htools) or pruned (faster "
         "on large clusters, other moves)",
         "choices=" + ",".join(SEARCH_MODES), _apply_search),
+] + [
+    _mk("opt-" + name, "", "opt-" + name, REQ_ARG, metavar,
+        "--search=optimal: " + text, "none",
+        _nonneg_double("opt_" + name.replace("-", "_"),
+                       "optimal search " + name.replace("-", " ")))
+    for name, metavar, text in (
+        ("time-limit", "SECONDS", "wall-clock limit of the search (default 60)"),
+        ("move-cost", "SCORE", "cost of one move in score units (default 0.002)"),
+        ("disk-cost", "SCORE", "cost of one GiB of disk copied (default 0.002)"),
+        ("mem-cost", "SCORE", "cost of one GiB of memory migrated (default 0.0002)"),
+        ("disk-budget", "GIB", "GiB of disk the planned moves copy at most"))
+] + [
     # -X extension of hbal and hsqueeze (see HIDDEN_OPTIONS)
     _mk("pending-jobs", "", "pending-jobs", REQ_ARG, "MODE",
         "unfinished jobs of an earlier hbal/hsqueeze run: wait (default), "
@@ -729,7 +756,8 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: what they mean for the reference).  hbal's are described in
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
-    "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
+    "hbal": ("search", "opt-time-limit", "opt-move-cost", "opt-disk-cost",
+             "opt-mem-cost", "opt-disk-budget", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",
                 "state-file", "dry-run"),
