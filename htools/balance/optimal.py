@@ -71,11 +71,17 @@ MAX_CANDIDATES = 150_000
 class OptimalOptions:
     """The knobs of the optimal search (hbal ``--opt-*``)."""
     time_limit: float = 60.0    # seconds of wall clock for the whole search
-    move_cost: float = 0.002    # score units per move
+    move_cost: float = 0.01     # score units per move
     disk_cost: float = 0.002    # score units per GiB copied
-    mem_cost: float = 0.0002    # score units per GiB migrated
+    mem_cost: float = 0.0005    # score units per GiB migrated
     disk_budget: Optional[float] = None   # GiB copied at most
     workers: int = 2
+
+    def scaled(self, k: float) -> "OptimalOptions":
+        """The same with the three costs times ``k``."""
+        return OptimalOptions(self.time_limit, self.move_cost * k,
+                              self.disk_cost * k, self.mem_cost * k,
+                              self.disk_budget, self.workers)
 
 
 def copied_mib(inst: Instance, move: mv.IMove) -> int:
@@ -101,6 +107,11 @@ class Target:
     migrated_mib: int = 0
     notes: List[str] = field(default_factory=list)
 
+    @property
+    def solved(self) -> bool:
+        """Whether the solver found a solution."""
+        return self.status in ("OPTIMAL", "FEASIBLE")
+
     def summary(self) -> str:
         gap = self.objective - self.bound
         return ("Optimal search: %s in %.1fs, %d candidate moves, %d chosen "
@@ -110,6 +121,17 @@ class Target:
                     self.status, self.seconds, self.candidates, len(self.moves),
                     self.copied_mib / 1024.0, self.migrated_mib / 1024.0,
                     self.objective, self.bound, max(0.0, gap)))
+
+
+def sigmas(nodes) -> Dict[str, float]:
+    """The score's standard deviations of ``nodes`` by model metric."""
+    from htools.metrics import NAMES, detailed_cv
+    cv = dict(zip(NAMES, detailed_cv(list(nodes))))
+    return {"mem": cv["free_mem_cv"], "dsk": cv["free_disk_cv"],
+            "cpu": cv["vcpu_ratio_cv"],
+            "pload": cv["cpu_load_cv"] + cv["mem_load_cv"] + cv["net_load_cv"],
+            "dload": cv["disk_load_cv"] + cv["spindles_cv"],
+            "rmem": cv["reserved_mem_cv"]}
 
 
 def _import_cp_model():
@@ -196,11 +218,14 @@ def _div(a: float, b: float) -> float:
 
 def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
           deadline: Optional[float] = None,
-          hint: Optional[Dict[int, Tuple[int, int]]] = None) -> Target:
+          hint: Optional[Dict[int, Tuple[int, int]]] = None,
+          sigma: Optional[Dict[str, float]] = None) -> Target:
     """Build and solve the model of ``tbl``; the chosen target.
 
     ``hint`` (instance index -> (primary, secondary)) is a placement the
-    solver starts from where it is a candidate (the others stay)."""
+    solver starts from where it is a candidate (the others stay);
+    ``sigma`` (metric -> standard deviation) the deviations the objective
+    is tuned to (:func:`sigmas` of the state expected at the end)."""
     cp_model = _import_cp_model()
     t0 = time.monotonic()
     if deadline is None:
@@ -301,9 +326,12 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
 
     first = {id(r[0]) for r in zs}
 
-    def initial(key) -> int:
+    def initial(key, k: float = 1.0) -> int:
+        """The value of ``key``'s terms (scaled by ``k``) as placed now."""
         vs, cs = terms.get(key, ((), ()))
-        return sum(c for v, c in zip(vs, cs) if id(v) in first)
+        if k == 1.0:
+            return sum(c for v, c in zip(vs, cs) if id(v) in first)
+        return sum(round(k * c) for v, c in zip(vs, cs) if id(v) in first)
 
     big = 1 << 40
     dev_values: Dict[str, List] = {}   # metric -> per-node scaled values
@@ -333,21 +361,26 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         # the score's ratios, scaled to integers
         km = SCALE / max(1.0, float(n.t_mem))
         dev_values.setdefault("mem", []).append(
-            round(km * base_free) - _ratio_expr(cp_model, terms, ("mem", ndx), km))
+            (round(km * base_free) - _ratio_expr(cp_model, terms, ("mem", ndx), km),
+             round(km * base_free) - initial(("mem", ndx), km)))
         kd = SCALE / max(1.0, float(n.t_dsk))
         dev_values.setdefault("dsk", []).append(
-            round(kd * b.f_dsk) - _ratio_expr(cp_model, terms, ("dsk", ndx), kd))
+            (round(kd * b.f_dsk) - _ratio_expr(cp_model, terms, ("dsk", ndx), kd),
+             round(kd * b.f_dsk) - initial(("dsk", ndx), kd)))
         kc = SCALE / max(1e-9, float(n.t_cpu) * n.t_cpu_speed)
         dev_values.setdefault("cpu", []).append(
-            round(kc * b.u_cpu) + _ratio_expr(cp_model, terms, ("vcpu", ndx), kc))
+            (round(kc * b.u_cpu) + _ratio_expr(cp_model, terms, ("vcpu", ndx), kc),
+             round(kc * b.u_cpu) + initial(("vcpu", ndx), kc)))
         pl0 = round(SCALE * (_div(b.util_load.cpu, n.util_pool.cpu)
                              + _div(b.util_load.mem, n.util_pool.mem)
                              + _div(b.util_load.net, n.util_pool.net)))
-        dev_values.setdefault("pload", []).append(pl0 + expr(("pload", ndx)))
+        dev_values.setdefault("pload", []).append(
+            (pl0 + expr(("pload", ndx)), pl0 + initial(("pload", ndx))))
         dl0 = round(SCALE * (_div(b.util_load.dsk, n.util_pool.dsk)
                              + (_div(b.inst_spindles, n.hi_spindles)
                                 if not n.excl_storage else 0.0)))
-        dev_values.setdefault("dload", []).append(dl0 + expr(("dload", ndx)))
+        dev_values.setdefault("dload", []).append(
+            (dl0 + expr(("dload", ndx)), dl0 + initial(("dload", ndx))))
     # N+1: the memory each primary node would fail over here stays below
     # the free memory; the largest is the reserved memory of the score
     for ndx in online:
@@ -378,7 +411,7 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
             ct = m.add(top <= free_vars[ndx] - 1)
             if fails is not None:
                 ct.only_enforce_if(~fails)
-        dev_values.setdefault("rmem", []).append(r)
+        dev_values.setdefault("rmem", []).append((r, round(km * n.r_mem)))
     # exclusion tags
     tag_cost_vars = []
     for (ndx, tag), vs in tag_terms.items():
@@ -391,19 +424,38 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         e = m.new_int_var(0, len(vs) + fixed, "")
         m.add(e >= fixed + sum(vs) - 1)
         tag_cost_vars.append(e)
-    # mean absolute deviations from a free centre, weighted like the score
+    # each standard deviation of the score: the square root of the mean of
+    # the squared distances of the nodes' values to the mean (a convex
+    # piecewise-linear square, exact at the breakpoints: one instance's
+    # value apart near the mean, then doubling)
     obj = []
     weights = {"mem": 1.0, "dsk": 1.0, "cpu": 1.0, "pload": 1.0,
                "dload": 1.0, "rmem": 1.0 + _rtotal_weight()}
     for key, values in dev_values.items():
         if len(values) < 2:
             continue
-        mu = m.new_int_var(-big, big, "")
-        for val in values:
-            d = m.new_int_var(0, big, "")
-            m.add(d >= val - mu)
-            m.add(d >= mu - val)
-            obj.append((d, weights[key] / n_on / SCALE))
+        inits = [v for _, v in values]
+        mean = sum(inits) / len(inits)
+        steps_ = [abs(c) for vs_cs in _metric_terms(terms, key, online)
+                  for c in vs_cs if c]
+        step = max(1, sorted(steps_)[len(steps_) // 2] if steps_ else SCALE // 100)
+        spread = max(abs(v - mean) for v in inits) + 4 * step
+        points = _breakpoints(step, spread)
+        top = points[-1]
+        squares = []
+        for val, _ in values:
+            x = m.new_int_var(-top, top, "")
+            m.add(x == val - round(mean))
+            d = m.new_int_var(0, top * top, "")
+            for a0, a1 in zip(points, points[1:]):
+                # the secant of x^2 between a0 and a1
+                m.add(d >= (a0 + a1) * x - a0 * a1)
+            squares.append(d)
+        sd = m.new_int_var(0, top, "")
+        sq = m.new_int_var(0, top * top, "")
+        m.add_multiplication_equality(sq, [sd, sd])
+        m.add(len(values) * sq >= sum(squares))
+        obj.append((sd, weights[key] / SCALE))
     if oopts.disk_budget is not None and copy_vars:
         m.add(cp_model.LinearExpr.weighted_sum(copy_vars, copy_coefs)
               <= int(oopts.disk_budget * 1024))
@@ -415,6 +467,8 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
     solver.parameters.max_time_in_seconds = max(1.0, left)
     solver.parameters.num_workers = max(1, oopts.workers)
     status = solver.solve(m)
+    if status == cp_model.MODEL_INVALID:  # pragma: no cover - internal error
+        raise AssertionError("invalid optimal search model: %s" % m.validate())
     name = solver.status_name(status)
     moves: Dict[int, mv.IMove] = {}
     copied = migrated = 0
@@ -431,6 +485,22 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         objective = bound = float("nan")
     return Target(moves, name, objective, bound, n_cands,
                   time.monotonic() - t0, copied, migrated)
+
+
+def _metric_terms(terms, key: str, online: List[int]):
+    """The coefficient lists of a metric's per-node terms."""
+    name = {"mem": "mem", "dsk": "dsk", "cpu": "vcpu", "pload": "pload",
+            "dload": "dload", "rmem": "mem"}[key]
+    return [terms[(name, n)][1] for n in online if (name, n) in terms]
+
+
+def _breakpoints(step: int, spread: float) -> List[int]:
+    """Breakpoints of the square's approximation: 0, +-step, +-2 step,
+    +-4 step, ... beyond ``spread``."""
+    pos = [0, step]
+    while pos[-1] < spread:
+        pos.append(pos[-1] * 2 if len(pos) > 3 else pos[-1] + step)
+    return [-p for p in reversed(pos[1:])] + pos
 
 
 def _ratio_expr(cp_model, terms, key, k: float):

@@ -26,14 +26,19 @@ import time
 from typing import Iterator, Optional, Tuple
 
 from htools import moves as mv
-from htools.balance.optimal import OptimalOptions, Target, solve
-from htools.balance.search import make_scorer
+from htools.balance.optimal import (
+    OptimalOptions, Target, copied_mib, migrated_mib, sigmas, solve)
+from htools.balance.search import instance_moves, make_scorer, victims
 from htools.balance.table import Placement, Table, do_next_balance
 from htools.params import AlgorithmOptions
 from htools.types import FailMode
 
 #: plans longer than this are ordered in passes instead of best-first
 FULL_ORDER = 300
+
+#: the cost scales tried, cheapest plans first, until a plan ends at most
+#: at htools' final score (each run gets an equal share of the time left)
+COST_SCALES = (4.0, 1.0)
 
 
 class OptimalRun:
@@ -50,6 +55,8 @@ class OptimalRun:
         self.target: Optional[Target] = None
         self.applied = 0        # moves of the target applied
         self.polish = 0         # greedy steps after them
+        self.tries = 0          # solver runs
+        self.label = ""         # the plan chosen
         self._it = self._run()
 
     def __iter__(self) -> "OptimalRun":
@@ -67,32 +74,112 @@ class OptimalRun:
         from htools.balance import steps
         tbl = self.tbl
         start = time.monotonic()
+        deadline = start + self.oopts.time_limit
         if not self._more(tbl):
             return
         greedy = self.algo.replace(search="exhaustive", optimal=None)
-        # htools' greedy end state is the solver's starting point
-        fin = tbl
-        for _, fin in steps(greedy, tbl, self.max_rounds, self.min_score):
-            pass
+        # htools' plan: the solver's starting point and the mark to beat
+        ref = [new for _, new in steps(greedy, tbl, self.max_rounds, self.min_score)]
+        fin = ref[-1] if ref else tbl
+        plans = [("htools' moves", ref, 0)]
+        # htools' end state, each instance moved there directly
+        plans.append(("htools' end state direct",)
+                     + self._realise(greedy, tbl, net_moves(self.algo, tbl, fin), fin))
         hint = {i.idx: (i.pnode, i.snode) for i in fin.insts.values()}
-        self.target = solve(self.algo, self.oopts, tbl,
-                            deadline=start + self.oopts.time_limit, hint=hint)
-        for old, tbl in follow(self.algo, tbl, self.target.moves):
+        sigma = sigmas([n for n in fin.nodes.values() if not n.offline])
+        for k, scale in enumerate(COST_SCALES):
+            share = (deadline - time.monotonic()) / (len(COST_SCALES) - k)
+            if share <= 0:
+                break
+            target = solve(self.algo, self.oopts.scaled(scale), tbl, hint=hint,
+                           sigma=sigma, deadline=time.monotonic() + share)
+            self.tries += 1
+            if self.target is None or target.solved:
+                self.target = target
+            if target.solved:
+                plans.append(("solver target, cost scale %g" % scale,)
+                             + self._realise(greedy, tbl, target.moves, fin))
+        # the cheapest plan ending at most at htools' score
+        good = [(self._plan_cost(tbl, plan), n, plan, applied, label)
+                for n, (label, plan, applied) in enumerate(plans)
+                if (plan[-1] if plan else tbl).score <= fin.score]
+        _, _, plan, self.applied, self.label = min(good, key=lambda g: g[:2])
+        self.polish = len(plan) - self.applied
+        old = tbl
+        for new in plan:
+            yield old, new
+            old = new
+
+    def _realise(self, greedy: AlgorithmOptions, tbl: Table, moves, fin: Table):
+        """The steps of ``moves`` in a legal order, then greedy polish while
+        the score is above ``fin``'s or a step gains more than it costs;
+        (steps, number of those from ``moves``)."""
+        from htools.balance import steps
+        plan = []
+        end = tbl
+        for old, end in follow(self.algo, tbl, moves):
             if not self._more(old):
-                return
-            self.applied += 1
-            yield old, tbl
-        for old, tbl in steps(greedy, tbl, self.max_rounds, self.min_score):
-            self.polish += 1
-            yield old, tbl
+                break
+            plan.append(end)
+        applied = len(plan)
+        for old, new in steps(greedy, end, self.max_rounds, self.min_score):
+            if (old.score <= fin.score
+                    and old.score - new.score < self._cost(old, new)):
+                break
+            plan.append(new)
+        return plan, applied
+
+    def _plan_cost(self, tbl: Table, plan) -> float:
+        old = tbl
+        total = 0.0
+        for new in plan:
+            total += self._cost(old, new)
+            old = new
+        return total
+
+    def _cost(self, old: Table, new: Table) -> float:
+        """The cost of the step to ``new`` in score units."""
+        plc = new.plc[-1]
+        inst = old.insts[plc.idx]
+        o = self.oopts
+        return (o.move_cost + o.disk_cost * copied_mib(inst, plc.move) / 1024.0
+                + o.mem_cost * migrated_mib(inst, plc.move) / 1024.0)
 
     def summary(self) -> Optional[str]:
         """The quality line (None if the solver did not run)."""
         if self.target is None:
             return None
-        return ("%s; %d of %d moves applied, %d greedy polish steps"
-                % (self.target.summary(), self.applied, len(self.target.moves),
-                   self.polish))
+        return ("%s; %d solver runs; plan: %s (%d moves, %d greedy polish "
+                "steps)" % (self.target.summary(), self.tries, self.label,
+                            self.applied, self.polish))
+
+
+def net_moves(algo: AlgorithmOptions, tbl: Table, fin: Table):
+    """For each instance placed elsewhere in ``fin``, the one move a greedy
+    step could make from ``tbl`` that puts it there (if there is one)."""
+    nodes = tbl.nodes
+    online = [i for i in sorted(nodes) if not nodes[i].offline]
+    online_set = frozenset(online)
+    out = {}
+    for inst in victims(algo, tbl):
+        want = fin.insts[inst.idx]
+        goal = (want.pnode, want.snode)
+        if goal == (inst.pnode, inst.snode):
+            continue
+        for move in instance_moves(algo, online, online_set, nodes, inst):
+            if _lands(inst, move) == goal:
+                out[inst.idx] = move
+                break
+    return out
+
+
+def _lands(inst, move: mv.IMove) -> Tuple[int, int]:
+    """The (primary, secondary) ``move`` gives ``inst``."""
+    p, s, t = inst.pnode, inst.snode, move.target
+    return {mv.FAILOVER: (s, p), mv.FAILOVER_TO_ANY: (t, s),
+            mv.REPLACE_PRIMARY: (t, s), mv.REPLACE_SECONDARY: (p, t),
+            mv.REPLACE_AND_FAILOVER: (t, p),
+            mv.FAILOVER_AND_REPLACE: (s, t)}[move.kind]
 
 
 def follow(algo: AlgorithmOptions, tbl: Table, moves) -> Iterator[Tuple[Table, Table]]:

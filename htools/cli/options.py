@@ -143,9 +143,9 @@ class Options:
     capacity: bool = True                      # --no-capacity-checks -> False
     search: str = "exhaustive"                 # --search (hbal extension)
     opt_time_limit: float = 60.0               # --opt-time-limit (hbal extension)
-    opt_move_cost: float = 0.002               # --opt-move-cost (hbal extension)
+    opt_move_cost: float = 0.01                # --opt-move-cost (hbal extension)
     opt_disk_cost: float = 0.002               # --opt-disk-cost (hbal extension)
-    opt_mem_cost: float = 0.0002               # --opt-mem-cost (hbal extension)
+    opt_mem_cost: float = 0.0005              # --opt-mem-cost (hbal extension)
     opt_disk_budget: Optional[float] = None    # --opt-disk-budget (hbal extension)
     pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
@@ -617,9 +617,9 @@ _OPTS = [
                        "optimal search " + name.replace("-", " ")))
     for name, metavar, text in (
         ("time-limit", "SECONDS", "wall-clock limit of the search (default 60)"),
-        ("move-cost", "SCORE", "cost of one move in score units (default 0.002)"),
+        ("move-cost", "SCORE", "cost of one move in score units (default 0.01)"),
         ("disk-cost", "SCORE", "cost of one GiB of disk copied (default 0.002)"),
-        ("mem-cost", "SCORE", "cost of one GiB of memory migrated (default 0.0002)"),
+        ("mem-cost", "SCORE", "cost of one GiB of memory migrated (default 0.0005)"),
         ("disk-budget", "GIB", "GiB of disk the planned moves copy at most"))
 ] + [
     # -X extension of hbal and hsqueeze (see HIDDEN_OPTIONS)
