@@ -64,7 +64,7 @@ COPIES = {mv.FAILOVER: 0, mv.FAILOVER_TO_ANY: 0, mv.REPLACE_PRIMARY: 1,
 
 #: candidate moves per run above which the targets are restricted to the
 #: nodes with the most room (see :func:`_targets`)
-MAX_CANDIDATES = 150_000
+MAX_CANDIDATES = 25_000
 
 
 @record
@@ -219,13 +219,15 @@ def _div(a: float, b: float) -> float:
 def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
           deadline: Optional[float] = None,
           hint: Optional[Dict[int, Tuple[int, int]]] = None,
-          sigma: Optional[Dict[str, float]] = None) -> Target:
+          sigma: Optional[Dict[str, float]] = None,
+          fix: bool = False) -> Target:
     """Build and solve the model of ``tbl``; the chosen target.
 
     ``hint`` (instance index -> (primary, secondary)) is a placement the
     solver starts from where it is a candidate (the others stay);
     ``sigma`` (metric -> standard deviation) the deviations the objective
-    is tuned to (:func:`sigmas` of the state expected at the end)."""
+    is tuned to (:func:`sigmas` of the state expected at the end).  With
+    ``fix`` the hint is imposed (whether the model admits a placement)."""
     cp_model = _import_cp_model()
     t0 = time.monotonic()
     if deadline is None:
@@ -326,6 +328,10 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
 
     first = {id(r[0]) for r in zs}
 
+    def span(key, k: float = 1.0) -> int:
+        """The sum of ``key``'s coefficients (scaled by ``k``)."""
+        return sum(round(k * c) for c in terms.get(key, ((), ()))[1])
+
     def initial(key, k: float = 1.0) -> int:
         """The value of ``key``'s terms (scaled by ``k``) as placed now."""
         vs, cs = terms.get(key, ((), ()))
@@ -362,32 +368,41 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         km = SCALE / max(1.0, float(n.t_mem))
         dev_values.setdefault("mem", []).append(
             (round(km * base_free) - _ratio_expr(cp_model, terms, ("mem", ndx), km),
-             round(km * base_free) - initial(("mem", ndx), km)))
+             round(km * base_free) - initial(("mem", ndx), km),
+             round(km * base_free) - span(("mem", ndx), km), round(km * base_free)))
         kd = SCALE / max(1.0, float(n.t_dsk))
         dev_values.setdefault("dsk", []).append(
             (round(kd * b.f_dsk) - _ratio_expr(cp_model, terms, ("dsk", ndx), kd),
-             round(kd * b.f_dsk) - initial(("dsk", ndx), kd)))
+             round(kd * b.f_dsk) - initial(("dsk", ndx), kd),
+             round(kd * b.f_dsk) - span(("dsk", ndx), kd), round(kd * b.f_dsk)))
         kc = SCALE / max(1e-9, float(n.t_cpu) * n.t_cpu_speed)
         dev_values.setdefault("cpu", []).append(
             (round(kc * b.u_cpu) + _ratio_expr(cp_model, terms, ("vcpu", ndx), kc),
-             round(kc * b.u_cpu) + initial(("vcpu", ndx), kc)))
+             round(kc * b.u_cpu) + initial(("vcpu", ndx), kc),
+             round(kc * b.u_cpu), round(kc * b.u_cpu) + span(("vcpu", ndx), kc)))
         pl0 = round(SCALE * (_div(b.util_load.cpu, n.util_pool.cpu)
                              + _div(b.util_load.mem, n.util_pool.mem)
                              + _div(b.util_load.net, n.util_pool.net)))
         dev_values.setdefault("pload", []).append(
-            (pl0 + expr(("pload", ndx)), pl0 + initial(("pload", ndx))))
+            (pl0 + expr(("pload", ndx)), pl0 + initial(("pload", ndx)),
+             pl0, pl0 + span(("pload", ndx))))
         dl0 = round(SCALE * (_div(b.util_load.dsk, n.util_pool.dsk)
                              + (_div(b.inst_spindles, n.hi_spindles)
                                 if not n.excl_storage else 0.0)))
         dev_values.setdefault("dload", []).append(
-            (dl0 + expr(("dload", ndx)), dl0 + initial(("dload", ndx))))
+            (dl0 + expr(("dload", ndx)), dl0 + initial(("dload", ndx)),
+             dl0, dl0 + span(("dload", ndx))))
     # N+1: the memory each primary node would fail over here stays below
     # the free memory; the largest is the reserved memory of the score
     for ndx in online:
         n, b = nodes[ndx], base[ndx]
         km = SCALE / max(1.0, float(n.t_mem))
         keys = {q for (s, q) in peer_terms if s == ndx}
-        r = m.new_int_var(0, big, "")
+        peer_sum = sum(round(km * k) for (sn, _), (_, ks) in peer_terms.items()
+                       if sn == ndx for k in ks)
+        reach = round(km * max([v for _, v in b.peers] or [0])) + peer_sum
+        r_top = max(reach, round(km * n.r_mem))
+        r = m.new_int_var(0, r_top, "")
         # a node failing N+1 now may stay so, at the score's price (its
         # instances counted as now); else it must not start failing
         fails = None
@@ -411,7 +426,7 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
             ct = m.add(top <= free_vars[ndx] - 1)
             if fails is not None:
                 ct.only_enforce_if(~fails)
-        dev_values.setdefault("rmem", []).append((r, round(km * n.r_mem)))
+        dev_values.setdefault("rmem", []).append((r, round(km * n.r_mem), 0, r_top))
     # exclusion tags
     tag_cost_vars = []
     for (ndx, tag), vs in tag_terms.items():
@@ -434,16 +449,17 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
     for key, values in dev_values.items():
         if len(values) < 2:
             continue
-        inits = [v for _, v in values]
+        inits = [v[1] for v in values]
         mean = sum(inits) / len(inits)
         steps_ = [abs(c) for vs_cs in _metric_terms(terms, key, online)
                   for c in vs_cs if c]
         step = max(1, sorted(steps_)[len(steps_) // 2] if steps_ else SCALE // 100)
-        spread = max(abs(v - mean) for v in inits) + 4 * step
+        # the farthest any node's value can get from the mean
+        spread = _reach(values, mean) + step
         points = _breakpoints(step, spread)
         top = points[-1]
         squares = []
-        for val, _ in values:
+        for val, *_ in values:
             x = m.new_int_var(-top, top, "")
             m.add(x == val - round(mean))
             d = m.new_int_var(0, top * top, "")
@@ -466,6 +482,7 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
     left = deadline - time.monotonic()
     solver.parameters.max_time_in_seconds = max(1.0, left)
     solver.parameters.num_workers = max(1, oopts.workers)
+    solver.parameters.fix_variables_to_their_hinted_value = fix
     status = solver.solve(m)
     if status == cp_model.MODEL_INVALID:  # pragma: no cover - internal error
         raise AssertionError("invalid optimal search model: %s" % m.validate())
@@ -485,6 +502,12 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         objective = bound = float("nan")
     return Target(moves, name, objective, bound, n_cands,
                   time.monotonic() - t0, copied, migrated)
+
+
+def _reach(values, mean: float) -> float:
+    """How far a metric's node values (expression, initial value, lower
+    and upper bound) can be from ``mean``."""
+    return max(max(abs(lo - mean), abs(hi - mean)) for _, _, lo, hi in values)
 
 
 def _metric_terms(terms, key: str, online: List[int]):
