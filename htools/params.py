@@ -27,8 +27,9 @@ class AlgorithmOptions:
     #: balancing: "exhaustive" (htools' search, the default) or "pruned"
     #: (hbal --search=pruned: :mod:`htools.balance.compiled`)
     search: str = "exhaustive"
-    #: hbal --search=optimal: its knobs (:class:`htools.balance.optimal.OptimalOptions`)
-    optimal: object = None
+    #: hbal --search=optimal: its knobs (the arguments of
+    #: :class:`htools.balance.optimal.OptimalOptions`)
+    optimal: Optional[dict] = None
     # allocation
     #: check the global N+1 capacity when allocating (hspace/hail --no-capacity-checks)
     capacity: bool = True
@@ -62,15 +63,13 @@ class AlgorithmOptions:
 
 
 def _optimal_options(opts):
-    """The knobs of ``--search=optimal`` (None in the other modes)."""
+    """The knobs of ``--search=optimal`` (None in the other modes), the
+    arguments of :class:`htools.balance.optimal.OptimalOptions`."""
     if getattr(opts, "search", None) != "optimal":
         return None
-    from htools.balance.optimal import OptimalOptions
-    return OptimalOptions(time_limit=opts.opt_time_limit,
-                          move_cost=opts.opt_move_cost,
-                          disk_cost=opts.opt_disk_cost,
-                          mem_cost=opts.opt_mem_cost,
-                          disk_budget=opts.opt_disk_budget)
+    return dict(time_limit=opts.opt_time_limit, move_cost=opts.opt_move_cost,
+                disk_cost=opts.opt_disk_cost, mem_cost=opts.opt_mem_cost,
+                disk_budget=opts.opt_disk_budget)
 
 
 #: htools' ``defaultOptions``

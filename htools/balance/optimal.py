@@ -130,7 +130,7 @@ def sigmas(nodes) -> Dict[str, float]:
     return {"mem": cv["free_mem_cv"], "dsk": cv["free_disk_cv"],
             "cpu": cv["vcpu_ratio_cv"],
             "pload": cv["cpu_load_cv"] + cv["mem_load_cv"] + cv["net_load_cv"],
-            "dload": cv["disk_load_cv"] + cv["spindles_cv"],
+            "dload": cv["disk_load_cv"], "spnr": cv["spindles_cv"],
             "rmem": cv["reserved_mem_cv"]}
 
 
@@ -260,10 +260,12 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         return _div(u.cpu, pool.cpu) + _div(u.mem, pool.mem) + _div(u.net, pool.net)
 
     def dsk_load(n: Node, inst: Instance) -> float:
-        v = _div(inst.util.dsk, n.util_pool.dsk)
+        return _div(inst.util.dsk, n.util_pool.dsk)
+
+    def spindle_ratio(n: Node, inst: Instance) -> float:
         if inst.uses_local_storage and not n.excl_storage and n.hi_spindles:
-            v += inst.spindle_use / n.hi_spindles
-        return v
+            return inst.spindle_use / n.hi_spindles
+        return 0.0
 
     n_cands = 0
     for cs in cands:
@@ -277,6 +279,7 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
             add(("vcpu", c.pnode), z, inst.vcpus if inst.not_offline else 0)
             add(("pload", c.pnode), z, round(SCALE * util_pri(p, inst)))
             add(("dload", c.pnode), z, round(SCALE * dsk_load(p, inst)))
+            add(("spnr", c.pnode), z, round(SCALE * spindle_ratio(p, inst)))
             if inst.uses_local_storage:
                 add(("dsk", c.pnode), z, inst.dsk)
                 add(("spn", c.pnode), z, inst.spindle_use)
@@ -287,6 +290,7 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
                 add(("dsk", c.snode), z, inst.dsk)
                 add(("spn", c.snode), z, inst.spindle_use)
                 add(("dload", c.snode), z, round(SCALE * dsk_load(s, inst)))
+                add(("spnr", c.snode), z, round(SCALE * spindle_ratio(s, inst)))
                 if inst.uses_sec_mem and inst.mem:
                     vs, ks = peer_terms.setdefault((c.snode, c.pnode), ([], []))
                     vs.append(z)
@@ -386,12 +390,13 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         dev_values.setdefault("pload", []).append(
             (pl0 + expr(("pload", ndx)), pl0 + initial(("pload", ndx)),
              pl0, pl0 + span(("pload", ndx))))
-        dl0 = round(SCALE * (_div(b.util_load.dsk, n.util_pool.dsk)
-                             + (_div(b.inst_spindles, n.hi_spindles)
-                                if not n.excl_storage else 0.0)))
-        dev_values.setdefault("dload", []).append(
-            (dl0 + expr(("dload", ndx)), dl0 + initial(("dload", ndx)),
-             dl0, dl0 + span(("dload", ndx))))
+        for key, v0 in (("dload", _div(b.util_load.dsk, n.util_pool.dsk)),
+                        ("spnr", _div(b.inst_spindles, n.hi_spindles)
+                         if not n.excl_storage else 0.0)):
+            c0 = round(SCALE * v0)
+            dev_values.setdefault(key, []).append(
+                (c0 + expr((key, ndx)), c0 + initial((key, ndx)),
+                 c0, c0 + span((key, ndx))))
     # N+1: the memory each primary node would fail over here stays below
     # the free memory; the largest is the reserved memory of the score
     for ndx in online:
@@ -445,7 +450,7 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
     # value apart near the mean, then doubling)
     obj = []
     weights = {"mem": 1.0, "dsk": 1.0, "cpu": 1.0, "pload": 1.0,
-               "dload": 1.0, "rmem": 1.0 + _rtotal_weight()}
+               "dload": 1.0, "spnr": 1.0, "rmem": 1.0 + _rtotal_weight()}
     for key, values in dev_values.items():
         if len(values) < 2:
             continue
@@ -513,7 +518,7 @@ def _reach(values, mean: float) -> float:
 def _metric_terms(terms, key: str, online: List[int]):
     """The coefficient lists of a metric's per-node terms."""
     name = {"mem": "mem", "dsk": "dsk", "cpu": "vcpu", "pload": "pload",
-            "dload": "dload", "rmem": "mem"}[key]
+            "dload": "dload", "spnr": "spnr", "rmem": "mem"}[key]
     return [terms[(name, n)][1] for n in online if (name, n) in terms]
 
 

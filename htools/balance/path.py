@@ -28,6 +28,7 @@ from typing import Iterator, Optional, Tuple
 from htools import moves as mv
 from htools.balance.optimal import (
     OptimalOptions, Target, copied_mib, migrated_mib, sigmas, solve)
+from htools.balance.compiled import greedy_steps
 from htools.balance.search import instance_moves, make_scorer, victims
 from htools.balance.table import Placement, Table, do_next_balance
 from htools.params import AlgorithmOptions
@@ -48,7 +49,7 @@ class OptimalRun:
                  min_score: Optional[float] = None,
                  oopts: Optional[OptimalOptions] = None) -> None:
         self.algo = algo
-        self.oopts = oopts or algo.optimal or OptimalOptions()
+        self.oopts = oopts or OptimalOptions(**(algo.optimal or {}))
         self.tbl = tbl
         self.max_rounds = max_rounds
         self.min_score = min_score
@@ -71,7 +72,6 @@ class OptimalRun:
         return do_next_balance(tbl, self.max_rounds, self.min_score)
 
     def _run(self) -> Iterator[Tuple[Table, Table]]:
-        from htools.balance import steps
         tbl = self.tbl
         start = time.monotonic()
         deadline = start + self.oopts.time_limit
@@ -79,7 +79,7 @@ class OptimalRun:
             return
         greedy = self.algo.replace(search="exhaustive", optimal=None)
         # htools' plan: the solver's starting point and the mark to beat
-        ref = [new for _, new in steps(greedy, tbl, self.max_rounds, self.min_score)]
+        ref = [new for _, new in greedy_steps(greedy, tbl, self.max_rounds, self.min_score)]
         fin = ref[-1] if ref else tbl
         plans = [("htools' moves", ref, 0)]
         # htools' end state, each instance moved there directly
@@ -114,7 +114,6 @@ class OptimalRun:
         """The steps of ``moves`` in a legal order, then greedy polish while
         the score is above ``fin``'s or a step gains more than it costs;
         (steps, number of those from ``moves``)."""
-        from htools.balance import steps
         plan = []
         end = tbl
         for old, end in follow(self.algo, tbl, moves):
@@ -122,7 +121,7 @@ class OptimalRun:
                 break
             plan.append(end)
         applied = len(plan)
-        for old, new in steps(greedy, end, self.max_rounds, self.min_score):
+        for old, new in greedy_steps(greedy, end, self.max_rounds, self.min_score):
             if (old.score <= fin.score
                     and old.score - new.score < self._cost(old, new)):
                 break
