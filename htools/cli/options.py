@@ -756,8 +756,9 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: what they mean for the reference).  hbal's are described in
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
-    "hbal": ("search", "opt-time-limit", "opt-move-cost", "opt-disk-cost",
-             "opt-mem-cost", "opt-disk-budget", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
+    "hbal": ("search", "pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure",
+             "opt-time-limit", "opt-move-cost", "opt-disk-cost", "opt-mem-cost",
+             "opt-disk-budget"),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",
                 "state-file", "dry-run"),
