@@ -21,6 +21,14 @@ Identical to htools 3.0.2's hbal, plus one option not listed in ``--help``
     Every move is checked like in the default mode and strictly lowers the
     exact cluster score; all other options apply unchanged.  Only the long
     name is recognised (no abbreviation).
+    ``optimal``: a target placement chosen by OR-Tools' CP-SAT
+    (:mod:`htools.balance.optimal`), reached by legal, exactly scored
+    moves (:mod:`htools.balance.path`); the cheapest of the candidate
+    plans that ends at most at htools' final score is printed, followed by
+    a line with the solver's objective and bound.  Its knobs are
+    ``--opt-time-limit``, ``--opt-move-cost``, ``--opt-disk-cost``,
+    ``--opt-mem-cost`` and ``--opt-disk-budget`` (also unlisted).  Needs
+    the ``optimal`` extra (ortools); without it one error line says so.
 """
 from __future__ import annotations
 
