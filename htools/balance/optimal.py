@@ -35,6 +35,7 @@ OR-Tools is imported here only, by :func:`solve`.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -53,6 +54,9 @@ INSTALL_HINT = ("--search=optimal needs OR-Tools: pip install 'htools-py[optimal
 
 #: value scale of the proxy's per-node ratios (integers in the model)
 SCALE = 100_000
+
+#: the largest distance to the mean, in its units, of a deviation metric
+RESOLUTION = 1 << 20
 
 #: migrations (``f``) and replace-disks (``r``) of each move kind
 MIGRATIONS = {mv.FAILOVER: 1, mv.FAILOVER_TO_ANY: 1, mv.REPLACE_PRIMARY: 2,
@@ -351,7 +355,9 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         # memory: free = base free - primaries' memory; above zero
         base_free = b.unallocated_mem()
         mem = expr(("mem", ndx))
-        free_vars[ndx] = base_free - mem
+        free = m.new_int_var(base_free - span(("mem", ndx)), base_free, "")
+        m.add(free == base_free - mem)
+        free_vars[ndx] = free
         m.add(base_free - mem >= min(1, base_free - initial(("mem", ndx))))
         # disk, above the reserve
         dsk = expr(("dsk", ndx))
@@ -459,14 +465,17 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         steps_ = [abs(c) for vs_cs in _metric_terms(terms, key, online)
                   for c in vs_cs if c]
         step = max(1, sorted(steps_)[len(steps_) // 2] if steps_ else SCALE // 100)
-        # the farthest any node's value can get from the mean
+        # the farthest any node's value can get from the mean; distances
+        # are counted in units of ``unit`` so that their squares' sums fit
         spread = _reach(values, mean) + step
-        points = _breakpoints(step, spread)
+        unit = max(1, math.ceil(spread / RESOLUTION))
+        points = _breakpoints(max(1, step // unit), spread / unit + 1)
         top = points[-1]
         squares = []
         for val, *_ in values:
             x = m.new_int_var(-top, top, "")
-            m.add(x == val - round(mean))
+            m.add(unit * x <= val - round(mean))
+            m.add(val - round(mean) < unit * x + unit)
             d = m.new_int_var(0, top * top, "")
             for a0, a1 in zip(points, points[1:]):
                 # the secant of x^2 between a0 and a1
@@ -476,7 +485,7 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
         sq = m.new_int_var(0, top * top, "")
         m.add_multiplication_equality(sq, [sd, sd])
         m.add(len(values) * sq >= sum(squares))
-        obj.append((sd, weights[key] / SCALE))
+        obj.append((sd, weights[key] * unit / SCALE))
     if oopts.disk_budget is not None and copy_vars:
         m.add(cp_model.LinearExpr.weighted_sum(copy_vars, copy_coefs)
               <= int(oopts.disk_budget * 1024))

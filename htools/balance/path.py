@@ -41,6 +41,9 @@ FULL_ORDER = 300
 #: at htools' final score (each run gets an equal share of the time left)
 COST_SCALES = (4.0, 1.0)
 
+#: the share of the time left each of those runs gets
+SHARES = (0.75, 1.0)
+
 
 class OptimalRun:
     """The steps of ``hbal --search=optimal`` from ``tbl``."""
@@ -88,7 +91,7 @@ class OptimalRun:
         hint = {i.idx: (i.pnode, i.snode) for i in fin.insts.values()}
         sigma = sigmas([n for n in fin.nodes.values() if not n.offline])
         for k, scale in enumerate(COST_SCALES):
-            share = (deadline - time.monotonic()) / (len(COST_SCALES) - k)
+            share = (deadline - time.monotonic()) * SHARES[k]
             if share <= 0:
                 break
             target = solve(self.algo, self.oopts.scaled(scale), tbl, hint=hint,
