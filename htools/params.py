@@ -32,6 +32,9 @@ class AlgorithmOptions:
     search: str = "exhaustive"
     #: balancing: threads evaluating candidates (the result never depends on it)
     threads: int = 1
+    #: hbal --search=optimal: its knobs (the arguments of
+    #: :class:`htools.balance.optimal.OptimalOptions`)
+    optimal: Optional[dict] = None
     # allocation
     #: check the global N+1 capacity when allocating (hspace/hail --no-capacity-checks)
     capacity: bool = True
@@ -55,6 +58,7 @@ class AlgorithmOptions:
             min_gain_limit=getattr(opts, "min_gain_limit", 0.1),
             search=getattr(opts, "search", "exhaustive"),
             threads=getattr(opts, "threads", None) or 1,
+            optimal=_optimal_options(opts),
             capacity=bool(getattr(opts, "capacity", True)),
             restrict_to_nodes=getattr(opts, "restrict_to_nodes", None),
             accept_existing=bool(getattr(opts, "accept_existing", False)),
@@ -83,6 +87,14 @@ def thread_count(requested: Optional[int] = None) -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+def _optimal_options(opts):
+    """The knobs of ``--search=optimal`` (None in the other modes), the
+    arguments of :class:`htools.balance.optimal.OptimalOptions`."""
+    if getattr(opts, "search", None) != "optimal":
+        return None
+    return dict(time_limit=opts.opt_time_limit, move_cost=opts.opt_move_cost,
+                disk_cost=opts.opt_disk_cost, mem_cost=opts.opt_mem_cost,
+                disk_budget=opts.opt_disk_budget)
 
 
 #: htools' ``defaultOptions``

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Iterator, Optional, Tuple
 
-from htools.balance.compiled import make_scorer, try_balance
+from htools.balance.compiled import greedy_steps, make_scorer, try_balance
 from htools.balance.jobs import (
     MoveJob, SolutionLine, format_cmds, involved_nodes, solution_line, split_jobs,
 )
@@ -34,13 +34,10 @@ def steps(algo: AlgorithmOptions, tbl: Table, max_rounds: int = -1,
     Stops when no move is acceptable, after ``max_rounds`` moves (negative:
     no limit) or once the score is at most ``min_score`` (None: no bound).
     Each step is the compiled search where it applies, else the Python one.
+    With ``algo.search == "optimal"`` the steps are those of
+    :class:`htools.balance.path.OptimalRun` (whose ``summary()`` hbal prints).
     """
-    scorer = make_scorer(algo, tbl)
-    while max_rounds < 0 or len(tbl.plc) < max_rounds:
-        if min_score is not None and not do_next_balance(tbl, max_rounds, min_score):
-            return
-        new_tbl = try_balance(algo, tbl, scorer)
-        if new_tbl is None:
-            return
-        yield tbl, new_tbl
-        tbl = new_tbl
+    if algo.search == "optimal":
+        from htools.balance.path import OptimalRun
+        return OptimalRun(algo, tbl, max_rounds, min_score)
+    return greedy_steps(algo, tbl, max_rounds, min_score, make_scorer, try_balance)

@@ -40,7 +40,7 @@ import os
 from typing import Optional, Union
 
 from htools.balance import search
-from htools.balance.table import Placement, Table
+from htools.balance.table import Placement, Table, do_next_balance
 from htools.params import AlgorithmOptions
 from htools import moves as mv
 from htools.types import FailMode
@@ -49,13 +49,15 @@ from htools._balance import BalanceState
 from htools._pruned import PrunedBalanceState
 from htools.specification import pure
 
-__all__ = ["FastBalancer", "make_scorer", "try_balance", "SEARCH_MODES"]
+__all__ = ["FastBalancer", "make_scorer", "try_balance", "greedy_steps",
+           "SEARCH_MODES"]
 
 #: the compiled state of each ``AlgorithmOptions.search`` (hbal ``--search``)
 STATES = {"exhaustive": BalanceState, "pruned": PrunedBalanceState}
 
-#: values of ``AlgorithmOptions.search``
-SEARCH_MODES = tuple(STATES)
+#: values of ``AlgorithmOptions.search`` (``optimal``: :mod:`.path`, whose
+#: greedy polish runs the exhaustive state)
+SEARCH_MODES = tuple(STATES) + ("optimal",)
 
 #: pruned search: steps found at a widened level before narrowing again
 NARROW_AFTER = 1
@@ -157,6 +159,23 @@ def try_balance(opts: AlgorithmOptions, tbl: Table,
     new_tbl = Table(new_nodes, new_insts, cv, tbl.plc + [plc])
     scorer.tbl = new_tbl
     return new_tbl
+
+
+def greedy_steps(algo: AlgorithmOptions, tbl: Table, max_rounds: int = -1,
+                 min_score: Optional[float] = None, make=None, step=None):
+    """htools' balancing loop (``iterateDepth``): (state before, state
+    after) each; see :func:`htools.balance.steps`.  ``make`` and ``step``
+    replace :func:`make_scorer` and :func:`try_balance`."""
+    scorer = (make or make_scorer)(algo, tbl)
+    step = step or try_balance
+    while max_rounds < 0 or len(tbl.plc) < max_rounds:
+        if min_score is not None and not do_next_balance(tbl, max_rounds, min_score):
+            return
+        new_tbl = step(algo, tbl, scorer)
+        if new_tbl is None:
+            return
+        yield tbl, new_tbl
+        tbl = new_tbl
 
 
 def _acceptable(opts: AlgorithmOptions, ini_cv: float, cv: float) -> bool:

@@ -8,7 +8,7 @@ target nodes by index, moves in htools' order, instances by index).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from htools import moves as mv
 from htools.balance.table import Placement, Table
@@ -35,39 +35,54 @@ class Scorer:
         pass
 
 
+def instance_moves(opts: AlgorithmOptions, online: List[int],
+                   online_set: frozenset, nl: Dict[int, Node],
+                   inst: Instance) -> Iterator[mv.IMove]:
+    """The moves a step tries for ``inst``, in htools' order (failover
+    first, then the moves to each online target node by index); their
+    checks are :func:`htools.moves.apply_move`'s."""
+    opdx, osdx = inst.pnode, inst.snode
+    mirror = inst.mirror_type.value
+    use_secondary = osdx in online_set and opts.instance_moves
+    if mirror == "internal" and use_secondary:
+        yield mv.IMove(mv.FAILOVER)
+    primary_drained = nl[opdx].offline
+    for tdx in online:
+        if tdx == opdx or tdx == osdx:
+            continue
+        yield from mv.possible_moves(mirror, use_secondary, opts.instance_moves,
+                                     opts.disk_moves, opts.restricted_migration,
+                                     primary_drained, tdx)
+
+
+def victims(opts: AlgorithmOptions, tbl: Table) -> List[Instance]:
+    """The instances a step may move, by index (``-E``: only those with an
+    offline node)."""
+    nodes = tbl.nodes
+    insts = [tbl.insts[i] for i in sorted(tbl.insts)]
+    if opts.evac_mode:
+        bad = {i for i in nodes if nodes[i].offline}
+        insts = [i for i in insts if any(n in bad for n in i.all_nodes())]
+    return [i for i in insts if i.movable and i.auto_balance]
+
+
 def _best_for_instance(opts: AlgorithmOptions, online: List[int],
                        online_set: frozenset, tbl: Table, inst: Instance,
                        scorer: Scorer
                        ) -> Optional[Tuple[float, Dict[int, Node], Instance, Placement]]:
     force = opts.ignore_soft_errors
     nl = tbl.nodes
-    opdx, osdx = inst.pnode, inst.snode
-    mirror = inst.mirror_type.value
-    use_secondary = osdx in online_set and opts.instance_moves
     best_cv = tbl.score
     best = None
-
-    def consider(move: mv.IMove):
-        nonlocal best_cv, best
+    for move in instance_moves(opts, online, online_set, nl, inst):
         res = mv.apply_move(force, nl, inst, move)
         if isinstance(res, FailMode):
-            return
+            continue
         changed, new_inst, p, s = res
         cv = scorer.score_changed(nl, changed)
         if best_cv > cv:
             best_cv = cv
             best = (cv, changed, new_inst, Placement(inst.idx, p, s, move, cv))
-
-    if mirror == "internal" and use_secondary:
-        consider(mv.IMove(mv.FAILOVER))
-    primary_drained = nl[opdx].offline
-    for tdx in online:
-        if tdx == opdx or tdx == osdx:
-            continue
-        for move in mv.possible_moves(mirror, use_secondary, opts.instance_moves,
-                                      opts.disk_moves, opts.restricted_migration,
-                                      primary_drained, tdx):
-            consider(move)
     return best
 
 
@@ -76,14 +91,9 @@ def try_balance(opts: AlgorithmOptions, tbl: Table, scorer: Scorer) -> Optional[
     nodes = tbl.nodes
     online = [i for i in sorted(nodes) if not nodes[i].offline]
     online_set = frozenset(online)
-    insts = [tbl.insts[i] for i in sorted(tbl.insts)]
-    if opts.evac_mode:
-        bad = {i for i in nodes if nodes[i].offline}
-        insts = [i for i in insts if any(n in bad for n in i.all_nodes())]
-    victims = [i for i in insts if i.movable and i.auto_balance]
     best_cv = tbl.score
     best = None
-    for inst in victims:
+    for inst in victims(opts, tbl):
         res = _best_for_instance(opts, online, online_set, tbl, inst, scorer)
         if res is not None and best_cv > res[0]:
             best_cv = res[0]

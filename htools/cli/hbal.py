@@ -21,6 +21,14 @@ Identical to htools 3.0.2's hbal, plus one option not listed in ``--help``
     Every move is checked like in the default mode and strictly lowers the
     exact cluster score; all other options apply unchanged.  Only the long
     name is recognised (no abbreviation).
+    ``optimal``: a target placement chosen by OR-Tools' CP-SAT
+    (:mod:`htools.balance.optimal`), reached by legal, exactly scored
+    moves (:mod:`htools.balance.path`); the cheapest of the candidate
+    plans that ends at most at htools' final score is printed, followed by
+    a line with the solver's objective and bound.  Its knobs are
+    ``--opt-time-limit``, ``--opt-move-cost``, ``--opt-disk-cost``,
+    ``--opt-mem-cost`` and ``--opt-disk-budget`` (also unlisted).  Needs
+    the ``optimal`` extra (ortools); without it one error line says so.
 """
 from __future__ import annotations
 
@@ -178,7 +186,8 @@ def run(opts, args) -> int:
     cmd_strs: List[balance.MoveJob] = []
     progress = Progress.create()
     progress.update(0, ini_cv)
-    for old_tbl, tbl in balance.steps(algo, tbl, opts.max_length, opt_cv + min_cv):
+    run_steps = balance.steps(algo, tbl, opts.max_length, opt_cv + min_cv)
+    for old_tbl, tbl in run_steps:
         plc = tbl.plc[-1]
         inst = old_tbl.insts[plc.idx]
         sol = balance.solution_line(old_tbl, tbl, nmlen, imlen)
@@ -200,6 +209,9 @@ def run(opts, args) -> int:
     else:
         out.write("Cluster score improved from %s to %s\n"
                   % (fmt_f(ini_cv, 8), fmt_f(tbl.score, 8)))
+    summary = getattr(run_steps, "summary", None)
+    if summary is not None and summary() is not None:
+        out.write(summary() + "\n")
     if verbose >= 1:
         out.write("Solution length=%d\n" % len(tbl.plc))
     jobsets = balance.split_jobs(cmd_strs)

@@ -143,6 +143,11 @@ class Options:
     capacity: bool = True                      # --no-capacity-checks -> False
     search: str = "exhaustive"                 # --search (hbal extension)
     threads: Optional[int] = None              # --threads (hbal, hcheck extension)
+    opt_time_limit: float = 60.0               # --opt-time-limit (hbal extension)
+    opt_move_cost: float = 0.01                # --opt-move-cost (hbal extension)
+    opt_disk_cost: float = 0.002               # --opt-disk-cost (hbal extension)
+    opt_mem_cost: float = 0.0005              # --opt-mem-cost (hbal extension)
+    opt_disk_budget: Optional[float] = None    # --opt-disk-budget (hbal extension)
     pending_jobs: str = "wait"                 # --pending-jobs (-X extension)
     rapi_auth: Optional[str] = None            # --rapi-auth=FILE (-m -X extension)
     pool_data: Optional[str] = None            # --pool-data=FILE (storage pools)
@@ -339,13 +344,13 @@ def _apply_priority(o: Options, v: str) -> None:
 
 
 #: hbal --search values (htools.balance.compiled.SEARCH_MODES)
-SEARCH_MODES = ("exhaustive", "pruned")
+SEARCH_MODES = ("exhaustive", "pruned", "optimal")
 
 
 def _apply_search(o: Options, v: str) -> None:
     if v not in SEARCH_MODES:
-        raise OptionValueError("Unknown search mode '%s' (expected %s)"
-                               % (v, " or ".join(SEARCH_MODES)))
+        raise OptionValueError("Unknown search mode '%s' (expected %s or %s)"
+                               % (v, ", ".join(SEARCH_MODES[:-1]), SEARCH_MODES[-1]))
     o.search = v
 
 
@@ -357,6 +362,14 @@ def _apply_threads(o: Options, v: str) -> None:
     if o.threads < 1:
         raise OptionValueError("Invalid number of threads '%s' (expected a "
                                "positive integer)" % v)
+def _nonneg_double(attr: str, what: str):
+    """A setter of a non-negative number (hbal's --opt-* options)."""
+    def apply(o: Options, v: str) -> None:
+        val = _read_double("parsing " + what, v)
+        if not val >= 0:
+            raise OptionValueError("Invalid value of the %s, expected >=0" % what)
+        setattr(o, attr, val)
+    return apply
 
 
 def _apply_reboot_timeout(o: Options, v: str) -> None:
@@ -620,6 +633,18 @@ _OPTS = [
         "threads evaluating the moves of a step (default: $HTOOLS_THREADS, "
         "else the CPUs available; the result does not depend on it)", "none",
         _apply_threads),
+] + [
+    _mk("opt-" + name, "", "opt-" + name, REQ_ARG, metavar,
+        "--search=optimal: " + text, "none",
+        _nonneg_double("opt_" + name.replace("-", "_"),
+                       "optimal search " + name.replace("-", " ")))
+    for name, metavar, text in (
+        ("time-limit", "SECONDS", "wall-clock limit of the search (default 60)"),
+        ("move-cost", "SCORE", "cost of one move in score units (default 0.01)"),
+        ("disk-cost", "SCORE", "cost of one GiB of disk copied (default 0.002)"),
+        ("mem-cost", "SCORE", "cost of one GiB of memory migrated (default 0.0005)"),
+        ("disk-budget", "GIB", "GiB of disk the planned moves copy at most"))
+] + [
     # -X extension of hbal and hsqueeze (see HIDDEN_OPTIONS)
     _mk("pending-jobs", "", "pending-jobs", REQ_ARG, "MODE",
         "unfinished jobs of an earlier hbal/hsqueeze run: wait (default), "
@@ -775,7 +800,8 @@ PROGRAMS: Dict[str, ProgramSpec] = {
 #: :mod:`htools.cli.hbal`.
 HIDDEN_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "hbal": ("search", "threads", "pending-jobs", "rapi-auth", "rapi-ca",
-             "rapi-insecure", "html-report", "storage-pools"),
+             "rapi-insecure", "html-report", "storage-pools", "opt-time-limit",
+             "opt-move-cost", "opt-disk-cost", "opt-mem-cost", "opt-disk-budget"),
     "hsqueeze": ("pending-jobs", "rapi-auth", "rapi-ca", "rapi-insecure"),
     "hail": ("pool-data",),
     "hroller": ("rebalance-after", "json", "reboot-command", "reboot-timeout",

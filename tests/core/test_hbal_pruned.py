@@ -286,8 +286,8 @@ def test_parse_search():
         parse_cmdline("hbal", ["--search=fast"])
     assert e.value.status == 1
     assert str(e.value) == ("Error while parsing command line arguments:\n"
-                            "Unknown search mode 'fast' (expected exhaustive "
-                            "or pruned)\n")
+                            "Unknown search mode 'fast' (expected exhaustive, "
+                            "pruned or optimal)\n")
     # not listed, not abbreviated, not an option of the other programs
     with pytest.raises(CommandLineExit) as e:
         parse_cmdline("hbal", ["--help"])
@@ -320,4 +320,4 @@ def test_cli_output(cluster_dir):
     bad = _hbal(["-t", str(path), "--search=nope"])
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1] == (
-        "Unknown search mode 'nope' (expected exhaustive or pruned)")
+        "Unknown search mode 'nope' (expected exhaustive, pruned or optimal)")

@@ -1,0 +1,235 @@
+"""``hbal --search=optimal``: from the solver's target to legal steps.
+
+:class:`OptimalRun` is the balancing loop of the optimal search, an
+iterator of ``(state before, state after)`` steps like
+:func:`htools.balance.steps`:
+
+1. :func:`htools.balance.optimal.solve` chooses a target (one move per
+   instance that moves);
+2. the path applies those moves one at a time, each checked on the current
+   state by :func:`htools.moves.apply_move` (the checks of a greedy step)
+   and scored exactly (the compiled core, or :mod:`htools.metrics` with
+   ``HTOOLS_PURE``): of the pending moves legal now, the one that leaves
+   the lowest score goes first (on large plans, with more than
+   :data:`FULL_ORDER` moves, the moves go in passes, in the order of their
+   score on the initial cluster).  A move that never becomes legal is left
+   out: the plan stops at the best reachable state;
+3. greedy polish: htools' exhaustive steps
+   (:func:`htools.balance.steps`) while they still lower the score.
+
+``-l`` (maximum number of steps) and the minimum score apply to the whole
+run.  :meth:`OptimalRun.summary` is the line hbal prints at the end.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterator, Optional, Tuple
+
+from htools import moves as mv
+from htools.balance.optimal import (
+    OptimalOptions, Target, copied_mib, migrated_mib, sigmas, solve)
+from htools.balance.compiled import greedy_steps
+from htools.balance.search import instance_moves, make_scorer, victims
+from htools.balance.table import Placement, Table, do_next_balance
+from htools.params import AlgorithmOptions
+from htools.types import FailMode
+
+#: plans longer than this are ordered in passes instead of best-first
+FULL_ORDER = 300
+
+#: the cost scales tried, cheapest plans first, until a plan ends at most
+#: at htools' final score (each run gets an equal share of the time left)
+COST_SCALES = (4.0, 1.0)
+
+#: the share of the time left each of those runs gets
+SHARES = (0.75, 1.0)
+
+
+class OptimalRun:
+    """The steps of ``hbal --search=optimal`` from ``tbl``."""
+
+    def __init__(self, algo: AlgorithmOptions, tbl: Table, max_rounds: int = -1,
+                 min_score: Optional[float] = None,
+                 oopts: Optional[OptimalOptions] = None) -> None:
+        self.algo = algo
+        self.oopts = oopts or OptimalOptions(**(algo.optimal or {}))
+        self.tbl = tbl
+        self.max_rounds = max_rounds
+        self.min_score = min_score
+        self.target: Optional[Target] = None
+        self.applied = 0        # moves of the target applied
+        self.polish = 0         # greedy steps after them
+        self.tries = 0          # solver runs
+        self.label = ""         # the plan chosen
+        self._it = self._run()
+
+    def __iter__(self) -> "OptimalRun":
+        return self
+
+    def __next__(self) -> Tuple[Table, Table]:
+        return next(self._it)
+
+    def _more(self, tbl: Table) -> bool:
+        if self.min_score is None:
+            return self.max_rounds < 0 or len(tbl.plc) < self.max_rounds
+        return do_next_balance(tbl, self.max_rounds, self.min_score)
+
+    def _run(self) -> Iterator[Tuple[Table, Table]]:
+        tbl = self.tbl
+        start = time.monotonic()
+        deadline = start + self.oopts.time_limit
+        if not self._more(tbl):
+            return
+        greedy = self.algo.replace(search="exhaustive", optimal=None)
+        # htools' plan: the solver's starting point and the mark to beat
+        ref = [new for _, new in greedy_steps(greedy, tbl, self.max_rounds, self.min_score)]
+        fin = ref[-1] if ref else tbl
+        plans = [("htools' moves", ref, 0)]
+        # htools' end state, each instance moved there directly
+        plans.append(("htools' end state direct",)
+                     + self._realise(greedy, tbl, net_moves(self.algo, tbl, fin), fin))
+        hint = {i.idx: (i.pnode, i.snode) for i in fin.insts.values()}
+        sigma = sigmas([n for n in fin.nodes.values() if not n.offline])
+        for k, scale in enumerate(COST_SCALES):
+            share = (deadline - time.monotonic()) * SHARES[k]
+            if share <= 0:
+                break
+            target = solve(self.algo, self.oopts.scaled(scale), tbl, hint=hint,
+                           sigma=sigma, deadline=time.monotonic() + share)
+            self.tries += 1
+            if self.target is None or target.solved:
+                self.target = target
+            if target.solved:
+                plans.append(("solver target, cost scale %g" % scale,)
+                             + self._realise(greedy, tbl, target.moves, fin))
+        # the cheapest plan ending at most at htools' score
+        good = [(self._plan_cost(tbl, plan), n, plan, applied, label)
+                for n, (label, plan, applied) in enumerate(plans)
+                if (plan[-1] if plan else tbl).score <= fin.score]
+        _, _, plan, self.applied, self.label = min(good, key=lambda g: g[:2])
+        self.polish = len(plan) - self.applied
+        old = tbl
+        for new in plan:
+            yield old, new
+            old = new
+
+    def _realise(self, greedy: AlgorithmOptions, tbl: Table, moves, fin: Table):
+        """The steps of ``moves`` in a legal order, then greedy polish while
+        the score is above ``fin``'s or a step gains more than it costs;
+        (steps, number of those from ``moves``)."""
+        plan = []
+        end = tbl
+        for old, end in follow(self.algo, tbl, moves):
+            if not self._more(old):
+                break
+            plan.append(end)
+        applied = len(plan)
+        for old, new in greedy_steps(greedy, end, self.max_rounds, self.min_score):
+            if (old.score <= fin.score
+                    and old.score - new.score < self._cost(old, new)):
+                break
+            plan.append(new)
+        return plan, applied
+
+    def _plan_cost(self, tbl: Table, plan) -> float:
+        old = tbl
+        total = 0.0
+        for new in plan:
+            total += self._cost(old, new)
+            old = new
+        return total
+
+    def _cost(self, old: Table, new: Table) -> float:
+        """The cost of the step to ``new`` in score units."""
+        plc = new.plc[-1]
+        inst = old.insts[plc.idx]
+        o = self.oopts
+        return (o.move_cost + o.disk_cost * copied_mib(inst, plc.move) / 1024.0
+                + o.mem_cost * migrated_mib(inst, plc.move) / 1024.0)
+
+    def summary(self) -> Optional[str]:
+        """The quality line (None if the solver did not run)."""
+        if self.target is None:
+            return None
+        return ("%s; %d solver runs; plan: %s (%d moves, %d greedy polish "
+                "steps)" % (self.target.summary(), self.tries, self.label,
+                            self.applied, self.polish))
+
+
+def net_moves(algo: AlgorithmOptions, tbl: Table, fin: Table):
+    """For each instance placed elsewhere in ``fin``, the one move a greedy
+    step could make from ``tbl`` that puts it there (if there is one)."""
+    nodes = tbl.nodes
+    online = [i for i in sorted(nodes) if not nodes[i].offline]
+    online_set = frozenset(online)
+    out = {}
+    for inst in victims(algo, tbl):
+        want = fin.insts[inst.idx]
+        goal = (want.pnode, want.snode)
+        if goal == (inst.pnode, inst.snode):
+            continue
+        for move in instance_moves(algo, online, online_set, nodes, inst):
+            if _lands(inst, move) == goal:
+                out[inst.idx] = move
+                break
+    return out
+
+
+def _lands(inst, move: mv.IMove) -> Tuple[int, int]:
+    """The (primary, secondary) ``move`` gives ``inst``."""
+    p, s, t = inst.pnode, inst.snode, move.target
+    return {mv.FAILOVER: (s, p), mv.FAILOVER_TO_ANY: (t, s),
+            mv.REPLACE_PRIMARY: (t, s), mv.REPLACE_SECONDARY: (p, t),
+            mv.REPLACE_AND_FAILOVER: (t, p),
+            mv.FAILOVER_AND_REPLACE: (s, t)}[move.kind]
+
+
+def follow(algo: AlgorithmOptions, tbl: Table, moves) -> Iterator[Tuple[Table, Table]]:
+    """Apply ``moves`` (instance index -> move from its current place) in a
+    legal order, one step each; moves never legal are skipped."""
+    force = algo.ignore_soft_errors
+    scorer = make_scorer(tbl.nodes)
+    pending = dict(moves)
+    if len(pending) > FULL_ORDER:
+        order = _initial_order(force, tbl, pending, scorer)
+    else:
+        order = None
+    while pending:
+        best = None
+        for idx in (order if order is not None else sorted(pending)):
+            if idx not in pending:
+                continue
+            inst = tbl.insts[idx]
+            res = mv.apply_move(force, tbl.nodes, inst, pending[idx])
+            if isinstance(res, FailMode):
+                continue
+            changed = res[0]
+            cv = scorer.score_changed(tbl.nodes, changed)
+            if best is None or cv < best[0]:
+                best = (cv, idx, res)
+            if order is not None:
+                break
+        if best is None:
+            return
+        cv, idx, (changed, new_inst, pdx, sdx) = best
+        move = pending.pop(idx)
+        new_nodes = dict(tbl.nodes)
+        new_nodes.update(changed)
+        new_insts = dict(tbl.insts)
+        new_insts[idx] = new_inst
+        scorer.commit(new_nodes)
+        new_tbl = Table(new_nodes, new_insts, cv,
+                        tbl.plc + [Placement(idx, pdx, sdx, move, cv)])
+        yield tbl, new_tbl
+        tbl = new_tbl
+
+
+def _initial_order(force: bool, tbl: Table, pending, scorer):
+    """The pending moves by their score on ``tbl`` (illegal ones last)."""
+    keyed = []
+    for idx, move in pending.items():
+        res = mv.apply_move(force, tbl.nodes, tbl.insts[idx], move)
+        cv = (float("inf") if isinstance(res, FailMode)
+              else scorer.score_changed(tbl.nodes, res[0]))
+        keyed.append((cv, idx))
+    return [idx for _, idx in sorted(keyed)]
