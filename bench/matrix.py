@@ -21,8 +21,10 @@ Families:
 * ``hspace --simulate p,N,2T,128g,32`` for the disk templates plain, drbd,
   file, sharedfile, diskless (N = 12, 40; 100 for plain and drbd), with and
   without ``--no-capacity-checks``, and ``--tiered-alloc`` for drbd;
-* ``hail`` of an allocate (drbd, plain), a node-evacuate (primary-only,
-  secondary-only) and a relocate on DRBD clusters of 10, 100 and 1000 nodes.
+* ``hail`` of every request type - an allocate (drbd, plain), a node-evacuate
+  (primary-only, secondary-only), a relocate, a multi-allocate, an
+  allocate-secondary and a change-group (two groups) - on clusters of 10,
+  100 and 1000 nodes.
 
 Usage::
 
@@ -52,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from bench.hail_bench import alloc_request, cluster, evac_request  # noqa: E402
+from simulate.requests import make_request  # noqa: E402
 from simulate.generator import generate  # noqa: E402
 
 REF_BIN = Path("/usr/lib/ganeti/3.0/usr/bin")
@@ -113,7 +116,7 @@ class Result(NamedTuple):
     same: Optional[bool]     # None: the reference was stopped
 
 
-def run_case(case: Case, repeat: int) -> Result:
+def run_case(case: Case, repeat: int, ref_timeout: float = math.inf) -> Result:
     with tempfile.TemporaryDirectory(prefix="matrix-") as tmp:
         args = list(case.args)
         if case.input is not None:
@@ -126,7 +129,8 @@ def run_case(case: Case, repeat: int) -> Result:
         rout = oout = ""
         rst = ost = 0
         for _ in range(repeat):
-            dt, rout, rst = _run([ref(case.tool)] + args, tmp, case.timeout)
+            dt, rout, rst = _run([ref(case.tool)] + args, tmp,
+                                 min(case.timeout, ref_timeout))
             rt.append(dt)
             dt, oout, ost = _run([ours(case.tool)] + args, tmp, case.timeout)
             ot.append(dt)
@@ -191,6 +195,13 @@ def cases(quick: bool) -> List[Case]:
                             "relocate_from": [doc["instances"][inst]["nodes"][1]],
                             "required_nodes": 1}
         reqs.append(("relocate", reloc))
+        for rtype in ("multi-allocate", "allocate-secondary", "change-group"):
+            reqs.append((rtype, make_request(
+                2, rtype, nodes=n, groups=2 if rtype == "change-group" else 1,
+                inst_per_node=4, load=0.3, tags=False, offline_frac=0.0,
+                templates={"drbd": 1, "plain": 1} if rtype == "allocate-secondary"
+                else {"drbd": 1}, excl_storage=False, networks=False,
+                policy_variety=False, node_class=4)))
         for label, req in reqs:
             out.append(Case("hail " + label, n, "hail", ["{F}"], json.dumps(req), ".json"))
     return out
@@ -204,11 +215,13 @@ def _exp(t1: float, t2: float, n1: int, n2: int) -> str:
     return "%.2f" % (math.log(t2 / t1) / math.log(n2 / n1))
 
 
-def _secs(t: float) -> str:
-    return "timeout" if not math.isfinite(t) else "%.3f" % t
+def _secs(t: float, limit: Optional[float] = None) -> str:
+    if not math.isfinite(t):
+        return "> %g" % limit if limit is not None else "timeout"
+    return "%.3f" % t
 
 
-def table(results: Sequence[Result]) -> str:
+def table(results: Sequence[Result], ref_limit: Optional[float] = None) -> str:
     lines = ["| case | nodes | reference s | ours s | ref/ours | same | growth ref | growth ours |",
              "|---|---:|---:|---:|---:|:-:|---:|---:|"]
     prev: Dict[str, Result] = {}
@@ -217,9 +230,16 @@ def table(results: Sequence[Result]) -> str:
         p = prev.get(c.family)
         ge_r = _exp(p.ref, r.ref, p.case.size, c.size) if p else ""
         ge_o = _exp(p.ours, r.ours, p.case.size, c.size) if p else ""
-        ratio = r.ref / r.ours if r.ours > 0 and math.isfinite(r.ours) else math.nan
-        lines.append("| %s | %d | %s | %s | %.2f | %s | %s | %s |"
-                     % (c.family, c.size, _secs(r.ref), _secs(r.ours), ratio,
+        if math.isfinite(r.ref):
+            ratio = "%.2f" % (r.ref / r.ours) if r.ours > 0 and math.isfinite(r.ours) \
+                else "-"
+        else:
+            limit = min(c.timeout, ref_limit or math.inf)
+            ratio = "> %.0f" % (limit / r.ours) if r.ours > 0 and math.isfinite(r.ours) \
+                else "-"
+        lines.append("| %s | %d | %s | %s | %s | %s | %s | %s |"
+                     % (c.family, c.size, _secs(r.ref, min(c.timeout, ref_limit or math.inf)),
+                        _secs(r.ours), ratio,
                         "-" if r.same is None else "yes" if r.same else "**no**",
                         ge_r, ge_o))
         prev[c.family] = r
@@ -229,7 +249,11 @@ def table(results: Sequence[Result]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="the small sizes only")
-    ap.add_argument("--only", default="", help="cases whose family contains this")
+    ap.add_argument("--only", default="",
+                    help="cases whose family contains one of these (comma-separated)")
+    ap.add_argument("--ref-timeout", type=float, default=900.0,
+                    help="stop a reference run after this many seconds (shown as "
+                    "'> N'; the ratio is then a lower bound)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--markdown", help="also write the table to this file")
     args = ap.parse_args(argv)
@@ -238,15 +262,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     results = []
     for case in cases(args.quick):
-        if args.only and args.only not in case.family:
+        if args.only and not any(o and o in case.family for o in args.only.split(",")):
             continue
-        r = run_case(case, args.repeat)
+        r = run_case(case, args.repeat, args.ref_timeout)
         results.append(r)
         sys.stderr.write("%-40s %5d  ref %8s  ours %8s  %s\n"
                          % (case.family, case.size, _secs(r.ref), _secs(r.ours),
                             "-" if r.same is None else "same" if r.same
                             else "DIFFERENT"))
-    text = table(results)
+    text = table(results, args.ref_timeout)
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n")
