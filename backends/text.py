@@ -279,7 +279,9 @@ def parse_data(text: str) -> ClusterData:
             if len(matches) != 1:
                 raise LoadError("Wrong number of elems found with name %s" % owner)
             matches[0].ipolicy = pol
-    if poolines:
+    # a sixth section is ours only if it holds pool data (the reference
+    # never reads one: anything else there is ignored, as it does)
+    if any(sep_split("|", line)[0] in ("pool", "disk") for line in poolines):
         load_pool_rows(poolines, nodes, insts)
     return ClusterData(groups=groups, nodes=nodes, instances=insts,
                        tags=list(ctags), ipolicy=cpol)

@@ -75,3 +75,17 @@ def test_hspace_capacity_per_pool(files):
     after = out[out.index("After the normal allocation"):]
     for line in after.splitlines()[2:4]:
         assert int(line.split()[3]) > 0
+
+
+def test_sixth_section_other_than_pools_is_ignored():
+    """The reference never reads a sixth section: one that holds no pool
+    rows is ignored; one that does is read, and a bad row in it is an
+    error of ours."""
+    from backends.text import parse_data
+    from htools.loader import LoadError
+    base = "G|g1|preferred||\n\nn1|1000|0|1000|100|100|4|N|g1|1\n\n\n\n\n"
+    assert parse_data(base + "anything|at all\nx\n").nodes[0].pools is None
+    cd = parse_data(base + "pool|n1|xenvg|100|50\n")
+    assert cd.nodes[0].pools == {"xenvg": (100, 50)}
+    with pytest.raises(LoadError):
+        parse_data(base + "pool|n1|xenvg|100|50\nbogus|row\n")
