@@ -409,12 +409,95 @@ cdef class AllocState(ClusterState):
             new._load_node(new._pos(key), node)
         return new
 
+    # -- global N+1: one node's evacuation ------------------------------------
+    cdef void _reload_row(self, Py_ssize_t p) noexcept:
+        """Node ``p``'s metric row from its placement inputs (after an
+        in-place placement of a tag-less instance; ``set_node``'s rows)."""
+        cdef double row[NV]
+        _a_row(self.an + p, self.vals + p * NV, row)
+        memcpy(self.vals + p * NV, row, NV * sizeof(double))
+        if self.offl[p]:
+            memcpy(self.off_rows + self.offrank[p] * NV, row, NV * sizeof(double))
+        else:
+            memcpy(self.on_rows + self.onrank[p] * NV, row, NV * sizeof(double))
+        self.dirty = True
+
+    cdef object _best_of(self, object res):
+        """The key of the lowest score of an ``evaluate(collect=True)``
+        answer, ties to the last evaluated; None if there is none."""
+        cdef double cv, best_cv = 0.0
+        best = None
+        for cand in res:
+            for cv in cand[2]:
+                if best is None or not best_cv < cv:
+                    best = cand[0]
+                    best_cv = cv
+        return best
+
+    def evacuate(self, shared, shared_targets, recreate, recreate_targets,
+                 recreate_policies):
+        """Steps 2 and 3 of htools' ``canEvacuateNode`` on a copy of this
+        state (which must hold exactly the nodes those steps score over).
+
+        ``shared``: the movable primaries, in order; each leaves its
+        primary and goes, forced, to the key of ``shared_targets`` whose
+        score is lowest (ties: the last evaluated), as ``applyMove
+        FailoverToAny`` does.  ``recreate``: the non-movable ones (already
+        in htools' order); each is placed again, forced, on the best key
+        of ``recreate_targets`` that its policy check (one entry of
+        ``recreate_policies`` per target, as ``evaluate`` takes) allows.
+        Every instance must be tag-less and not forthcoming.
+
+        Returns 0 if all went, 1 if a movable one found no node, ``2 + i``
+        if re-creation ``i`` found none, or None if a score is NaN (the
+        model's path decides then)."""
+        cdef AllocState w = self.derive(())
+        cdef InstS I
+        cdef Py_ssize_t p
+        cdef int fm
+        cdef Py_ssize_t i
+        if shared:
+            plan = PairPlan(w, ("single", shared_targets))
+            policy = [-1] * len(plan)
+            for inst in shared:
+                w._inst(inst, &I)
+                p = w._pos(inst.pnode)
+                remove_pri(w.an + p, &I, I.loc_score)
+                w._reload_row(p)
+                res = w.evaluate(inst, plan, policy, True, True, True)
+                if res is None:
+                    return None
+                best = w._best_of(res)
+                if best is None:
+                    return 1
+                p = w._pos(best)
+                fm = add_pri(w.an + p, &I, I.loc_score, False, False)
+                if fm >= 0:         # evaluate accepted it: cannot happen
+                    return None
+                w._reload_row(p)
+        if recreate:
+            plan = PairPlan(w, ("single", recreate_targets))
+            for i, inst in enumerate(recreate):
+                res = w.evaluate(inst, plan, recreate_policies[i], True, True, True)
+                if res is None:
+                    return None
+                best = w._best_of(res)
+                if best is None:
+                    return 2 + i
+                w._inst(inst, &I)
+                p = w._pos(best)
+                fm = add_pri(w.an + p, &I, I.loc_score, False, False)
+                if fm >= 0:
+                    return None
+                w._reload_row(p)
+        return 0
+
     # -- evaluation ----------------------------------------------------------
     cdef int _inst(self, object inst, InstS *I) except -1:
         return pack_instance(I, inst)
 
     def evaluate(self, inst, PairPlan plan, policy, bint force,
-                 bint collect=False):
+                 bint collect=False, bint offline=False):
         """Evaluate every target of ``plan`` for the new instance ``inst``.
 
         ``policy``: per primary of the plan (in order), the policy failure
@@ -423,7 +506,9 @@ cdef class AllocState(ClusterState):
         the failure counts by mode and ``best`` is None or ``(score, pdx,
         sdx, loc)`` (``sdx`` -1 for one-node targets).  With ``collect``:
         per primary ``(pdx, fails, scores, sdxs, locs)``, three parallel
-        lists of its candidates in evaluation order."""
+        lists of its candidates in evaluation order.  ``offline``: one-node
+        targets may be offline (their instances count in the offline
+        metrics); otherwise an offline target is a ValueError."""
         cdef InstS I
         cdef NodeS wp, ws
         cdef double base_s[NV]
@@ -472,7 +557,7 @@ cdef class AllocState(ClusterState):
         res = [] if collect else None
         for i in range(plan.np_):
             pp = plan.p_pos[i]
-            if self.offl[pp]:
+            if self.offl[pp] and not (offline and plan.single):
                 raise ValueError("offline allocation target")
             for m in range(NFAIL):
                 pfails[m] = 0
@@ -491,12 +576,18 @@ cdef class AllocState(ClusterState):
                         pfails[fm] += 1
                     else:
                         _a_row(&wp, self.vals + pp * NV, rp)
-                        ev[0].rank = self.onrank[pp]
                         ev[0].action = A_REPLACE
                         ev[0].row = rp
-                        _aggregate(self.on_rows, self.n_on, ev, 1, self.n_on,
-                                   self.off_rows, self.n_off, NULL, 0,
-                                   out, sums, var)
+                        if self.offl[pp]:
+                            ev[0].rank = self.offrank[pp]
+                            _aggregate(self.on_rows, self.n_on, NULL, 0, self.n_on,
+                                       self.off_rows, self.n_off, ev, 1,
+                                       out, sums, var)
+                        else:
+                            ev[0].rank = self.onrank[pp]
+                            _aggregate(self.on_rows, self.n_on, ev, 1, self.n_on,
+                                       self.off_rows, self.n_off, NULL, 0,
+                                       out, sums, var)
                         out[MAP_METRIC] = self.b_val[MAP_METRIC]
                         score = _weighted(out)
                         if score != score:

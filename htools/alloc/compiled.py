@@ -82,6 +82,29 @@ def note_derived(old_nl: Mapping[int, Node], new_nl: Mapping[int, Node],
     _remember(_STATES, id(new_nl), (new_nl, st), _MAX_STATES)
 
 
+#: inst_matches_policy answers by (policy identity, exclusive storage, the
+#: instance's policy-relevant values): hspace asks the same few thousands
+#: of times; the policy object is kept with its answer
+_POLICY: Dict[Tuple, Tuple[object, int]] = {}
+
+
+def policy_code(inst: Instance, ipol, excl: bool) -> int:
+    """``inst_matches_policy`` as the compiled evaluation takes it: the
+    failure mode's value, or -1 if the instance fits."""
+    key = (id(ipol), excl, inst.mem, inst.vcpus, inst.spindle_use,
+           inst.disk_template, tuple([d.size for d in inst.disks]),
+           inst.total_spindles() if excl else None)
+    hit = _POLICY.get(key)
+    if hit is not None and hit[0] is ipol:
+        return hit[1]
+    r = inst_matches_policy(inst, ipol, excl)
+    code = -1 if r is None else int(r)
+    if len(_POLICY) > 4096:
+        _POLICY.clear()
+    _POLICY[key] = (ipol, code)
+    return code
+
+
 def _plan_for(st: AllocState, nl: Mapping[int, Node], alloc_nodes):
     """The PairPlan of ``alloc_nodes`` and the primaries grouped by their
     (instance policy, exclusive storage) for the policy check."""
@@ -124,15 +147,14 @@ def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
     plan, groups = _plan_for(st, nl, alloc_nodes)
     if len(groups) == 1:
         ipol, excl, _ = groups[0]
-        r = inst_matches_policy(inst, ipol, excl)
-        policy = [-1 if r is None else int(r)] * len(plan)
+        policy = [policy_code(inst, ipol, excl)] * len(plan)
     else:
         policy = [-1] * len(plan)
         for ipol, excl, idxs in groups:
-            r = inst_matches_policy(inst, ipol, excl)
-            if r is not None:
+            r = policy_code(inst, ipol, excl)
+            if r >= 0:
                 for i in idxs:
-                    policy[i] = int(r)
+                    policy[i] = r
     force = bool(opts.ignore_soft_errors)
     try:
         res = st.evaluate(inst, plan, policy, force, n1pred is not None)

@@ -5,6 +5,7 @@ checked again (:class:`N1Checker`); the answer is htools' ``GlobalN1``.
 """
 from __future__ import annotations
 
+import operator
 from collections import ChainMap, OrderedDict
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -89,6 +90,16 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         ichanges[idx] = res[1]
     if not shared and not non_move:
         return True, None
+    fast = _evacuate_compiled(nodes, changes,
+                              ChainMap(ichanges, insts) if ichanges else insts,
+                              node, shared, non_move)
+    if fast is not None:
+        ok, first_recreate = fast
+        if ok:
+            return True, None
+        if first_recreate and not shared:
+            return False, frozenset(changes).union((node.idx,))
+        return False, None
     nl: NodeList = dict(nodes)
     nl.update(changes)
     # the instances as an overlay (the map itself can be large); its
@@ -102,9 +113,14 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     if shared:
         gkeys = [k for k in keys if nl[k].group == gdx]
         gset = set(gkeys)
-        gcs = ClusterState([nl[k] for k in gkeys], gkeys)
+        done = 0
+        if not any(nl[k].offline for k in escape):
+            done = _evac_shared_compiled(nl, il, shared, gkeys, gset, escape)
+            if done is None:
+                return False, None
+        gcs = ClusterState([nl[k] for k in gkeys], gkeys) if done < len(shared) else None
         fto = mv.FAILOVER_TO_ANY
-        for idx in shared:
+        for idx in shared[done:]:
             inst = _find(il, idx)
             _find(nl, inst.pnode)
             best = None
@@ -182,6 +198,171 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             else:
                 cs.set_nodes(changed)
     return True, None
+
+
+class _View:
+    """What the compiled evacuation needs of one node map, computed once
+    per map (``N1Checker`` asks every node of a candidate state in turn):
+    the keys in order, and per group its keys and its nodes' policies."""
+
+    __slots__ = ("src", "vals", "keys", "groups", "states")
+
+    def __init__(self, nl: Mapping[int, Node]) -> None:
+        self.src = nl
+        self.vals = list(nl.values())
+        self.keys = sorted(nl)
+        self.groups: Dict[int, tuple] = {}
+        self.states: Dict[tuple, AllocState] = {}
+
+    def group(self, gdx: int) -> tuple:
+        """(keys, {key: (policy, exclusive storage)}, the one pair all
+        share or None) of group ``gdx``."""
+        g = self.groups.get(gdx)
+        if g is None:
+            nl = self.src
+            gkeys = [k for k in self.keys if nl[k].group == gdx]
+            pols = {k: (nl[k].ipolicy, bool(nl[k].excl_storage)) for k in gkeys}
+            first = next(iter(pols.values()), None)
+            uniform = first if all(p[0] is first[0] and p[1] == first[1]
+                                   for p in pols.values()) else None
+            g = self.groups[gdx] = (gkeys, pols, uniform)
+        return g
+
+    def state(self, skeys: List[int]) -> AllocState:
+        key = tuple(skeys)
+        st = self.states.get(key)
+        if st is None:
+            st = self.states[key] = _alloc_state(self.src, skeys)
+        return st
+
+
+#: the view of the last node map evacuated without failovers
+_VIEW: List[_View] = []
+
+
+def _view_of(nodes: Mapping[int, Node]) -> _View:
+    if _VIEW:
+        v = _VIEW[0]
+        if v.src is nodes and len(v.vals) == len(nodes) and all(
+                map(operator.is_, v.vals, nodes.values())):
+            return v
+    v = _View(nodes)
+    _VIEW[:] = [v]
+    return v
+
+
+def _evacuate_compiled(nodes: Mapping[int, Node], changes: NodeList, il,
+                       node: Node, shared: List[int], non_move: List[int]
+                       ) -> Optional[Tuple[bool, bool]]:
+    """Steps 2 and 3 of :func:`evacuate_detail` in the compiled core
+    (``AllocState.evacuate``) on ``nodes`` with the failovers' ``changes``:
+    (can be evacuated, the failure is the first re-creation's), or None
+    where it does not apply (tagged or forthcoming
+    instances, several groups with both steps, a value the C types cannot
+    hold, a NaN score) and the model's path decides.  Offline escape
+    nodes are candidates as in the model (their instances count in the
+    offline metrics)."""
+    sh = [_find(il, i) for i in shared]
+    todo = sorted((_find(il, i) for i in non_move), key=lambda i: -i.mem)
+    for inst in sh:
+        if not fastalloc.eligible(inst) or inst.pnode != node.idx:
+            return None
+    for inst in todo:
+        if not fastalloc.eligible(inst):
+            return None
+    if changes:
+        nl: Mapping[int, Node] = dict(nodes)
+        nl.update(changes)              # type: ignore[attr-defined]
+        view = _View(nl)
+    else:
+        nl = nodes
+        view = _view_of(nodes)
+    gkeys, pols, uniform = view.group(node.group)
+    escape = [k for k in gkeys if k != node.idx]
+    if shared:
+        if todo and len(gkeys) != len(view.keys):
+            return None     # step 2 scores the group, step 3 the cluster
+        skeys = gkeys
+    else:
+        skeys = view.keys
+    targets = escape
+    if sh and node.mig_tags:
+        targets = [k for k in escape if node.mig_tags <= nl[k].rmig_tags]
+    policies = []
+    if todo:
+        n = len(escape)
+        for inst in todo:
+            if uniform is not None:
+                policies.append([fastalloc.policy_code(inst, *uniform)] * n)
+            else:
+                policies.append([fastalloc.policy_code(inst, *pols[k])
+                                 for k in escape])
+    try:
+        st = view.state(skeys)
+        res = st.evacuate(sh, targets, todo, escape, policies)
+    except (ValueError, NotImplementedError):   # values the C types cannot hold
+        return None
+    if res is None:
+        return None
+    return res == 0, res == 2
+
+
+def _evac_shared_compiled(nl: NodeList, il, shared: List[int], gkeys: List[int],
+                          gset: set, escape: List[int]) -> Optional[int]:
+    """Step 2 of :func:`evacuate_detail` on the compiled allocation state
+    of the group: each movable instance leaves its primary and is placed,
+    forced, on the escape node whose group score is lowest (ties: the last
+    evaluated), as ``applyMove FailoverToAny`` does node by node (a forced
+    ``addPri`` and the migration tags are its only checks).
+
+    Updates ``nl`` and ``il`` in place.  Returns how many of ``shared``
+    were moved (the rest, from the first instance the compiled state does
+    not cover, is left to the model's path), or None if one cannot be
+    moved anywhere."""
+    try:
+        st = _alloc_state(nl, gkeys)
+    except NotImplementedError:         # a value the C types cannot hold
+        return 0
+    done = 0
+    for idx in shared:
+        inst = _find(il, idx)
+        old = _find(nl, inst.pnode)
+        if not fastalloc.eligible(inst) or inst.pnode not in gset:
+            return done
+        targets = escape
+        if old.mig_tags:
+            targets = [k for k in escape if old.mig_tags <= nl[k].rmig_tags]
+        old2 = old.remove_pri(inst)
+        try:
+            st1 = st.derive(((inst.pnode, old2),))
+            res = st1.evaluate(inst, PairPlan(st1, ("single", targets)),
+                               [-1] * len(targets), True, True)
+        except (ValueError, NotImplementedError):
+            return done
+        if res is None:                 # a NaN score: the model's path
+            return done
+        best = -1
+        best_cv = 0.0
+        for pidx, _fails, scores, _s, _l in res:
+            for cv in scores:
+                if best < 0 or not best_cv < cv:
+                    best, best_cv = pidx, cv
+        if best < 0:
+            return None
+        new_p = nl[best].add_pri(inst, force=True)
+        if isinstance(new_p, FailMode):     # the model's path decides
+            return done
+        nl[inst.pnode] = old2
+        nl[best] = new_p
+        new_inst = inst.copy()
+        new_inst.pnode = best
+        il[idx] = new_inst
+        try:
+            st = st1.derive(((best, new_p),))
+        except NotImplementedError:
+            return done + 1
+        done += 1
+    return done
 
 
 #: :func:`_failover_failure` leaves the answer to the full path

@@ -125,7 +125,7 @@ class Element:
 class Solution:
     """htools' ``AllocSolution`` with failures kept as counts per mode."""
 
-    __slots__ = ("fails", "allocs", "solution", "log")
+    __slots__ = ("fails", "allocs", "solution", "_log", "_head")
 
     def __init__(self, fails: Optional[List[int]] = None, allocs: int = 0,
                  solution: Optional[Element] = None,
@@ -133,7 +133,22 @@ class Solution:
         self.fails = fails if fails is not None else [0] * NUM_FAIL_MODES
         self.allocs = allocs
         self.solution = solution
-        self.log = log if log is not None else []
+        self._log = log if log is not None else []
+        #: the description :func:`annotate_solution` puts first, written
+        #: when the log is read (most solutions' logs never are)
+        self._head: Optional[Callable[[], str]] = None
+
+    @property
+    def log(self) -> List[str]:
+        if self._head is not None:
+            self._log = [self._head()] + self._log
+            self._head = None
+        return self._log
+
+    @log.setter
+    def log(self, value: List[str]) -> None:
+        self._head = None
+        self._log = value
 
     @property
     def fail_total(self) -> int:
@@ -270,7 +285,12 @@ def describe_solution(sol: Solution, fmt: Callable = format_score) -> str:
 
 
 def annotate_solution(sol: Solution, fmt: Callable = format_score) -> Solution:
-    sol.log = [describe_solution(sol, fmt)] + sol.log
+    """Put the solution's description first in its log (written when the
+    log is read, from the solution as it is now)."""
+    log = sol.log
+    snapshot = Solution(list(sol.fails), sol.allocs, sol.solution)
+    sol._log = log
+    sol._head = lambda: describe_solution(snapshot, fmt)
     return sol
 
 
