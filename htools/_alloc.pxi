@@ -93,6 +93,23 @@ cdef inline int _a_changed(const double *x, const double *y, int *idx) noexcept 
     return c
 
 
+cdef inline bint _row_max(const double *row, bint offline, double *maxabs) noexcept nogil:
+    """Fold the magnitudes of the row's values that count (an online
+    node's spreads and sums, an offline node's offline sums) into
+    ``maxabs``; True if one of them is huge or not finite."""
+    cdef int m
+    cdef double x
+    for m in range(NV):
+        if offline != (_KIND[m] == K_OFFSUM) or _KIND[m] == K_MAP:
+            continue
+        x = fabs(row[m])
+        if not (x <= 1e150):
+            return True
+        if x > maxabs[m]:
+            maxabs[m] = x
+    return False
+
+
 cdef inline bint _same_bits(double a, double b) noexcept nogil:
     cdef unsigned long long ua, ub
     memcpy(&ua, &a, 8)
@@ -434,6 +451,138 @@ cdef class AllocState(ClusterState):
                     best_cv = cv
         return best
 
+    cdef int _pick(self, const InstS *I, const Py_ssize_t *tpos, const int *tpol,
+                   Py_ssize_t nt, double *rows, double *approx,
+                   Py_ssize_t *best) except -2:
+        """The target (index into ``tpos``) where the forced placement of
+        ``I`` gives the lowest score - htools' ``compCV`` of the whole
+        state, two-pass -, ties to the last; ``best`` -1 if none fits.
+        Returns 0, or -1 where the answer is left to ``evaluate`` (no
+        online node, a huge or non-finite value).
+
+        Each candidate is first scored by htools' one-node statistics
+        update (O(1)); only those whose update score is within twice a
+        bound on its distance from the two-pass score of the lowest are
+        scored exactly (O(nodes) each): the others cannot be the lowest.
+        The bound: per standard deviation ``sqrt((n + 10) * 1e-14 *
+        max|x|^2)`` (the two computations of a variance differ by a few
+        ulps of ``n * max|x|^2``; square roots differ by at most the root
+        of that), per sum ``(n + 10)^2 * 1e-15 * max|x|``, weighted."""
+        cdef double maxabs[NV]
+        cdef double s1[NV]
+        cdef double v1[NV]
+        cdef double out[NV]
+        cdef double sums[NV]
+        cdef double var[NV]
+        cdef double nn, x, bound = 0.0, lo = 0.0, cv, best_cv = 0.0
+        cdef Py_ssize_t i, j, pp, total = self.n_on + self.n_off, c
+        cdef int m, fm
+        cdef bint have = False
+        cdef NodeS wp
+        cdef Ev ev[1]
+        cdef double *row
+        best[0] = -1
+        if self.n_on <= 0:
+            return -1
+        self._ensure_base()
+        nn = <double>self.n_on
+        for m in range(NV):
+            maxabs[m] = 0.0
+        for j in range(self.n):
+            if _row_max(self.vals + j * NV, self.offl[j], maxabs):
+                return -1
+        for i in range(nt):
+            approx[i] = NAN          # does not fit
+            if tpol[i] >= 0:
+                continue
+            pp = tpos[i]
+            wp = self.an[pp]
+            fm = add_pri(&wp, I, I.loc_score, False, False)
+            if fm >= 0:
+                continue
+            row = rows + i * NV
+            _a_row(&wp, self.vals + pp * NV, row)
+            if _row_max(row, self.offl[pp], maxabs):
+                return -1
+            if self.offl[pp]:
+                ev[0].rank = self.offrank[pp]
+                ev[0].action = A_REPLACE
+                ev[0].row = row
+                _aggregate(self.on_rows, self.n_on, NULL, 0, self.n_on,
+                           self.off_rows, self.n_off, ev, 1, out, sums, var)
+            else:
+                memcpy(s1, self.b_sum, NV * sizeof(double))
+                memcpy(v1, self.b_var, NV * sizeof(double))
+                _a_update(s1, v1, self.vals + pp * NV, row, nn)
+                _a_out(s1, v1, self.b_val, out)
+            out[MAP_METRIC] = self.b_val[MAP_METRIC]
+            cv = _weighted(out)
+            if cv != cv:
+                return -1
+            approx[i] = cv
+            if not have or cv < lo:
+                lo = cv
+                have = True
+        if not have:
+            return 0
+        for m in range(NV):
+            if _KIND[m] == K_STDDEV:
+                bound += _WEIGHTS[m] * sqrt((total + 10) * 1e-14 * maxabs[m] * maxabs[m])
+            elif _KIND[m] == K_SUM or _KIND[m] == K_OFFSUM:
+                bound += _WEIGHTS[m] * (total + 10) * (total + 10) * 1e-15 * maxabs[m]
+        bound += 1e-12 * fabs(lo)
+        for i in range(nt):
+            cv = approx[i]
+            if cv != cv or cv > lo + 2.0 * bound:
+                continue
+            pp = tpos[i]
+            ev[0].action = A_REPLACE
+            ev[0].row = rows + i * NV
+            if self.offl[pp]:
+                ev[0].rank = self.offrank[pp]
+                _aggregate(self.on_rows, self.n_on, NULL, 0, self.n_on,
+                           self.off_rows, self.n_off, ev, 1, out, sums, var)
+            else:
+                ev[0].rank = self.onrank[pp]
+                _aggregate(self.on_rows, self.n_on, ev, 1, self.n_on,
+                           self.off_rows, self.n_off, NULL, 0, out, sums, var)
+            out[MAP_METRIC] = self.b_val[MAP_METRIC]
+            cv = _weighted(out)
+            if cv != cv:
+                return -1
+            if best[0] < 0 or not best_cv < cv:
+                best[0] = i
+                best_cv = cv
+        return 0
+
+    cdef object _place_best(self, object inst, InstS *I, list keys,
+                            Py_ssize_t *tpos, int *tpol, double *rows,
+                            double *approx, object policy):
+        """Place ``inst`` (packed in ``I``), forced, on its best target:
+        True, False if none fits, None if the model must decide.  The
+        target scores come from ``_pick`` or, where it declines, from
+        ``evaluate``."""
+        cdef Py_ssize_t b, p, nt = len(keys)
+        cdef int fm
+        if self._pick(I, tpos, tpol, nt, rows, approx, &b) == 0:
+            if b < 0:
+                return False
+            p = tpos[b]
+        else:
+            res = self.evaluate(inst, PairPlan(self, ("single", keys)), policy,
+                                True, True, True)
+            if res is None:
+                return None
+            best = self._best_of(res)
+            if best is None:
+                return False
+            p = self._pos(best)
+        fm = add_pri(self.an + p, I, I.loc_score, False, False)
+        if fm >= 0:             # the candidate fitted a moment ago
+            return None
+        self._reload_row(p)
+        return True
+
     def evacuate(self, shared, shared_targets, recreate, recreate_targets,
                  recreate_policies):
         """Steps 2 and 3 of htools' ``canEvacuateNode`` on a copy of this
@@ -453,44 +602,58 @@ cdef class AllocState(ClusterState):
         model's path decides then)."""
         cdef AllocState w = self.derive(())
         cdef InstS I
-        cdef Py_ssize_t p
-        cdef int fm
-        cdef Py_ssize_t i
-        if shared:
-            plan = PairPlan(w, ("single", shared_targets))
-            policy = [-1] * len(plan)
-            for inst in shared:
-                w._inst(inst, &I)
-                p = w._pos(inst.pnode)
-                remove_pri(w.an + p, &I, I.loc_score)
-                w._reload_row(p)
-                res = w.evaluate(inst, plan, policy, True, True, True)
-                if res is None:
-                    return None
-                best = w._best_of(res)
-                if best is None:
-                    return 1
-                p = w._pos(best)
-                fm = add_pri(w.an + p, &I, I.loc_score, False, False)
-                if fm >= 0:         # evaluate accepted it: cannot happen
-                    return None
-                w._reload_row(p)
-        if recreate:
-            plan = PairPlan(w, ("single", recreate_targets))
-            for i, inst in enumerate(recreate):
-                res = w.evaluate(inst, plan, recreate_policies[i], True, True, True)
-                if res is None:
-                    return None
-                best = w._best_of(res)
-                if best is None:
-                    return 2 + i
-                w._inst(inst, &I)
-                p = w._pos(best)
-                fm = add_pri(w.an + p, &I, I.loc_score, False, False)
-                if fm >= 0:
-                    return None
-                w._reload_row(p)
-        return 0
+        cdef Py_ssize_t p, i, nt = max(len(shared_targets), len(recreate_targets), 1)
+        cdef Py_ssize_t *tpos = <Py_ssize_t *>malloc(nt * sizeof(Py_ssize_t))
+        cdef int *tpol = <int *>malloc(nt * sizeof(int))
+        cdef double *rows = <double *>malloc(nt * NV * sizeof(double))
+        cdef double *approx = <double *>malloc(nt * sizeof(double))
+        if tpos == NULL or tpol == NULL or rows == NULL or approx == NULL:
+            free(tpos)
+            free(tpol)
+            free(rows)
+            free(approx)
+            raise MemoryError()
+        try:
+            if shared:
+                keys = list(shared_targets)
+                for i in range(len(keys)):
+                    tpos[i] = w._pos(keys[i])
+                    tpol[i] = -1
+                policy = [-1] * len(keys)
+                for inst in shared:
+                    w._inst(inst, &I)
+                    p = w._pos(inst.pnode)
+                    remove_pri(w.an + p, &I, I.loc_score)
+                    w._reload_row(p)
+                    ok = w._place_best(inst, &I, keys, tpos, tpol, rows, approx,
+                                       policy)
+                    if ok is None:
+                        return None
+                    if not ok:
+                        return 1
+            if recreate:
+                keys = list(recreate_targets)
+                for i in range(len(keys)):
+                    tpos[i] = w._pos(keys[i])
+                for j, inst in enumerate(recreate):
+                    policy = recreate_policies[j]
+                    if len(policy) != len(keys):
+                        raise ValueError("one policy result per target expected")
+                    for i in range(len(keys)):
+                        tpol[i] = policy[i]
+                    w._inst(inst, &I)
+                    ok = w._place_best(inst, &I, keys, tpos, tpol, rows, approx,
+                                       policy)
+                    if ok is None:
+                        return None
+                    if not ok:
+                        return 2 + j
+            return 0
+        finally:
+            free(tpos)
+            free(tpol)
+            free(rows)
+            free(approx)
 
     # -- evaluation ----------------------------------------------------------
     cdef int _inst(self, object inst, InstS *I) except -1:
