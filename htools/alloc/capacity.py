@@ -241,6 +241,24 @@ def _redundant(nl: NodeList, il: InstList, accept_existing: bool,
     return val
 
 
+def _redundant_after(nl: NodeList, il: InstList, new_nl: NodeList, new_il: InstList,
+                     accept_existing: bool, ignore_groups) -> bool:
+    """:func:`_redundant` of ``new_nl``/``new_il``, the state ``nl``/``il``
+    after allocations (instances added, none moved or removed).
+
+    When ``nl`` has a node that cannot be evacuated and that no addition
+    to the nodes the allocations changed can help (the checker's sticky
+    failures, as the capacity checks of ``tryAlloc`` use them), the answer
+    is False without evacuating anything."""
+    if new_nl is not nl and not pure() and len(new_nl) == len(nl):
+        checker = n1._shared_checker(nl, il, accept_existing, tuple(ignore_groups))
+        if not checker.crash_possible and checker.base_false is not None:
+            changed = [k for k, node in new_nl.items() if nl.get(k) is not node]
+            if checker.quick_reject(changed):
+                return False
+    return _redundant(new_nl, new_il, accept_existing, ignore_groups)
+
+
 class _DivideByZero:
     """The value of ``x `div` 0``, which htools only evaluates lazily: a
     big-step limit computed from an instance of no memory.  It is harmless
@@ -280,8 +298,8 @@ def iterate_alloc(opts: AlgorithmOptions, nl: NodeList, il: InstList,
             lim1, newlimit = min(step, limit), max(0, limit - step)
         res = iterate_alloc_small_step(opts.replace(capacity=False), nl, il,
                                        lim1, newinst, allocnodes, ixes)
-        if _redundant(res.nl, res.il, opts.accept_existing,
-                      opts.capacity_ignore_groups):
+        if _redundant_after(nl, il, res.nl, res.il, opts.accept_existing,
+                            opts.capacity_ignore_groups):
             if (newlimit is not None and newlimit == 0) or len(res.ixes) == len(ixes):
                 return res
             nl, il, limit, ixes = res.nl, res.il, newlimit, res.ixes
