@@ -86,6 +86,7 @@ cdef struct NodeS:
     unsigned int pmask
     long long pfree[MAXP]
     long long plo[MAXP]
+    double ptot[MAXP]          # float(total): the pool metric's denominator
 
 
 cdef struct InstS:
@@ -202,6 +203,7 @@ cdef inline int pack_node_pools(NodeS *n, object node) except -1:
         n.pmask |= 1u << b
         n.pfree[b] = to_int(free)
         n.plo[b] = to_int(floor_int(node.m_dsk * total))
+        n.ptot[b] = to_double(total)
     return 0
 
 

@@ -1,6 +1,7 @@
 """The storage-pool options of hinfo, hcheck and hspace (ours, hidden):
 ``--print-pools`` and hspace's ``--pool=VG[:METAVG]``; without them a file
-with a storage-pool section gives the same output as without the section."""
+with a storage-pool section gives the same output as without the section
+but for the disk metrics, which are then the pool metric."""
 from __future__ import annotations
 
 import re
@@ -32,9 +33,20 @@ def files(tmp_path_factory):
 
 @pytest.mark.parametrize("tool,args", [("hinfo", []), ("hcheck", []),
                                        ("hspace", ["--disk-template=drbd"])])
-def test_without_options_the_section_changes_nothing(files, tool, args):
+def test_without_options_the_section_changes_only_the_disk_metrics(files, tool,
+                                                                   args):
+    """The pools are known: the disk metrics (and so the scores) are the
+    pool metric's; nothing else changes."""
     base, multi = files
-    assert _run(tool, ["-t", multi] + args) == _run(tool, ["-t", base] + args)
+    want = _run(tool, ["-t", base] + args)
+    got = _run(tool, ["-t", multi] + args)
+    assert got[0] == want[0] == 0 and got[2] == want[2]
+
+    def rest(out):
+        return [line for line in out.splitlines()
+                if "free_disk_cv" not in line and "score" not in line]
+    assert rest(got[1]) == rest(want[1])
+    assert got[1] != want[1]
 
 
 def test_print_pools(files):
@@ -89,3 +101,4 @@ def test_sixth_section_other_than_pools_is_ignored():
     assert cd.nodes[0].pools == {"xenvg": (100, 50)}
     with pytest.raises(LoadError):
         parse_data(base + "pool|n1|xenvg|100|50\nbogus|row\n")
+
