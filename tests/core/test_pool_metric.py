@@ -240,3 +240,28 @@ def test_hbal_balances_the_hdd_vg(tmp_path):
     # and the pool metric itself (the mean over the VGs)
     assert metrics.pool_free_cv([n for n in ours if not n.offline]) < \
         metrics.pool_free_cv([n for n in single if not n.offline])
+
+
+def test_single_figure_not_checked_when_pooled():
+    """With the node's and the instance's volume groups known, the pools
+    decide: the node's single disk figure (Ganeti reports the cluster VG's)
+    no longer refuses an HDD disk; the VG's own space still does."""
+    from htools.alloc.capacity import inst_from_spec
+    from htools.model import set_pool_disks
+    from htools.types import DiskTemplate
+    node = _node("a", 100000, 2000, {"xenvg": (100000, 2000),
+                                     "hdd": (400000, 300000)})
+    inst = inst_from_spec(1024, 10240, 1, 1, DiskTemplate.PLAIN, 1)
+    assert node.add_pri(inst) == FailMode.FailDisk          # unknown pools
+    set_pool_disks(inst, [(10240, "hdd", None)])
+    new = node.add_pri(inst)
+    assert isinstance(new, Node)
+    assert new.pools["hdd"] == (400000, 300000 - 10240)
+    assert new.f_dsk == 2000 - 10240                        # still accounted
+    set_pool_disks(inst, [(10240, "xenvg", None)])
+    assert node.add_pri(inst) == FailMode.FailDisk          # the VG is full
+    set_pool_disks(inst, [(10240, "nvme", None)])
+    assert node.add_pri(inst) == FailMode.FailDisk          # no such VG
+    node.pools = None                                       # unknown here
+    set_pool_disks(inst, [(10240, "hdd", None)])
+    assert node.add_pri(inst) == FailMode.FailDisk
