@@ -147,6 +147,15 @@ cdef class BalanceState:
     cdef int sp_bits[MAXP]     # their pool_id bits, by name
     cdef double *sp_val        # N x MAXP current free shares
     cdef double sp_base        # the pool metric of the current state
+    # per volume group (sp_bits order), current state: online nodes having
+    # it, mean, two-pass sum of squared deviations, max |share|, deviation
+    # and the estimate's error coefficient (see _sp_est)
+    cdef double sp_cnt[MAXP]
+    cdef double sp_mean[MAXP]
+    cdef double sp_m2[MAXP]
+    cdef double sp_amax[MAXP]
+    cdef double sp_sd[MAXP]
+    cdef double sp_sdc[MAXP]
 
     cdef int _peer_key(self, object pk) except? -2
     cdef int _pm_set(self, int i, list entries) except -1
@@ -180,13 +189,16 @@ cdef class BalanceState:
     cdef double _sp_cand(self, int nt, const int *tp,
                          const NodeS **wp) noexcept nogil
     cdef void _sp_set(self, int p) noexcept nogil
+    cdef void _sp_stats(self) noexcept nogil
+    cdef void _sp_est(self, int nt, const int *tp, const NodeS **wp,
+                      double *est, double *err) noexcept nogil
     cdef double _exact(self, int nt, const int *tp, const double *y,
                        double mapv, double poolv) noexcept nogil
     cdef inline void _acc_init(self, Acc *a) noexcept nogil
     cdef inline void _acc_add(self, Acc *a, int p, const double *yr) noexcept nogil
     cdef bint _finalize(self, const Acc *a, const double *xr, const double *yr,
-                        double mapv, double poolv, double thr, double *lo_,
-                        double *hi_, double *est_=*) noexcept nogil
+                        double mapv, double poolv, double poolerr, double thr,
+                        double *lo_, double *hi_, double *est_=*) noexcept nogil
     cdef void _interval(self, int nt, const int *tp, const double *y,
                         double mapv, double poolv, double *lo_,
                         double *hi_) noexcept nogil

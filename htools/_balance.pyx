@@ -519,7 +519,8 @@ cdef class BalanceState:
         self.sp_on = self.sp_n > 0
         for j in range(self.sp_n):
             self.sp_bits[j] = bl[j]
-        self.sp_base = self._sp_metric(0, NULL, NULL) if self.sp_on else 0.0
+        self.sp_base = 0.0
+        self._sp_stats()
         self.wk0.ccap = 0
         self.wk0.ncand = 0
         self.threads = 1
@@ -895,6 +896,7 @@ cdef class BalanceState:
             else:
                 self.b_val[m] = <double>(self.map_S - self.map_D)
         if self.sp_on:
+            self._sp_stats()
             self.b_val[_INT[1]] = self.sp_base
             self.b_val[_INT[14]] = self.sp_base
         self.inv_n = 1.0 / cnt
@@ -961,6 +963,117 @@ cdef class BalanceState:
         if same:
             return self.sp_base
         return self._sp_metric(nt, tp, wp)
+
+    cdef void _sp_stats(self) noexcept nogil:
+        """The per-volume-group statistics of the current state and the
+        pool metric (``sp_base``: the operations of ``_sp_metric`` without
+        substitutions, so the same bits)."""
+        cdef int k, b, j, p
+        cdef unsigned int bit
+        cdef double total = 0.0, s, q, cnt, mean, x, d, a, amax
+        for k in range(self.sp_n):
+            b = self.sp_bits[k]
+            bit = 1u << b
+            s = 0.0
+            cnt = 0.0
+            amax = 0.0
+            for j in range(self.n_on):
+                p = self.on_pos[j]
+                if not (self.nd[p].pmask & bit):
+                    continue
+                x = self.sp_val[p * MAXP + b]
+                cnt = cnt + 1.0
+                s = s + x
+                a = fabs(x)
+                if a != a:
+                    amax = INFINITY
+                elif a > amax:
+                    amax = a
+            mean = s / cnt
+            q = 0.0
+            for j in range(self.n_on):
+                p = self.on_pos[j]
+                if not (self.nd[p].pmask & bit):
+                    continue
+                d = self.sp_val[p * MAXP + b] - mean
+                q = q + d * d
+            self.sp_cnt[k] = cnt
+            self.sp_mean[k] = mean
+            self.sp_m2[k] = q
+            self.sp_amax[k] = amax
+            self.sp_sd[k] = sqrt(q / cnt)
+            self.sp_sdc[k] = sqrt(32.0 * (cnt + 32.0) * U) * (1.0 + 1e-6)
+            total = total + self.sp_sd[k]
+        if self.sp_n > 0:
+            self.sp_base = total / <double>self.sp_n
+
+    cdef void _sp_est(self, int nt, const int *tp, const NodeS **wp,
+                      double *est, double *err) noexcept nogil:
+        """Estimate and error bound of a candidate's pool metric in
+        O(touched nodes x volume groups), as ``_finalize`` does for the
+        other deviations: per volume group, from the current state's
+        statistics over its ``n`` nodes, the variance estimate
+        ``(M2 + sum((y-mu)^2 - (x-mu)^2) - d^2/n) / n`` and its bound
+        ``delta = 32 (n + 32) u A^2``, refined to ``min(sqrt(delta),
+        delta / sd)`` plus the square root's roundings; an unchanged
+        volume group keeps its exact deviation.  The mean over the volume
+        groups adds ``8 (k + 2) u`` of the summed magnitudes.  A non-finite
+        value gives an infinite error (the candidate is then scored
+        exactly)."""
+        cdef int k, b, c, p
+        cdef unsigned int bit
+        cdef double dlt, dd, A, x, y, t1, t2, ay, E, v, sd, se, t, e
+        cdef double total = 0.0, etot = 0.0, mag = 0.0, kk
+        cdef bint chg
+        if not self.sp_on:
+            est[0] = 0.0
+            err[0] = 0.0
+            return
+        for k in range(self.sp_n):
+            b = self.sp_bits[k]
+            bit = 1u << b
+            dlt = 0.0
+            dd = 0.0
+            A = self.sp_amax[k]
+            chg = False
+            for c in range(nt):
+                p = tp[c]
+                if self.nd[p].offline or not (self.nd[p].pmask & bit):
+                    continue
+                if wp[c].pfree[b] == self.nd[p].pfree[b]:
+                    continue
+                chg = True
+                x = self.sp_val[p * MAXP + b]
+                y = pdsk(wp[c].pfree[b], wp[c].ptot[b])
+                dlt = dlt + (y - x)
+                t1 = y - self.sp_mean[k]
+                t2 = x - self.sp_mean[k]
+                dd = dd + (t1 * t1 - t2 * t2)
+                ay = fabs(y)
+                if ay != ay:
+                    A = INFINITY
+                elif ay > A:
+                    A = ay
+            if not chg:
+                sd = self.sp_sd[k]
+                e = 0.0
+            else:
+                E = self.sp_m2[k] + dd - dlt * dlt / self.sp_cnt[k]
+                v = E / self.sp_cnt[k]
+                v = v if v > 0.0 else 0.0
+                sd = sqrt(v)
+                se = self.sp_sdc[k] * A
+                t = sd if sd > se else se
+                t = t if t > 1e-300 else 1e-300
+                e = se * (se / t)
+                e = e * 1.001 + 4.0 * U * (sd + e)
+            total = total + sd
+            etot = etot + e
+            mag = mag + fabs(sd) + e
+        kk = <double>self.sp_n
+        est[0] = total / kk
+        e = (etot * 1.01 + 8.0 * (kk + 2.0) * U * mag) / kk + 1e-290
+        err[0] = e if c_isfinite(e) and c_isfinite(est[0]) else INFINITY
 
     cdef void _sp_set(self, int p) noexcept nogil:
         """Node p's free shares from its struct."""
@@ -1066,8 +1179,8 @@ cdef class BalanceState:
                 a.A[m] = ay if ay > a.A[m] else a.A[m]
 
     cdef bint _finalize(self, const Acc *a, const double *xr, const double *yr,
-                        double mapv, double poolv, double thr, double *lo_,
-                        double *hi_, double *est_=NULL) noexcept nogil:
+                        double mapv, double poolv, double poolerr, double thr,
+                        double *lo_, double *hi_, double *est_=NULL) noexcept nogil:
         """Interval of the exact score: the accumulated changes plus one
         more online node going from row xr to row yr (xr == yr: none).
 
@@ -1086,7 +1199,7 @@ cdef class BalanceState:
         cdef const double *adlt = a.dlt
         cdef const double *add = a.dd
         cdef double x, yy, t1, t2, ay, dlt, dd, A, E, v, sd, se, t, e
-        cdef double total, etot, eabs, est, err
+        cdef double total, etot, eabs, est, err, etot_pool = 0.0
         cdef int m, df
         cdef double n_inv = self.inv_n
         cdef double sdc = self.sd_coef
@@ -1133,11 +1246,13 @@ cdef class BalanceState:
         vest[MAPI] = mapv
         verr[MAPI] = 0.0
         if self.sp_on:
-            # the pool metric is exact (computed by _sp_metric's folds)
+            # the pool metric: exact (poolerr 0) or _sp_est's estimate;
+            # its error is final (the refinement below skips it)
             vest[_INT[1]] = poolv
             verr[_INT[1]] = 0.0
             vest[_INT[14]] = poolv
             verr[_INT[14]] = 0.0
+            etot_pool = (_WI[_INT[1]] + _WI[_INT[14]]) * poolerr
         total = 0.0
         etot = 0.0
         eabs = 0.0
@@ -1145,6 +1260,7 @@ cdef class BalanceState:
             total = total + _WI[m] * vest[m]
             etot = etot + _WI[m] * verr[m]
             eabs = eabs + _WI[m] * fabs(vest[m])
+        etot = etot + etot_pool
         etot = etot * 1.01 + 64.0 * U * (eabs + etot) + 1e-290
         if est_ != NULL:
             est_[0] = total
@@ -1166,6 +1282,7 @@ cdef class BalanceState:
                 verr[m] = e * 1.001 + 4.0 * U * (sd + e)
         for m in range(NV):
             etot = etot + _WI[m] * verr[m]
+        etot = etot + etot_pool
         etot = etot * 1.01 + 64.0 * U * (eabs + etot) + 1e-290
         lo_[0] = total - etot
         hi_[0] = total + etot
@@ -1182,7 +1299,7 @@ cdef class BalanceState:
         for c in range(nt):
             self._acc_add(&a, tp[c], y + c * NV)
         z = self.rows + self.on_pos[0] * NV
-        self._finalize(&a, z, z, mapv, poolv, INFINITY, lo_, hi_)
+        self._finalize(&a, z, z, mapv, poolv, 0.0, INFINITY, lo_, hi_)
 
     # ------------------------------------------------------------------
     # the search
@@ -1468,7 +1585,7 @@ cdef class BalanceState:
         cdef Fixed *f
         cdef NodeS wt
         cdef double yT[NV]
-        cdef double mapv, lo, hi, thr, v = 0.0, poolv = 0.0
+        cdef double mapv, lo, hi, thr, v = 0.0, poolv = 0.0, poolerr = 0.0
         cdef int c, t, k
         cdef int stp[3]
         cdef const NodeS *swp[3]
@@ -1504,20 +1621,20 @@ cdef class BalanceState:
                     swp[k] = &f.fw[k]
                 stp[f.nf] = t
                 swp[f.nf] = &wt
-                poolv = self._sp_cand(f.nf + 1, stp, swp)
+                self._sp_est(f.nf + 1, stp, swp, &poolv, &poolerr)
             if remember:
                 thr = cur
             else:
                 thr = best_hi[0] if best_hi[0] < cur else cur
             if tsc != NULL:
                 ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, poolv,
-                                    thr, &lo, &hi, &v)
+                                    poolerr, thr, &lo, &hi, &v)
                 v = v - tbase
                 if v < tsc[t]:
                     tsc[t] = v
             else:
                 ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, poolv,
-                                    thr, &lo, &hi)
+                                    poolerr, thr, &lo, &hi)
             if not ok:
                 continue
             if hi < best_hi[0]:
@@ -1810,7 +1927,7 @@ cdef class BalanceState:
             self._sp_set(tp[c])
             self._touched(tp[c])
         if self.sp_on:
-            self.sp_base = self._sp_metric(0, NULL, NULL)
+            self._sp_stats()
         I.pnode = res[0]
         I.snode = res[1]
         I.loc_score = res[3]
@@ -1897,6 +2014,27 @@ cdef class BalanceState:
             return None
         self._interval(nt, tp, y, mapv, poolv, &lo, &hi)
         return (lo, hi)
+
+    def pool_estimate(self, inst_idx, int kind, target=-1):
+        """(estimate, error bound, exact) of a candidate's pool metric (the
+        search's ``_sp_est`` and the exact ``_sp_metric``), or None."""
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef const NodeS *wp[3]
+        cdef double mapv, poolv, est, err
+        cdef int vi, t, nt, c
+        self._args(inst_idx, kind, target, &vi, &t)
+        if self.n_on == 0 or not self.sp_on:
+            return None
+        self._stats()
+        nt = self._eval(vi, kind, t, w, tp, y, &mapv, &poolv)
+        if nt == 0:
+            return None
+        for c in range(nt):
+            wp[c] = &w[c]
+        self._sp_est(nt, tp, wp, &est, &err)
+        return (est, err, poolv)
 
     def _debug_candidate(self, inst_idx, int kind, target):
         """Rows of a candidate by the shared-part path and by _sim (tests)."""

@@ -223,7 +223,7 @@ cdef class PrunedBalanceState(BalanceState):
         cdef Fixed f
         cdef int kinds[4]
         cdef int nk, ki, nt, s
-        cdef double mapv, poolv, lo, hi, v
+        cdef double mapv, poolv, poolerr, lo, hi, v
         cdef int stp[2]
         cdef const NodeS *swp[2]
         cdef const double *z = self.rows + self.on_pos[0] * NV
@@ -250,12 +250,14 @@ cdef class PrunedBalanceState(BalanceState):
                 continue
             # the pool metric without the target's part (a ranking only)
             poolv = 0.0
+            poolerr = 0.0
             if self.sp_on:
                 for s in range(f.nf):
                     stp[s] = f.fpos[s]
                     swp[s] = &f.fw[s]
-                poolv = self._sp_cand(f.nf, stp, swp)
-            self._finalize(&f.acc, z, z, f.mapv, poolv, INFINITY, &lo, &hi)
+                self._sp_est(f.nf, stp, swp, &poolv, &poolerr)
+            self._finalize(&f.acc, z, z, f.mapv, poolv, poolerr, INFINITY,
+                           &lo, &hi)
             v = 0.5 * (lo + hi) - cur
             self.pkd[b + 1 + ki] = kinds[ki]
             self.pv[b + 1 + ki] = v if c_isfinite(v) else INFINITY

@@ -167,6 +167,10 @@ def test_core_equals_specification(tmp_path, seed, nodes, without, frac, nvme,
                 assert bits(got) == bits(exact)
                 lo, hi = bs.interval(iidx, move.kind, move.target)
                 assert lo <= exact <= hi
+                # the search's estimate of the pool metric and its bound
+                est, err, pexact = bs.pool_estimate(iidx, move.kind, move.target)
+                assert bits(pexact) == bits(spec[1])
+                assert abs(est - pexact) <= err
                 assert bits(cs.score_with(changed)) == bits(exact)
                 mw = cs.metrics_with(changed)
                 assert [bits(x) for x in mw] == [bits(x) for x in spec]
