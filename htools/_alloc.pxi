@@ -268,6 +268,10 @@ cdef class AllocState(ClusterState):
     def __init__(self, nodes, keys=None):
         nodes = list(nodes)
         ClusterState.__init__(self, nodes, keys)
+        if self.sp_any:
+            # the pool metric is not in the incremental evaluation below:
+            # the model's path (ClusterState's exact pool metric) decides
+            raise NotImplementedError("storage pools")
         self._keys_list = None if keys is None else list(keys)
         self._alloc_arrays()
         self._lt_ids = {}

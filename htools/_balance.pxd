@@ -2,7 +2,7 @@
 # compiled modules extend it: htools/_pruned.pyx (hbal --search=pruned)
 # subclasses BalanceState and reuses its packing, move simulation, estimates
 # and exact scoring.
-from htools._node cimport NV, NodeS, InstS
+from htools._node cimport NV, MAXP, NodeS, InstS
 
 # ---------------------------------------------------------------------------
 # metric layout.  Rows are kept in an internal order with the metrics
@@ -140,6 +140,22 @@ cdef class BalanceState:
     cdef public long long debug_errors
     cdef public bint debug
     cdef double _best_score
+    # storage pools (htools.metrics.pool_free_cv): on when some online node
+    # has a volume group; then the two disk metrics are the pool metric
+    cdef bint sp_on
+    cdef int sp_n              # volume groups of the online nodes
+    cdef int sp_bits[MAXP]     # their pool_id bits, by name
+    cdef double *sp_val        # N x MAXP current free shares
+    cdef double sp_base        # the pool metric of the current state
+    # per volume group (sp_bits order), current state: online nodes having
+    # it, mean, two-pass sum of squared deviations, max |share|, deviation
+    # and the estimate's error coefficient (see _sp_est)
+    cdef double sp_cnt[MAXP]
+    cdef double sp_mean[MAXP]
+    cdef double sp_m2[MAXP]
+    cdef double sp_amax[MAXP]
+    cdef double sp_sd[MAXP]
+    cdef double sp_sdc[MAXP]
 
     cdef int _peer_key(self, object pk) except? -2
     cdef int _pm_set(self, int i, list entries) except -1
@@ -168,21 +184,30 @@ cdef class BalanceState:
                                 int newp, const InstS *I) noexcept nogil
     cdef inline double _map_value(self, int oldp, int newp, const InstS *I) noexcept nogil
     cdef void _stats(self) noexcept
+    cdef double _sp_metric(self, int nt, const int *tp,
+                           const NodeS **wp) noexcept nogil
+    cdef double _sp_cand(self, int nt, const int *tp,
+                         const NodeS **wp) noexcept nogil
+    cdef void _sp_set(self, int p) noexcept nogil
+    cdef void _sp_stats(self) noexcept nogil
+    cdef void _sp_est(self, int nt, const int *tp, const NodeS **wp,
+                      double *est, double *err) noexcept nogil
     cdef double _exact(self, int nt, const int *tp, const double *y,
-                       double mapv) noexcept nogil
+                       double mapv, double poolv) noexcept nogil
     cdef inline void _acc_init(self, Acc *a) noexcept nogil
     cdef inline void _acc_add(self, Acc *a, int p, const double *yr) noexcept nogil
     cdef bint _finalize(self, const Acc *a, const double *xr, const double *yr,
-                        double mapv, double thr, double *lo_, double *hi_,
-                        double *est_=*) noexcept nogil
+                        double mapv, double poolv, double poolerr, double thr,
+                        double *lo_, double *hi_, double *est_=*) noexcept nogil
     cdef void _interval(self, int nt, const int *tp, const double *y,
-                        double mapv, double *lo_, double *hi_) noexcept nogil
+                        double mapv, double poolv, double *lo_,
+                        double *hi_) noexcept nogil
     cdef int _moves_of(self, int vi, int *kinds) noexcept nogil
     cdef int _push(self, Work *wk, long long key, int vi, int kind, int t,
                    double lo) noexcept nogil
     cdef inline bint _victim(self, int vi) noexcept nogil
     cdef int _eval(self, int vi, int kind, int t, NodeS *w, int *tp,
-                   double *y, double *mapv) noexcept nogil
+                   double *y, double *mapv, double *poolv) noexcept nogil
     cdef inline long long _sig(self, int vi, int kind, int t) noexcept nogil
     cdef void _fixed(self, int vi, int kind, int t, long long sig,
                      Fixed *f) noexcept nogil

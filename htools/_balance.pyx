@@ -119,8 +119,9 @@ multiply-add (one rounding instead of two); never ``-ffast-math``.
 from libc.math cimport sqrt, fabs, NAN, INFINITY
 
 from htools.model import hs_truncate
+from htools._inline cimport pdsk
 from htools._node cimport (
-    NV, FITS, MIR_NONE, MIR_INTERNAL, MIR_EXTERNAL, NodeS, InstS, to_int as _int,
+    MAXP, NV, FITS, MIR_NONE, MIR_INTERNAL, MIR_EXTERNAL, NodeS, InstS, to_int as _int,
     to_double as _flt, pack_node, pack_instance, add_pri, add_sec, remove_pri,
     remove_sec, node_values,
 )
@@ -238,6 +239,7 @@ cdef class BalanceState:
     def __cinit__(self, *args, **kwargs):
         self.nd = NULL
         self.rows = NULL
+        self.sp_val = NULL
         self.on_pos = NULL
         self.onlist_rank = NULL
         self.off_pos = NULL
@@ -280,7 +282,7 @@ cdef class BalanceState:
         if self.loc != NULL:
             for i in range(self.N):
                 free(self.loc[i])
-        free(self.nd); free(self.rows); free(self.on_pos)
+        free(self.nd); free(self.rows); free(self.sp_val); free(self.on_pos)
         free(self.onlist_rank); free(self.off_pos)
         free(self.pmk); free(self.pmv); free(self.pml); free(self.pmc)
         free(self.b1k); free(self.b1v); free(self.b2v)
@@ -312,6 +314,7 @@ cdef class BalanceState:
         sz = N if N > 0 else 1
         self.nd = <NodeS *>calloc(sz, sizeof(NodeS))
         self.rows = <double *>calloc(sz * NV, sizeof(double))
+        self.sp_val = <double *>calloc(sz * MAXP, sizeof(double))
         self.on_pos = <int *>calloc(sz, sizeof(int))
         self.off_pos = <int *>calloc(sz, sizeof(int))
         self.onlist_rank = <int *>calloc(sz, sizeof(int))
@@ -330,7 +333,8 @@ cdef class BalanceState:
         self.locl = <int *>calloc(sz, sizeof(int))
         self.mig_id = <int *>calloc(sz, sizeof(int))
         self.rmig_id = <int *>calloc(sz, sizeof(int))
-        if (self.nd == NULL or self.rows == NULL or self.on_pos == NULL
+        if (self.nd == NULL or self.rows == NULL or self.sp_val == NULL
+                or self.on_pos == NULL
                 or self.off_pos == NULL or self.onlist_rank == NULL
                 or self.pmk == NULL or self.pmv == NULL or self.pml == NULL
                 or self.pmc == NULL or self.b1k == NULL or self.b1v == NULL
@@ -501,6 +505,22 @@ cdef class BalanceState:
 
         for i in range(N):
             _row(&self.nd[i], self.rows + i * NV)
+        # ---- storage pools: the volume groups of the online nodes, by name
+        from htools.model import _POOL_IDS
+        vg_of = {b: vg for vg, b in _POOL_IDS.items()}
+        umask = 0
+        for i in range(N):
+            self._sp_set(i)
+            if not self.nd[i].offline:
+                umask |= self.nd[i].pmask
+        bl = sorted([b for b in range(MAXP) if umask & (1 << b)],
+                    key=lambda b: vg_of[b])
+        self.sp_n = len(bl)
+        self.sp_on = self.sp_n > 0
+        for j in range(self.sp_n):
+            self.sp_bits[j] = bl[j]
+        self.sp_base = 0.0
+        self._sp_stats()
         self.wk0.ccap = 0
         self.wk0.ncand = 0
         self.threads = 1
@@ -875,19 +895,203 @@ cdef class BalanceState:
                 self.b_val[m] = self.off_sum[m]
             else:
                 self.b_val[m] = <double>(self.map_S - self.map_D)
+        if self.sp_on:
+            self._sp_stats()
+            self.b_val[_INT[1]] = self.sp_base
+            self.b_val[_INT[14]] = self.sp_base
         self.inv_n = 1.0 / cnt
         self.sd_coef = sqrt(32.0 * (cnt + 32.0) * U) * (1.0 + 1e-6)
         self.sum_coef = 8.0 * (<double>(self.n_on + self.n_off) + 8.0) * U
         self.stats_ok = True
 
+    cdef double _sp_metric(self, int nt, const int *tp,
+                           const NodeS **wp) noexcept nogil:
+        """htools.metrics.pool_free_cv of the online nodes, the touched
+        nodes (positions ``tp``, structs ``wp``) substituted: per volume
+        group (by name) the two-pass population deviation of its free
+        share over the online nodes having it, in index order; the mean of
+        those.  (A node's volume groups never change, only their free
+        space.)"""
+        cdef int k, b, j, p, c
+        cdef unsigned int bit
+        cdef double total = 0.0, s, q, cnt, mean, x, d
+        for k in range(self.sp_n):
+            b = self.sp_bits[k]
+            bit = 1u << b
+            s = 0.0
+            cnt = 0.0
+            for j in range(self.n_on):
+                p = self.on_pos[j]
+                if not (self.nd[p].pmask & bit):
+                    continue
+                x = self.sp_val[p * MAXP + b]
+                for c in range(nt):
+                    if tp[c] == p:
+                        x = pdsk(wp[c].pfree[b], wp[c].ptot[b])
+                cnt = cnt + 1.0
+                s = s + x
+            mean = s / cnt
+            q = 0.0
+            for j in range(self.n_on):
+                p = self.on_pos[j]
+                if not (self.nd[p].pmask & bit):
+                    continue
+                x = self.sp_val[p * MAXP + b]
+                for c in range(nt):
+                    if tp[c] == p:
+                        x = pdsk(wp[c].pfree[b], wp[c].ptot[b])
+                d = x - mean
+                q = q + d * d
+            total = total + sqrt(q / cnt)
+        return total / <double>self.sp_n
+
+    cdef double _sp_cand(self, int nt, const int *tp,
+                         const NodeS **wp) noexcept nogil:
+        """The pool metric of a candidate (0.0 without pools): the current
+        one when no touched node's free space changed (same inputs, same
+        operations), else recomputed."""
+        cdef int c, b, p
+        cdef bint same = True
+        if not self.sp_on:
+            return 0.0
+        for c in range(nt):
+            p = tp[c]
+            for b in range(MAXP):
+                if (self.nd[p].pmask & (1u << b)) and \
+                        wp[c].pfree[b] != self.nd[p].pfree[b]:
+                    same = False
+        if same:
+            return self.sp_base
+        return self._sp_metric(nt, tp, wp)
+
+    cdef void _sp_stats(self) noexcept nogil:
+        """The per-volume-group statistics of the current state and the
+        pool metric (``sp_base``: the operations of ``_sp_metric`` without
+        substitutions, so the same bits)."""
+        cdef int k, b, j, p
+        cdef unsigned int bit
+        cdef double total = 0.0, s, q, cnt, mean, x, d, a, amax
+        for k in range(self.sp_n):
+            b = self.sp_bits[k]
+            bit = 1u << b
+            s = 0.0
+            cnt = 0.0
+            amax = 0.0
+            for j in range(self.n_on):
+                p = self.on_pos[j]
+                if not (self.nd[p].pmask & bit):
+                    continue
+                x = self.sp_val[p * MAXP + b]
+                cnt = cnt + 1.0
+                s = s + x
+                a = fabs(x)
+                if a != a:
+                    amax = INFINITY
+                elif a > amax:
+                    amax = a
+            mean = s / cnt
+            q = 0.0
+            for j in range(self.n_on):
+                p = self.on_pos[j]
+                if not (self.nd[p].pmask & bit):
+                    continue
+                d = self.sp_val[p * MAXP + b] - mean
+                q = q + d * d
+            self.sp_cnt[k] = cnt
+            self.sp_mean[k] = mean
+            self.sp_m2[k] = q
+            self.sp_amax[k] = amax
+            self.sp_sd[k] = sqrt(q / cnt)
+            self.sp_sdc[k] = sqrt(32.0 * (cnt + 32.0) * U) * (1.0 + 1e-6)
+            total = total + self.sp_sd[k]
+        if self.sp_n > 0:
+            self.sp_base = total / <double>self.sp_n
+
+    cdef void _sp_est(self, int nt, const int *tp, const NodeS **wp,
+                      double *est, double *err) noexcept nogil:
+        """Estimate and error bound of a candidate's pool metric in
+        O(touched nodes x volume groups), as ``_finalize`` does for the
+        other deviations: per volume group, from the current state's
+        statistics over its ``n`` nodes, the variance estimate
+        ``(M2 + sum((y-mu)^2 - (x-mu)^2) - d^2/n) / n`` and its bound
+        ``delta = 32 (n + 32) u A^2``, refined to ``min(sqrt(delta),
+        delta / sd)`` plus the square root's roundings; an unchanged
+        volume group keeps its exact deviation.  The mean over the volume
+        groups adds ``8 (k + 2) u`` of the summed magnitudes.  A non-finite
+        value gives an infinite error (the candidate is then scored
+        exactly)."""
+        cdef int k, b, c, p
+        cdef unsigned int bit
+        cdef double dlt, dd, A, x, y, t1, t2, ay, E, v, sd, se, t, e
+        cdef double total = 0.0, etot = 0.0, mag = 0.0, kk
+        cdef bint chg
+        if not self.sp_on:
+            est[0] = 0.0
+            err[0] = 0.0
+            return
+        for k in range(self.sp_n):
+            b = self.sp_bits[k]
+            bit = 1u << b
+            dlt = 0.0
+            dd = 0.0
+            A = self.sp_amax[k]
+            chg = False
+            for c in range(nt):
+                p = tp[c]
+                if self.nd[p].offline or not (self.nd[p].pmask & bit):
+                    continue
+                if wp[c].pfree[b] == self.nd[p].pfree[b]:
+                    continue
+                chg = True
+                x = self.sp_val[p * MAXP + b]
+                y = pdsk(wp[c].pfree[b], wp[c].ptot[b])
+                dlt = dlt + (y - x)
+                t1 = y - self.sp_mean[k]
+                t2 = x - self.sp_mean[k]
+                dd = dd + (t1 * t1 - t2 * t2)
+                ay = fabs(y)
+                if ay != ay:
+                    A = INFINITY
+                elif ay > A:
+                    A = ay
+            if not chg:
+                sd = self.sp_sd[k]
+                e = 0.0
+            else:
+                E = self.sp_m2[k] + dd - dlt * dlt / self.sp_cnt[k]
+                v = E / self.sp_cnt[k]
+                v = v if v > 0.0 else 0.0
+                sd = sqrt(v)
+                se = self.sp_sdc[k] * A
+                t = sd if sd > se else se
+                t = t if t > 1e-300 else 1e-300
+                e = se * (se / t)
+                e = e * 1.001 + 4.0 * U * (sd + e)
+            total = total + sd
+            etot = etot + e
+            mag = mag + fabs(sd) + e
+        kk = <double>self.sp_n
+        est[0] = total / kk
+        e = (etot * 1.01 + 8.0 * (kk + 2.0) * U * mag) / kk + 1e-290
+        err[0] = e if c_isfinite(e) and c_isfinite(est[0]) else INFINITY
+
+    cdef void _sp_set(self, int p) noexcept nogil:
+        """Node p's free shares from its struct."""
+        cdef int b
+        for b in range(MAXP):
+            if self.nd[p].pmask & (1u << b):
+                self.sp_val[p * MAXP + b] = pdsk(self.nd[p].pfree[b],
+                                                 self.nd[p].ptot[b])
+
     cdef double _exact(self, int nt, const int *tp, const double *y,
-                       double mapv) noexcept nogil:
+                       double mapv, double poolv) noexcept nogil:
         """comp_cv of the node list with the touched rows substituted.
 
         Per metric the same left folds as htools.metrics (sum, mean, sum of
         squared deviations, sqrt(var / n); sums from 0.0), over the online
         (offline for metrics 4-5) nodes in index order; the weighted total
-        in htools' metric order."""
+        in htools' metric order.  With storage pools, ``poolv`` (the
+        candidate's ``_sp_metric``) is both disk metrics."""
         cdef double s[NV]
         cdef double q[NV]
         cdef double mean[NV]
@@ -931,6 +1135,9 @@ cdef class BalanceState:
         for m in range(NSD, OFF_HI):
             vals[m] = s[m]
         vals[MAPI] = mapv
+        if self.sp_on:
+            vals[_INT[1]] = poolv
+            vals[_INT[14]] = poolv
         total = 0.0
         for m in range(NV):
             total = total + _W[m] * vals[_INT[m]]
@@ -972,8 +1179,8 @@ cdef class BalanceState:
                 a.A[m] = ay if ay > a.A[m] else a.A[m]
 
     cdef bint _finalize(self, const Acc *a, const double *xr, const double *yr,
-                        double mapv, double thr, double *lo_, double *hi_,
-                        double *est_=NULL) noexcept nogil:
+                        double mapv, double poolv, double poolerr, double thr,
+                        double *lo_, double *hi_, double *est_=NULL) noexcept nogil:
         """Interval of the exact score: the accumulated changes plus one
         more online node going from row xr to row yr (xr == yr: none).
 
@@ -992,7 +1199,7 @@ cdef class BalanceState:
         cdef const double *adlt = a.dlt
         cdef const double *add = a.dd
         cdef double x, yy, t1, t2, ay, dlt, dd, A, E, v, sd, se, t, e
-        cdef double total, etot, eabs, est, err
+        cdef double total, etot, eabs, est, err, etot_pool = 0.0
         cdef int m, df
         cdef double n_inv = self.inv_n
         cdef double sdc = self.sd_coef
@@ -1038,6 +1245,14 @@ cdef class BalanceState:
                 verr[m] = 0.0
         vest[MAPI] = mapv
         verr[MAPI] = 0.0
+        if self.sp_on:
+            # the pool metric: exact (poolerr 0) or _sp_est's estimate;
+            # its error is final (the refinement below skips it)
+            vest[_INT[1]] = poolv
+            verr[_INT[1]] = 0.0
+            vest[_INT[14]] = poolv
+            verr[_INT[14]] = 0.0
+            etot_pool = (_WI[_INT[1]] + _WI[_INT[14]]) * poolerr
         total = 0.0
         etot = 0.0
         eabs = 0.0
@@ -1045,6 +1260,7 @@ cdef class BalanceState:
             total = total + _WI[m] * vest[m]
             etot = etot + _WI[m] * verr[m]
             eabs = eabs + _WI[m] * fabs(vest[m])
+        etot = etot + etot_pool
         etot = etot * 1.01 + 64.0 * U * (eabs + etot) + 1e-290
         if est_ != NULL:
             est_[0] = total
@@ -1066,13 +1282,15 @@ cdef class BalanceState:
                 verr[m] = e * 1.001 + 4.0 * U * (sd + e)
         for m in range(NV):
             etot = etot + _WI[m] * verr[m]
+        etot = etot + etot_pool
         etot = etot * 1.01 + 64.0 * U * (eabs + etot) + 1e-290
         lo_[0] = total - etot
         hi_[0] = total + etot
         return True
 
     cdef void _interval(self, int nt, const int *tp, const double *y,
-                        double mapv, double *lo_, double *hi_) noexcept nogil:
+                        double mapv, double poolv, double *lo_,
+                        double *hi_) noexcept nogil:
         """[lo, hi] containing the exact score of a simulated candidate."""
         cdef Acc a
         cdef int c
@@ -1081,7 +1299,7 @@ cdef class BalanceState:
         for c in range(nt):
             self._acc_add(&a, tp[c], y + c * NV)
         z = self.rows + self.on_pos[0] * NV
-        self._finalize(&a, z, z, mapv, INFINITY, lo_, hi_)
+        self._finalize(&a, z, z, mapv, poolv, 0.0, INFINITY, lo_, hi_)
 
     # ------------------------------------------------------------------
     # the search
@@ -1154,10 +1372,11 @@ cdef class BalanceState:
         return I.has_sec and I.snode >= 0 and self.nd[I.snode].offline
 
     cdef int _eval(self, int vi, int kind, int t, NodeS *w, int *tp,
-                   double *y, double *mapv) noexcept nogil:
+                   double *y, double *mapv, double *poolv) noexcept nogil:
         """Simulate a move and produce the touched rows; 0 if infeasible."""
         cdef int res[4]
         cdef int nt, c
+        cdef const NodeS *wp[3]
         cdef InstS *I = &self.iv[vi]
         nt = self._sim(vi, kind, t, w, tp, res)
         if nt == 0:
@@ -1166,6 +1385,9 @@ cdef class BalanceState:
         for c in range(nt):
             _row(&w[c], y + c * NV)
         mapv[0] = self._map_value(res[2], res[0], I)
+        for c in range(nt):
+            wp[c] = &w[c]
+        poolv[0] = self._sp_cand(nt, tp, wp)
         return nt
 
     cdef inline long long _sig(self, int vi, int kind, int t) noexcept nogil:
@@ -1295,10 +1517,10 @@ cdef class BalanceState:
         cdef int tp[3]
         cdef double y[3 * NV]
         cdef double yr[NV]
-        cdef double m2
+        cdef double m2, p2
         cdef int nt, c, d, m
         cdef bint found
-        nt = self._eval(vi, kind, t, w, tp, y, &m2)
+        nt = self._eval(vi, kind, t, w, tp, y, &m2, &p2)
         if (nt != 0) != ok:
             self.debug_errors += 1
             return
@@ -1331,18 +1553,18 @@ cdef class BalanceState:
         cdef NodeS w[3]
         cdef int tp[3]
         cdef double y[3 * NV]
-        cdef double mapv, lo, hi
+        cdef double mapv, poolv, lo, hi
         cdef int nt
         cdef InstS *I = &self.iv[vi]
         if not (I.mirror == MIR_INTERNAL and I.snode >= 0
                 and not self.nd[I.snode].offline and self.o_inst_moves):
             return
         wk.n_evaluated += 1
-        nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv)
+        nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv, &poolv)
         if nt == 0:
             return
         wk.n_feasible += 1
-        self._interval(nt, tp, y, mapv, &lo, &hi)
+        self._interval(nt, tp, y, mapv, poolv, &lo, &hi)
         if hi < best_hi[0]:
             best_hi[0] = hi
         if lo < cur and lo <= best_hi[0]:
@@ -1363,8 +1585,10 @@ cdef class BalanceState:
         cdef Fixed *f
         cdef NodeS wt
         cdef double yT[NV]
-        cdef double mapv, lo, hi, thr, v = 0.0
-        cdef int c, t
+        cdef double mapv, lo, hi, thr, v = 0.0, poolv = 0.0, poolerr = 0.0
+        cdef int c, t, k
+        cdef int stp[3]
+        cdef const NodeS *swp[3]
         cdef long long sig, base_key = <long long>vi * (self.n_on + 1)
         cdef bint ok
         cdef Cand cc
@@ -1391,19 +1615,26 @@ cdef class BalanceState:
                 continue
             wk.n_feasible += 1
             _row(&wt, yT)
+            if self.sp_on:
+                for k in range(f.nf):
+                    stp[k] = f.fpos[k]
+                    swp[k] = &f.fw[k]
+                stp[f.nf] = t
+                swp[f.nf] = &wt
+                self._sp_est(f.nf + 1, stp, swp, &poolv, &poolerr)
             if remember:
                 thr = cur
             else:
                 thr = best_hi[0] if best_hi[0] < cur else cur
             if tsc != NULL:
-                ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, thr,
-                                    &lo, &hi, &v)
+                ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, poolv,
+                                    poolerr, thr, &lo, &hi, &v)
                 v = v - tbase
                 if v < tsc[t]:
                     tsc[t] = v
             else:
-                ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, thr,
-                                    &lo, &hi)
+                ok = self._finalize(&f.acc, self.rows + t * NV, yT, mapv, poolv,
+                                    poolerr, thr, &lo, &hi)
             if not ok:
                 continue
             if hi < best_hi[0]:
@@ -1438,7 +1669,7 @@ cdef class BalanceState:
         cdef NodeS w[3]
         cdef int tp[3]
         cdef double y[3 * NV]
-        cdef double mapv, best = cur, cv
+        cdef double mapv, poolv, best = cur, cv
         cdef int vi, kind, t, nt
         cdef Py_ssize_t ci
         cdef Work *wk = &self.wk0
@@ -1457,12 +1688,12 @@ cdef class BalanceState:
             vi = wk.cands[ci].vi
             kind = wk.cands[ci].kind
             t = wk.cands[ci].t
-            nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+            nt = self._eval(vi, kind, t, w, tp, y, &mapv, &poolv)
             self.n_exact += 1
             if nt == 0:
                 self.debug_errors += 1
                 continue
-            cv = self._exact(nt, tp, y, mapv)
+            cv = self._exact(nt, tp, y, mapv, poolv)
             if best > cv:
                 best = cv
                 out[0] = vi
@@ -1693,7 +1924,10 @@ cdef class BalanceState:
         for c in range(nt):
             self.nd[tp[c]] = w[c]
             _row(&w[c], self.rows + tp[c] * NV)
+            self._sp_set(tp[c])
             self._touched(tp[c])
+        if self.sp_on:
+            self._sp_stats()
         I.pnode = res[0]
         I.snode = res[1]
         I.loc_score = res[3]
@@ -1752,34 +1986,55 @@ cdef class BalanceState:
         cdef NodeS w[3]
         cdef int tp[3]
         cdef double y[3 * NV]
-        cdef double mapv
+        cdef double mapv, poolv
         cdef int vi, t
         cdef int nt
         self._args(inst_idx, kind, target, &vi, &t)
         if self.n_on == 0:
             return 0.0
-        nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+        nt = self._eval(vi, kind, t, w, tp, y, &mapv, &poolv)
         if nt == 0:
             return None
-        return self._exact(nt, tp, y, mapv)
+        return self._exact(nt, tp, y, mapv, poolv)
 
     def interval(self, inst_idx, int kind, target=-1):
         """(lo, hi) bounds of the candidate's exact score, or None."""
         cdef NodeS w[3]
         cdef int tp[3]
         cdef double y[3 * NV]
-        cdef double mapv, lo, hi
+        cdef double mapv, poolv, lo, hi
         cdef int vi, t
         cdef int nt
         self._args(inst_idx, kind, target, &vi, &t)
         if self.n_on == 0:
             return None
         self._stats()
-        nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+        nt = self._eval(vi, kind, t, w, tp, y, &mapv, &poolv)
         if nt == 0:
             return None
-        self._interval(nt, tp, y, mapv, &lo, &hi)
+        self._interval(nt, tp, y, mapv, poolv, &lo, &hi)
         return (lo, hi)
+
+    def pool_estimate(self, inst_idx, int kind, target=-1):
+        """(estimate, error bound, exact) of a candidate's pool metric (the
+        search's ``_sp_est`` and the exact ``_sp_metric``), or None."""
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef const NodeS *wp[3]
+        cdef double mapv, poolv, est, err
+        cdef int vi, t, nt, c
+        self._args(inst_idx, kind, target, &vi, &t)
+        if self.n_on == 0 or not self.sp_on:
+            return None
+        self._stats()
+        nt = self._eval(vi, kind, t, w, tp, y, &mapv, &poolv)
+        if nt == 0:
+            return None
+        for c in range(nt):
+            wp[c] = &w[c]
+        self._sp_est(nt, tp, wp, &est, &err)
+        return (est, err, poolv)
 
     def _debug_candidate(self, inst_idx, int kind, target):
         """Rows of a candidate by the shared-part path and by _sim (tests)."""
@@ -1789,7 +2044,7 @@ cdef class BalanceState:
         cdef int tp[3]
         cdef double y[3 * NV]
         cdef double yr[NV]
-        cdef double mapv, m2
+        cdef double mapv, m2, p2
         cdef int vi, t
         cdef int nt, c, m
         cdef bint ok
@@ -1808,7 +2063,7 @@ cdef class BalanceState:
             _row(&wt, yr)
             a[target] = [yr[m] for m in range(NV)]
             a["map"] = mapv
-        nt = self._eval(vi, kind, t, w, tp, y, &m2)
+        nt = self._eval(vi, kind, t, w, tp, y, &m2, &p2)
         b = None
         if nt:
             b = {}
@@ -1822,7 +2077,8 @@ cdef class BalanceState:
         cdef int tp[1]
         if self.n_on == 0:
             return 0.0
-        return self._exact(0, tp, NULL, <double>(self.map_S - self.map_D))
+        return self._exact(0, tp, NULL, <double>(self.map_S - self.map_D),
+                           self.sp_base)
 
     def node_values(self, node_idx):
         """The 20 per-node values of a node (map slot 0.0)."""

@@ -56,6 +56,7 @@ from htools._node cimport (
 
 cdef enum:
     MAXCH = 16       # most changed nodes per score_with call
+    SPCAP = 64       # most volume groups (storage pools) per state
 
 NUM_METRICS = NV
 MAX_CHANGES = MAXCH
@@ -281,8 +282,19 @@ cdef class ClusterState:
     cdef double b_sum[NV]
     cdef double b_var[NV]
     cdef object _keymap
+    # storage pools (htools.metrics.pool_free_cv): per node the volume
+    # groups (a mask of local ids) and their free shares
+    cdef dict _sp_ids          # volume group -> local id
+    cdef list _sp_names
+    cdef int sp_order[SPCAP]   # local ids by name
+    cdef int sp_nids
+    cdef bint sp_any           # some node has a volume group
+    cdef unsigned long long *sp_mask
+    cdef double *sp_val        # n x SPCAP
 
     def __cinit__(self, *args, **kwargs):
+        self.sp_mask = NULL
+        self.sp_val = NULL
         self.vals = NULL
         self.offl = NULL
         self.onrank = NULL
@@ -301,6 +313,8 @@ cdef class ClusterState:
         free(self.off_rows)
         free(self.ktot)
         free(self.kpres)
+        free(self.sp_mask)
+        free(self.sp_val)
 
     def __init__(self, nodes, keys=None):
         nodes = list(nodes)
@@ -343,8 +357,150 @@ cdef class ClusterState:
             self._node_maps[i] = ent
             if not self.offl[i]:
                 self._map_add(ent)
+            if node.pools:
+                self._sp_node(i, node)
         self._compact()
         self.dirty = True
+
+    # -- storage pools -----------------------------------------------------
+    cdef int _sp_alloc(self) except -1:
+        cdef Py_ssize_t sz = self.n if self.n > 0 else 1
+        if self.sp_mask != NULL:
+            return 0
+        self.sp_mask = <unsigned long long *>calloc(sz, sizeof(unsigned long long))
+        self.sp_val = <double *>calloc(sz * SPCAP, sizeof(double))
+        if self.sp_mask == NULL or self.sp_val == NULL:
+            raise MemoryError()
+        self._sp_ids = {}
+        self._sp_names = []
+        self.sp_nids = 0
+        self.sp_any = True
+        return 0
+
+    cdef int _sp_extract(self, object node, unsigned long long *mask,
+                         double *vals) except -1:
+        """A node's volume groups (mask) and free shares (the
+        specification's ``metrics.pool_free``, computed by it)."""
+        from htools.metrics import pool_free
+        cdef int sid
+        mask[0] = 0
+        if not node.pools:
+            return 0
+        self._sp_alloc()
+        for vg in node.pools:
+            got = self._sp_ids.get(vg)
+            if got is None:
+                if self.sp_nids >= SPCAP:
+                    raise NotImplementedError("too many volume groups")
+                sid = self.sp_nids
+                self._sp_ids[vg] = sid
+                self._sp_names.append(vg)
+                self.sp_nids += 1
+                order = sorted(range(self.sp_nids), key=self._sp_names.__getitem__)
+                for k in range(self.sp_nids):
+                    self.sp_order[k] = order[k]
+            else:
+                sid = got
+            mask[0] |= 1ULL << sid
+            vals[sid] = pool_free(node, vg)
+        return 0
+
+    cdef int _sp_node(self, Py_ssize_t i, object node) except -1:
+        cdef unsigned long long m = 0
+        cdef double tmp[SPCAP]
+        if not node.pools and self.sp_mask == NULL:
+            return 0
+        self._sp_extract(node, &m, tmp)
+        self.sp_mask[i] = m
+        memcpy(self.sp_val + i * SPCAP, tmp, SPCAP * sizeof(double))
+        return 0
+
+    cdef bint _sp_with(self, int nc, const Py_ssize_t *pos,
+                       const unsigned char *offs,
+                       const unsigned long long *cmask, const double *cval,
+                       double *out) noexcept:
+        """htools.metrics.pool_free_cv of the online nodes with the changes
+        substituted, into ``out``; False (``out`` untouched) when no online
+        node has a volume group (then the disk metrics are htools')."""
+        cdef unsigned long long uni = 0, m, bit
+        cdef Py_ssize_t i
+        cdef int c, k, sid, npl = 0
+        cdef bint on
+        cdef double total = 0.0, s, q, cnt, mean, x, d
+        if self.sp_mask == NULL:
+            return False
+        for i in range(self.n):
+            on = not self.offl[i]
+            m = self.sp_mask[i]
+            for c in range(nc):
+                if pos[c] == i:
+                    on = not offs[c]
+                    m = cmask[c]
+            if on:
+                uni |= m
+        if uni == 0:
+            return False
+        for k in range(self.sp_nids):
+            sid = self.sp_order[k]
+            bit = 1ULL << sid
+            if not (uni & bit):
+                continue
+            npl += 1
+            s = 0.0
+            cnt = 0.0
+            for i in range(self.n):
+                on = not self.offl[i]
+                m = self.sp_mask[i]
+                x = self.sp_val[i * SPCAP + sid]
+                for c in range(nc):
+                    if pos[c] == i:
+                        on = not offs[c]
+                        m = cmask[c]
+                        x = cval[c * SPCAP + sid]
+                if on and (m & bit):
+                    cnt = cnt + 1.0
+                    s = s + x
+            mean = s / cnt
+            q = 0.0
+            for i in range(self.n):
+                on = not self.offl[i]
+                m = self.sp_mask[i]
+                x = self.sp_val[i * SPCAP + sid]
+                for c in range(nc):
+                    if pos[c] == i:
+                        on = not offs[c]
+                        m = cmask[c]
+                        x = cval[c * SPCAP + sid]
+                if on and (m & bit):
+                    d = x - mean
+                    q = q + d * d
+            total = total + sqrt(q / cnt)
+        out[0] = total / <double>npl
+        return True
+
+    cdef int _sp_changes(self, object changes, int nc, unsigned long long *cmask,
+                         double *cval) except -1:
+        """The changed nodes' volume groups (the order of ``_parse``);
+        returns whether pools are involved at all."""
+        cdef int c = 0
+        cdef bint anyp = self.sp_any
+        items = changes.items() if isinstance(changes, dict) else changes
+        for key, node in items:
+            cmask[c] = 0
+            if node.pools:
+                anyp = True
+                self._sp_extract(node, &cmask[c], cval + c * SPCAP)
+            c += 1
+        return anyp
+
+    cdef void _sp_apply(self, double *out, int nc, const Py_ssize_t *pos,
+                        const unsigned char *offs,
+                        const unsigned long long *cmask,
+                        const double *cval) noexcept:
+        cdef double v
+        if self._sp_with(nc, pos, offs, cmask, cval, &v):
+            out[1] = v
+            out[14] = v
 
     # -- bookkeeping -------------------------------------------------------
     cdef Py_ssize_t _intern(self, object key) except -1:
@@ -430,6 +586,7 @@ cdef class ClusterState:
                        self.off_rows, self.n_off, NULL, 0,
                        self.b_val, self.b_sum, self.b_var)
             self.b_val[MAP_METRIC] = <double>(self.map_sum - self.map_distinct)
+            self._sp_apply(self.b_val, 0, NULL, NULL, NULL, NULL)
         self.dirty = False
 
     # -- parsing of change sets --------------------------------------------
@@ -466,6 +623,10 @@ cdef class ClusterState:
         cdef Py_ssize_t p, n_on
         cdef bint old_on, new_on
         cdef list maps = []
+        cdef unsigned long long cmask[MAXCH]
+        cdef double cval[MAXCH * SPCAP]
+        if not isinstance(changes, (dict, list, tuple)):
+            changes = list(changes)     # read twice (rows, then pools)
         nc = self._parse(changes, pos, rows, offs, maps)
         if nc == 0:
             self._ensure_base()
@@ -520,6 +681,8 @@ cdef class ClusterState:
                    self.off_rows, self.n_off, off_ev, n_off_ev,
                    out, sums, var)
         out[MAP_METRIC] = self._map_value_with(nc, pos, offs, maps)
+        if self._sp_changes(changes, nc, cmask, cval):
+            self._sp_apply(out, nc, pos, offs, cmask, cval)
         return <int>n_on
 
     cdef double _map_value_with(self, int nc, Py_ssize_t *pos,
@@ -617,6 +780,7 @@ cdef class ClusterState:
         if not off:
             self._map_add(ent)
         self._node_maps[p] = ent
+        self._sp_node(p, node)
         memcpy(self.vals + p * NV, row, NV * sizeof(double))
         if off != self.offl[p]:
             self.offl[p] = off
@@ -661,6 +825,10 @@ cdef class ClusterState:
         cdef const double *old
         cdef int nc, c, m
         cdef list maps = []
+        cdef unsigned long long cmask[MAXCH]
+        cdef double cval[MAXCH * SPCAP]
+        if not isinstance(changes, (dict, list, tuple)):
+            changes = list(changes)     # read twice (rows, then pools)
         nc = self._parse(changes, pos, rows, offs, maps)
         for c in range(nc):
             if offs[c] != self.offl[pos[c]]:
@@ -708,6 +876,9 @@ cdef class ClusterState:
         # them; that cannot happen in its only use, allocations, which add
         # an instance and never remove a (location, exclusion) pair.)
         out[MAP_METRIC] = self._map_value_with(nc, pos, offs, maps)
+        # the pool metric is computed exactly (htools has none to emulate)
+        if self._sp_changes(changes, nc, cmask, cval):
+            self._sp_apply(out, nc, pos, offs, cmask, cval)
         return 1
 
     def metrics_with_fast(self, changes):

@@ -86,6 +86,7 @@ cdef struct NodeS:
     unsigned int pmask
     long long pfree[MAXP]
     long long plo[MAXP]
+    double ptot[MAXP]          # float(total): the pool metric's denominator
 
 
 cdef struct InstS:
@@ -202,6 +203,7 @@ cdef inline int pack_node_pools(NodeS *n, object node) except -1:
         n.pmask |= 1u << b
         n.pfree[b] = to_int(free)
         n.plo[b] = to_int(floor_int(node.m_dsk * total))
+        n.ptot[b] = to_double(total)
     return 0
 
 
@@ -283,6 +285,11 @@ cdef inline double new_spindle_use(const NodeS *n, const InstS *I, bint add,
     return cur - <double>I.spindle_use
 
 
+cdef inline bint pooled(const NodeS *n, const InstS *I) noexcept nogil:
+    """Node._pooled: the pools decide (the single disk figure unchecked)."""
+    return n.has_pools and I.dmask != 0
+
+
 cdef inline bint pool_fail(const NodeS *n, const InstS *I, bint strict) noexcept nogil:
     """Node._pool_fail: a volume group of the demand missing or short."""
     cdef int b
@@ -316,6 +323,7 @@ cdef inline int add_pri(NodeS *n, const InstS *I, long long loc_delta,
     ``loc_delta``: what the location score gains; ``tags_conflict``: the
     exclusion-tag check's answer (checked in its place, after the cpu)."""
     cdef bint local = I.local
+    cdef bint figure = local and not pooled(n, I)
     cdef double l_cpu = n.l_cpu
     cdef long long new_mem_forth = n.f_mem_forth - I.mem
     cdef long long new_dsk_forth = n.f_dsk_forth - I.dsk if local else n.f_dsk_forth
@@ -339,9 +347,9 @@ cdef inline int add_pri(NodeS *n, const InstS *I, long long loc_delta,
         new_pcpu = hs_div(<double>new_ucpu, n.t_cpu)
         if new_free <= 0:
             return F_MEM
-        if local and new_dsk <= 0:
+        if figure and new_dsk <= 0:
             return F_DISK
-        if strict and local and new_dsk < n.lo_dsk:
+        if strict and figure and new_dsk < n.lo_dsk:
             return F_DISK
         if local and pool_fail(n, I, strict):
             return F_DISK
@@ -358,9 +366,9 @@ cdef inline int add_pri(NodeS *n, const InstS *I, long long loc_delta,
     if strict:
         if new_mem_forth <= 0:
             return F_MEM
-        if local and new_dsk_forth <= 0:
+        if figure and new_dsk_forth <= 0:
             return F_DISK
-        if local and new_dsk_forth < n.lo_dsk:
+        if figure and new_dsk_forth < n.lo_dsk:
             return F_DISK
         if local and I.forthcoming and pool_fail(n, I, True):
             return F_DISK
@@ -404,6 +412,7 @@ cdef inline int add_sec(NodeS *n, const InstS *I, long long peem, bint strict,
     """Node.add_sec, in place (``peem``: the node's peer-map entry of the
     primary): FITS, or the failure mode (``n`` unchanged)."""
     cdef long long sec_mem = I.mem if I.uses_sec_mem else 0
+    cdef bint figure = not pooled(n, I)
     cdef long long new_peem = peem + sec_mem
     cdef long long old_mem_forth = n.f_mem_forth
     cdef long long new_dsk_forth = n.f_dsk_forth - I.dsk
@@ -421,9 +430,9 @@ cdef inline int add_sec(NodeS *n, const InstS *I, long long peem, bint strict,
         new_failn1 = old_mem <= new_rmem
         if not I.has_sec:
             return F_DISK
-        if not ignore_disks and new_dsk <= 0:
+        if figure and not ignore_disks and new_dsk <= 0:
             return F_DISK
-        if strict and new_dsk < n.lo_dsk:
+        if strict and figure and new_dsk < n.lo_dsk:
             return F_DISK
         if not ignore_disks and pool_fail(n, I, strict):
             return F_DISK
@@ -438,9 +447,9 @@ cdef inline int add_sec(NodeS *n, const InstS *I, long long peem, bint strict,
     if strict:
         if not I.has_sec:
             return F_DISK
-        if new_dsk_forth <= 0:
+        if figure and new_dsk_forth <= 0:
             return F_DISK
-        if new_dsk_forth < n.lo_dsk:
+        if figure and new_dsk_forth < n.lo_dsk:
             return F_DISK
         if I.forthcoming and pool_fail(n, I, True):
             return F_DISK

@@ -223,7 +223,9 @@ cdef class PrunedBalanceState(BalanceState):
         cdef Fixed f
         cdef int kinds[4]
         cdef int nk, ki, nt, s
-        cdef double mapv, lo, hi, v
+        cdef double mapv, poolv, poolerr, lo, hi, v
+        cdef int stp[2]
+        cdef const NodeS *swp[2]
         cdef const double *z = self.rows + self.on_pos[0] * NV
         cdef InstS *I = &self.iv[vi]
         cdef Py_ssize_t b = <Py_ssize_t>vi * PSLOT
@@ -234,9 +236,9 @@ cdef class PrunedBalanceState(BalanceState):
             return
         if (I.mirror == MIR_INTERNAL and I.snode >= 0
                 and not self.nd[I.snode].offline and self.o_inst_moves):
-            nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv)
+            nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv, &poolv)
             if nt:
-                self._interval(nt, tp, y, mapv, &lo, &hi)
+                self._interval(nt, tp, y, mapv, poolv, &lo, &hi)
                 v = 0.5 * (lo + hi) - cur
                 self.pkd[b] = FAILOVER
                 self.pv[b] = v if c_isfinite(v) else INFINITY
@@ -246,7 +248,16 @@ cdef class PrunedBalanceState(BalanceState):
             self._fixed(vi, kinds[ki], -2, 0, &f)
             if not f.ok:
                 continue
-            self._finalize(&f.acc, z, z, f.mapv, INFINITY, &lo, &hi)
+            # the pool metric without the target's part (a ranking only)
+            poolv = 0.0
+            poolerr = 0.0
+            if self.sp_on:
+                for s in range(f.nf):
+                    stp[s] = f.fpos[s]
+                    swp[s] = &f.fw[s]
+                self._sp_est(f.nf, stp, swp, &poolv, &poolerr)
+            self._finalize(&f.acc, z, z, f.mapv, poolv, poolerr, INFINITY,
+                           &lo, &hi)
             v = 0.5 * (lo + hi) - cur
             self.pkd[b + 1 + ki] = kinds[ki]
             self.pv[b + 1 + ki] = v if c_isfinite(v) else INFINITY
@@ -371,7 +382,7 @@ cdef class PrunedBalanceState(BalanceState):
         cdef NodeS w[3]
         cdef int tp[3]
         cdef double y[3 * NV]
-        cdef double mapv, lo, hi, best_hi = INFINITY, best, cv
+        cdef double mapv, poolv, lo, hi, best_hi = INFINITY, best, cv
         cdef Py_ssize_t np = <Py_ssize_t>self.V * PSLOT, n, i, nv, ci
         cdef long long nt_l, nv_l
         cdef int ntl[2]
@@ -417,10 +428,10 @@ cdef class PrunedBalanceState(BalanceState):
                 continue
             m += 1
             self.n_evaluated += 1
-            ntch = self._eval(vi, pe.c.kind, pe.c.t, w, tp, y, &mapv)
+            ntch = self._eval(vi, pe.c.kind, pe.c.t, w, tp, y, &mapv, &poolv)
             if ntch == 0:
                 continue
-            self._interval(ntch, tp, y, mapv, &lo, &hi)
+            self._interval(ntch, tp, y, mapv, poolv, &lo, &hi)
             if hi < best_hi:
                 best_hi = hi
             if lo < cur:

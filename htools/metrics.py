@@ -13,7 +13,7 @@ import math
 from typing import Dict, List, Sequence, Tuple
 
 from htools.haskell.fmt import fmt_f
-from htools.model import Node, pm_sum
+from htools.model import Node, compute_pdsk, pm_sum
 from htools.haskell.prelude import fdiv
 
 RESERVED_MEM_RTOTAL_COEFF = 0.25
@@ -170,6 +170,55 @@ def agg_map(maps: Sequence[Dict]) -> float:
 _AGG = {SUM: agg_sum, STDDEV: agg_stddev, MAP: agg_map}
 
 
+# --- storage pools (an extension of ours) ----------------------------------
+# When the nodes carry their volume groups (``Node.pools``), the two disk
+# metrics (free_disk_cv and free_disk_cv_forth) are the storage-pool metric
+# of doc/design-multi-storage-htools.rst: per volume group, the standard
+# deviation of its free share over the online nodes having it; then the
+# mean of those over the volume groups (by name).  A pool's free space
+# counts its forthcoming instances (the figure the pool rule checks), so
+# both metrics take the same value; their weights add up to the single
+# figure's.  Without pool data the metrics are htools' own.
+
+DISK_METRICS = (1, 14)      # free_disk_cv, free_disk_cv_forth
+
+
+def pools_known(online: Sequence[Node]) -> bool:
+    """Whether the disk metrics are the pool metric: some online node
+    has a volume group."""
+    for n in online:
+        if n.pools:
+            return True
+    return False
+
+
+def pool_names(online: Sequence[Node]) -> List[str]:
+    """The volume groups of the online nodes, by name."""
+    names = set()
+    for n in online:
+        if n.pools:
+            names.update(n.pools)
+    return sorted(names)
+
+
+def pool_free(n: Node, vg: str) -> float:
+    """The free share of volume group ``vg`` on ``n`` (1 if empty)."""
+    total, free = n.pools[vg]
+    return compute_pdsk(free, float(total))
+
+
+def pool_free_cv(online: Sequence[Node]) -> float:
+    """The storage-pool metric: the mean over the volume groups (by name)
+    of the standard deviation of their free share over the online nodes
+    having them (population deviations, as every htools metric)."""
+    names = pool_names(online)
+    total = 0.0
+    for vg in names:
+        total = total + agg_stddev([pool_free(n, vg) for n in online
+                                    if n.pools and vg in n.pools])
+    return total / float(len(names))
+
+
 def detailed_cv(nodes: Sequence[Node]) -> List[float]:
     """The 20 metric values of a node list (htools' ``compDetailedCV``)."""
     online = [n for n in nodes if not n.offline]
@@ -182,6 +231,10 @@ def detailed_cv(nodes: Sequence[Node]) -> List[float]:
     for (weight, name, agg, on), fn in zip(METRICS, NODE_VALUES):
         pool = online if on else offline
         out.append(_AGG[agg]([fn(n) for n in pool]))
+    if pools_known(online):
+        pv = pool_free_cv(online)
+        for m in DISK_METRICS:
+            out[m] = pv
     return out
 
 

@@ -505,6 +505,15 @@ class Node:
         return [(loc, ex) for loc in sorted(self.location_tags)
                 for ex in inst.excl_tags]
 
+    def _pooled(self, inst: Instance) -> bool:
+        """Whether the pools decide about ``inst``'s storage here: the
+        node's volume groups and the instance's are known.  Then the single
+        disk figure is not checked (it is still accounted): the pool rule
+        checks every volume group the instance uses, with the same reserve,
+        and charging an HDD disk to the node's one figure (Ganeti reports
+        the cluster VG's) would refuse moves the volume groups allow."""
+        return self.pools is not None and bool(inst.pools)
+
     def _pool_fail(self, inst: Instance, strict: bool) -> bool:
         """The pool rule: every volume group of the instance's demand
         exists here and keeps free space above zero (and above the disk
@@ -684,13 +693,14 @@ class Node:
         new_ucpu_forth = (_wrap(self.u_cpu_forth + inst.vcpus) if inst.not_offline
                           else self.u_cpu_forth)
         new_pcpu_forth = _fdiv(new_ucpu_forth, self.t_cpu)
+        figure = uses_disk and not self._pooled(inst)
 
         def forth_violation() -> Optional[FailMode]:
             if new_mem_forth <= 0:
                 return FailMode.FailMem
-            if uses_disk and new_dsk_forth <= 0:
+            if figure and new_dsk_forth <= 0:
                 return FailMode.FailDisk
-            if uses_disk and new_dsk_forth < self.lo_dsk:
+            if figure and new_dsk_forth < self.lo_dsk:
                 return FailMode.FailDisk
             if uses_disk and inst.forthcoming and self._pool_fail(inst, True):
                 return FailMode.FailDisk
@@ -734,9 +744,9 @@ class Node:
         new_pcpu = _fdiv(new_ucpu, self.t_cpu)
         if new_free_mem <= 0:
             return FailMode.FailMem
-        if uses_disk and new_dsk <= 0:
+        if figure and new_dsk <= 0:
             return FailMode.FailDisk
-        if strict and uses_disk and new_dsk < self.lo_dsk:
+        if strict and figure and new_dsk < self.lo_dsk:
             return FailMode.FailDisk
         if uses_disk and self._pool_fail(inst, strict):
             return FailMode.FailDisk
@@ -781,13 +791,14 @@ class Node:
         new_dsk_forth = _wrap(self.f_dsk_forth - inst.dsk)
         new_sp_forth = self._new_free_spindles(True, inst, True)
         new_isp_forth = self._spindle_use(True, inst, True)
+        figure = not self._pooled(inst)
 
         def forth_violation() -> Optional[FailMode]:
             if not inst.has_secondary:
                 return FailMode.FailDisk
-            if new_dsk_forth <= 0:
+            if figure and new_dsk_forth <= 0:
                 return FailMode.FailDisk
-            if new_dsk_forth < self.lo_dsk:
+            if figure and new_dsk_forth < self.lo_dsk:
                 return FailMode.FailDisk
             if inst.forthcoming and self._pool_fail(inst, True):
                 return FailMode.FailDisk
@@ -826,9 +837,9 @@ class Node:
         new_failn1 = old_mem <= new_rmem
         if not inst.has_secondary:
             return FailMode.FailDisk
-        if not ignore_disks and new_dsk <= 0:
+        if figure and not ignore_disks and new_dsk <= 0:
             return FailMode.FailDisk
-        if strict and new_dsk < self.lo_dsk:
+        if strict and figure and new_dsk < self.lo_dsk:
             return FailMode.FailDisk
         if not ignore_disks and self._pool_fail(inst, strict):
             return FailMode.FailDisk

@@ -90,6 +90,12 @@ def failing_moves(text: str, hbal_output: str) -> List[str]:
     ``text``, in order: the moves that would create storage on a node
     lacking the volume group or its free space (as Ganeti's replace-disks
     would fail), one line each (``step instance node: reason``)."""
+    return replay(text, hbal_output)[0]
+
+
+def replay(text: str, hbal_output: str):
+    """``failing_moves`` and the nodes with their pools after the moves
+    (a failing move still takes the space it would have taken)."""
     import re
     from backends.text import parse_data
     from htools.loader import common_suffix
@@ -127,7 +133,24 @@ def failing_moves(text: str, hbal_output: str) -> List[str]:
                 bad.append("%d %s %s: %s" % (step, inst.name, nodes[name].name,
                                              why))
             nodes[name].pools = nodes[name]._pools_with(inst, 1)
-    return bad
+    return bad, cdata.nodes
+
+
+def spreads(nodes) -> List[str]:
+    """Per volume group (by name): the deviation of its free share over
+    the online nodes having it, and the pool metric (their mean), one line
+    each."""
+    from htools import metrics
+    online = [n for n in nodes if not n.offline]
+    if not metrics.pools_known(online):
+        return []
+    lines = []
+    for vg in metrics.pool_names(online):
+        sd = metrics.agg_stddev([metrics.pool_free(n, vg) for n in online
+                                 if n.pools and vg in n.pools])
+        lines.append("spread %s %.4f" % (vg, sd))
+    lines.append("pool metric %.4f" % metrics.pool_free_cv(online))
+    return lines
 
 
 def single_pool(text: str, vg: str = DEFAULT_VG) -> str:
@@ -179,16 +202,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "the pools of the cluster file given by --cluster "
                          "and list those that would fail")
     ap.add_argument("--cluster", help="the cluster file of --check")
+    ap.add_argument("--spread", action="store_true",
+                    help="with --check: also print each volume group's "
+                         "spread of free space after the moves")
     a = ap.parse_args(argv)
     if a.check:
         with open(a.cluster) as fh:
             text = fh.read()
         with open(a.check) as fh:
             out = fh.read()
-        bad = failing_moves(text, out)
+        bad, nodes = replay(text, out)
         for line in bad:
             print(line)
         print("%d failing move(s)" % len(bad))
+        if a.spread:
+            for line in spreads(nodes):
+                print(line)
         return 1 if bad else 0
     text = generate(a.nodes, a.instances, a.without_hdd, a.hdd_frac, a.seed,
                     a.nvme_nodes, a.meta_on_hdd_frac, a.domain)

@@ -115,9 +115,10 @@ def explain_primary(node: Node, inst: Instance, force: bool,
         if new_free <= 0:
             return _mem_text(need, free)
         new_dsk = node.f_dsk - inst.dsk if uses_disk else node.f_dsk
-        if uses_disk and new_dsk <= 0:
+        figure = uses_disk and not node._pooled(inst)
+        if figure and new_dsk <= 0:
             return _short("disk", inst.dsk, node.f_dsk)
-        if strict and uses_disk and new_dsk < node.lo_dsk:
+        if strict and figure and new_dsk < node.lo_dsk:
             return ("disk: would leave %s free, below the %s kept free"
                     % (fmt_mib(new_dsk), fmt_mib(node.lo_dsk)))
         why = pool_shortage(node, inst, strict) if uses_disk else None
@@ -180,9 +181,10 @@ def _explain_forth_pri(node: Node, inst: Instance) -> str:
     if mem <= 0:
         return _short("memory", inst.mem, node.f_mem_forth)
     dsk = node.f_dsk_forth - inst.dsk if uses_disk else node.f_dsk_forth
-    if uses_disk and dsk <= 0:
+    figure = uses_disk and not node._pooled(inst)
+    if figure and dsk <= 0:
         return _short("disk", inst.dsk, node.f_dsk_forth)
-    if uses_disk and dsk < node.lo_dsk:
+    if figure and dsk < node.lo_dsk:
         return "disk would drop below the %s kept free" % fmt_mib(node.lo_dsk)
     why = pool_shortage(node, inst) if uses_disk else None
     if why is not None:
@@ -210,9 +212,10 @@ def explain_secondary(node: Node, inst: Instance, pdx: int, force: bool,
     new_peem = pm_find(node.peers, pdx) + sec_mem
     free = node.unallocated_mem()
     new_dsk = node.f_dsk - inst.dsk
-    if not ignore_disks and new_dsk <= 0:
+    figure = not node._pooled(inst)
+    if figure and not ignore_disks and new_dsk <= 0:
         return _short("disk", inst.dsk, node.f_dsk)
-    if strict and new_dsk < node.lo_dsk:
+    if strict and figure and new_dsk < node.lo_dsk:
         return "disk: would leave %s free, below the %s kept free" % (
             fmt_mib(new_dsk), fmt_mib(node.lo_dsk))
     why = None if ignore_disks else pool_shortage(node, inst, strict)

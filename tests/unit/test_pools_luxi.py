@@ -148,3 +148,32 @@ def test_exec_never_replaces_onto_a_node_without_the_vg(tmp_path):
         jobs = fx.submitted_jobs
     assert rc == 0, err
     assert lacking(jobs)
+
+
+@pytest.mark.parametrize("tool,args", [("hroller", ["--full-evacuation",
+                                                    "--json"]),
+                                       ("hsqueeze", [])])
+def test_hroller_and_hsqueeze_read_the_pools(multi, tmp_path, tool, args):
+    """``--storage-pools`` on hroller and hsqueeze: the two read-only jobs,
+    and the answer of the file with its pools; without the option no job
+    (hroller: the cluster of test_pools_tools, whose HDD instance has one
+    possible place)."""
+    from tests.unit.test_pools_tools import _ROLLER, _ROLLER_POOLS
+    if tool == "hroller":
+        path = tmp_path / "roller.data"
+        path.write_text(_ROLLER + _ROLLER_POOLS)
+        multi = str(path)
+    with LuxiFixture(multi) as fx:
+        rc, out, err = _run(tool, ["-L" + fx.socket, "--storage-pools"] + args)
+        jobs = fx.submitted_jobs
+    assert rc == 0, err
+    assert [[op["OP_ID"] for op in j.submitted_ops] for j in jobs] == \
+        [["OP_NODE_QUERY_STORAGE", "OP_INSTANCE_QUERY_DATA"]]
+    assert (rc, out) == _run(tool, ["-t", multi] + args)[:2]
+    with LuxiFixture(multi) as fx:
+        rc, without, _ = _run(tool, ["-L" + fx.socket] + args)
+        assert rc == 0 and fx.submitted_jobs == []
+    if tool == "hroller":
+        assert without != out       # the HDD instance goes elsewhere
+    # an option of ours: accepted, but not in the reference's --help
+    assert "storage-pools" not in _run(tool, ["--help"])[1]

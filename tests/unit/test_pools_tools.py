@@ -1,6 +1,7 @@
 """The storage-pool options of hinfo, hcheck and hspace (ours, hidden):
 ``--print-pools`` and hspace's ``--pool=VG[:METAVG]``; without them a file
-with a storage-pool section gives the same output as without the section."""
+with a storage-pool section gives the same output as without the section
+but for the disk metrics, which are then the pool metric."""
 from __future__ import annotations
 
 import re
@@ -31,10 +32,24 @@ def files(tmp_path_factory):
 
 
 @pytest.mark.parametrize("tool,args", [("hinfo", []), ("hcheck", []),
-                                       ("hspace", ["--disk-template=drbd"])])
-def test_without_options_the_section_changes_nothing(files, tool, args):
+                                       ("hspace", ["--disk-template=drbd",
+                                                   "--no-capacity-checks"])])
+def test_without_options_the_section_changes_only_the_disk_metrics(files, tool,
+                                                                   args):
+    """The pools are known: the disk metrics (and so the scores) are the
+    pool metric's; nothing else changes.  (hspace's capacity checks
+    re-create the existing instances elsewhere, which the pools then
+    decide instead of the single disk figure: they may allow more.)"""
     base, multi = files
-    assert _run(tool, ["-t", multi] + args) == _run(tool, ["-t", base] + args)
+    want = _run(tool, ["-t", base] + args)
+    got = _run(tool, ["-t", multi] + args)
+    assert got[0] == want[0] == 0 and got[2] == want[2]
+
+    def rest(out):
+        return [line for line in out.splitlines()
+                if "free_disk_cv" not in line and "score" not in line]
+    assert rest(got[1]) == rest(want[1])
+    assert got[1] != want[1]
 
 
 def test_print_pools(files):
@@ -89,3 +104,57 @@ def test_sixth_section_other_than_pools_is_ignored():
     assert cd.nodes[0].pools == {"xenvg": (100, 50)}
     with pytest.raises(LoadError):
         parse_data(base + "pool|n1|xenvg|100|50\nbogus|row\n")
+
+
+# hroller: a hand-made cluster where the HDD instance's only place is node-02
+_GROUP = "cd613e30-d8f1-6adf-91b7-584a2265b1f5"
+_POLICY = ("128,1,1024,1,1,1|128,1,1024,1,1,1;32768,8,1048576,16,8,12|"
+           "diskless,file,sharedfile,plain,blockdev,drbd,rbd,ext,gluster|4.0|32.0")
+_ROLLER = """group-01|{g}|preferred||
+
+node-01|32768|1024|31744|500000|500000|8|M|{g}|2||N|0|1|1.0
+node-02|32768|1024|31744|500000|500000|8|N|{g}|2||N|0|1|1.0
+node-03|32768|1024|30720|500000|400000|8|N|{g}|2||N|0|1|1.0
+node-04|32768|1024|30720|500000|489760|8|N|{g}|2||N|0|1|1.0
+
+inst-1|1024|100000|1|running|Y|node-03||plain||1|-|N
+inst-2|1024|10240|1|running|Y|node-04||plain||1|-|N
+
+
+|{p}
+group-01|{p}
+""".format(g=_GROUP, p=_POLICY)
+_ROLLER_POOLS = """
+pool|node-01|xenvg|250000|250000
+pool|node-02|xenvg|250000|250000
+pool|node-02|vg_ganeti_hdd|250000|250000
+pool|node-03|xenvg|250000|250000
+pool|node-03|vg_ganeti_hdd|250000|150000
+pool|node-04|xenvg|250000|239760
+disk|inst-1|100000|vg_ganeti_hdd|
+disk|inst-2|10240|xenvg|
+"""
+
+
+def _roller_moves(path):
+    import json
+    rc, out, err = _run("hroller", ["-t", str(path), "--full-evacuation",
+                                    "--json"])
+    assert rc == 0, err
+    return [(m["instance"], m["primary"]) for g in json.loads(out)["groups"]
+            for m in g["moves"]]
+
+
+def test_hroller_evacuations_respect_the_pools(tmp_path):
+    """hroller --full-evacuation relocates a non-redundant instance only to
+    a node with its volume groups (the reference's plan, without pools,
+    puts the HDD instance on a node lacking the VG)."""
+    base = tmp_path / "roller.data"
+    base.write_text(_ROLLER)
+    multi = tmp_path / "roller-pools.data"
+    multi.write_text(_ROLLER + _ROLLER_POOLS)
+    hdd_nodes = {"node-02", "node-03"}
+    plain = dict(_roller_moves(base))
+    assert plain["inst-1"] not in hdd_nodes
+    pooled = dict(_roller_moves(multi))
+    assert pooled["inst-1"] in hdd_nodes
