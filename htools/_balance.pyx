@@ -1763,6 +1763,69 @@ cdef class BalanceState:
             return None
         return self._exact(nt, tp, y, mapv)
 
+    def best_weighted(self, double cur, double[:, ::1] costs, double lam,
+                      bint ratio=False):
+        """The improving move with the best value for its cost (the optimal
+        search's cost-aware steps), or None.
+
+        ``costs[inst_idx, kind]`` is the cost of a move of that kind of the
+        instance (positive); a move's value is its gain ``cur - score``
+        minus ``lam`` times its cost, or with ``ratio`` its gain divided by
+        its cost.  Every move a greedy step tries is scored exactly (as
+        :meth:`evaluate`); ties go to the first (by instance, then
+        target).  Returns ``(score, inst_idx, kind, target)`` like
+        :meth:`best_move`."""
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef double mapv, cv, val, c, best_val = 0.0, best_cv = cur
+        cdef int vi, ki, nk, kind, t, j, nt, idx
+        cdef int kinds[4]
+        cdef int b_vi = -1, b_kind = -1, b_t = -1
+        cdef InstS *I
+        if self.n_on == 0 or cur != cur:
+            return None
+        for vi in range(self.V):
+            if not self._victim(vi):
+                continue
+            I = &self.iv[vi]
+            idx = I.idx
+            if idx < 0 or idx >= costs.shape[0]:
+                continue
+            if (I.mirror == MIR_INTERNAL and I.snode >= 0
+                    and not self.nd[I.snode].offline and self.o_inst_moves):
+                nt = self._eval(vi, FAILOVER, -1, w, tp, y, &mapv)
+                if nt != 0:
+                    cv = self._exact(nt, tp, y, mapv)
+                    if cv < cur:
+                        c = costs[idx, FAILOVER]
+                        val = (cur - cv) / c if ratio else (cur - cv) - lam * c
+                        if b_vi < 0 or val > best_val:
+                            best_val, best_cv = val, cv
+                            b_vi, b_kind, b_t = vi, FAILOVER, -1
+            nk = self._moves_of(vi, kinds)
+            for j in range(self.n_on):
+                t = self.on_pos[j]
+                if t == I.pnode or t == I.snode:
+                    continue
+                for ki in range(nk):
+                    kind = kinds[ki]
+                    nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+                    if nt == 0:
+                        continue
+                    cv = self._exact(nt, tp, y, mapv)
+                    if not cv < cur:
+                        continue
+                    c = costs[idx, kind]
+                    val = (cur - cv) / c if ratio else (cur - cv) - lam * c
+                    if b_vi < 0 or val > best_val:
+                        best_val, best_cv = val, cv
+                        b_vi, b_kind, b_t = vi, kind, t
+        if b_vi < 0:
+            return None
+        tgt = self.node_keys[b_t] if b_t >= 0 else -1
+        return (best_cv, self.iv[b_vi].idx, b_kind, tgt)
+
     def interval(self, inst_idx, int kind, target=-1):
         """(lo, hi) bounds of the candidate's exact score, or None."""
         cdef NodeS w[3]
