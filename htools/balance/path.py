@@ -17,6 +17,12 @@ iterator of ``(state before, state after)`` steps like
 3. greedy polish: htools' exhaustive steps
    (:func:`htools.balance.steps`) while they still lower the score.
 
+Besides the solver's targets, the plans compared are htools' own moves,
+htools' end state reached with one move per instance, and the cost-aware
+sequences of :mod:`htools.balance.costaware` (and htools' moves), pruned
+and cheapened, that reach htools' final score; the cheapest plan (by the
+``--opt-*`` costs) ending at most at htools' final score is the run.
+
 ``-l`` (maximum number of steps) and the minimum score apply to the whole
 run.  :meth:`OptimalRun.summary` is the line hbal prints at the end.
 """
@@ -30,7 +36,7 @@ from htools.balance.optimal import (
     OptimalOptions, Target, copied_mib, migrated_mib, sigmas, solve)
 from htools.balance.compiled import greedy_steps
 from htools.balance.costaware import (
-    VARIANTS, cheapen, cost_steps, cost_table, prune)
+    VARIANTS, cheapen, cost_steps, cost_table, prune, replay)
 from htools.balance.search import instance_moves, make_scorer, victims
 from htools.balance.table import Placement, Table, do_next_balance
 from htools.params import AlgorithmOptions
@@ -143,34 +149,39 @@ class OptimalRun:
 
     def _cost_aware(self, greedy: AlgorithmOptions, tbl: Table, ref, goal: float,
                     deadline: float):
-        """Plans (label, steps, steps) of the cost-aware sequences of
-        :mod:`htools.balance.costaware` that end at most at ``goal``, and
-        of htools' own moves pruned; none where the compiled state cannot
-        represent the group (or with ``HTOOLS_PURE``)."""
+        """Plans (label, steps, steps) of htools' own moves and of the
+        cost-aware sequences of :mod:`htools.balance.costaware` that end at
+        most at ``goal``, each pruned and cheapened, while time is left;
+        none where the compiled state cannot represent the group (or with
+        ``HTOOLS_PURE``)."""
         if pure() or not ref:
             return []
         try:
             costs = cost_table(tbl, self._move_cost)
-            seqs = [("htools' moves pruned", [(t.plc[-1].idx, t.plc[-1].move)
-                                              for t in ref])]
+            replay(greedy, tbl, [])
         except NotImplementedError:
             return []
         max_steps = (-1 if self.max_rounds < 0
                      else max(0, self.max_rounds - len(tbl.plc)))
         out = []
-        for lam, ratio, switch in VARIANTS:
+        for variant in (None,) + VARIANTS:
             if time.monotonic() > deadline:
                 break
-            seq = cost_steps(greedy, tbl, goal, costs, lam, ratio, switch,
-                             deadline, max_steps)
-            if seq is not None:
-                seqs.append(("cost-aware steps (%s%s)" % (
+            if variant is None:
+                label = "htools' moves"
+                seq = [(t.plc[-1].idx, t.plc[-1].move) for t in ref]
+            else:
+                lam, ratio, switch = variant
+                label = "cost-aware steps (%s%s)" % (
                     "gain per cost" if ratio else "gain - %g x cost" % lam,
                     ", greedy after %d%%" % round(100 * switch)
-                    if switch < 1 else ""), seq))
-        for label, seq in seqs:
-            if time.monotonic() > deadline and label != seqs[0][0]:
-                break
+                    if switch < 1 else "")
+                # at most half the time left, for the variants after it
+                now = time.monotonic()
+                seq = cost_steps(greedy, tbl, goal, costs, lam, ratio, switch,
+                                 now + (deadline - now) / 2, max_steps)
+                if seq is None:
+                    continue
             seq = prune(greedy, tbl, seq, goal, self._move_cost, deadline)
             seq = cheapen(greedy, tbl, seq, goal, self._move_cost, deadline)
             plan = replay_steps(self.algo, tbl, seq)
