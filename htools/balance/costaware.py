@@ -179,12 +179,12 @@ def allowed(algo: AlgorithmOptions, tbl: Table, inst, p: int, s: int,
 
 def cheapen(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step],
             goal: float, cost: Cost, deadline: float,
-            tries: int = 2) -> List[Step]:
+            tries: Optional[int] = None) -> List[Step]:
     """``seq`` with moves (most expensive first) replaced by a cheaper move
     a greedy step would try for the same instance from the same place
     while it still ends at most at ``goal``: of the cheapest kind that
-    works, among the ``tries`` that score lowest right after the move, the
-    one ending lowest."""
+    works, the one ending lowest (with ``tries``: among the ``tries`` that
+    score lowest right after the move)."""
     seq = list(seq)
     order = sorted(range(len(seq)),
                    key=lambda k: -cost(tbl.insts[seq[k][0]], seq[k][1]))
@@ -207,7 +207,7 @@ def cheapen(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step],
                     tiers.setdefault(c, []).append((cv, alt))
         for c in sorted(tiers):
             best = None
-            for _, alt in sorted(tiers[c], key=lambda x: x[0])[:tries]:
+            for _, alt in sorted(tiers[c], key=lambda x: x[0])[:tries or None]:
                 trial = seq[:k] + [(idx, alt)] + seq[k + 1:]
                 end = replay(algo, tbl, trial)
                 if end is not None and end <= goal and (best is None or end < best[0]):

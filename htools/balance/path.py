@@ -53,6 +53,9 @@ COST_SCALES = (4.0, 1.0)
 #: the share of the time left each of those runs gets
 SHARES = (0.75, 1.0)
 
+#: plans (moves times nodes) up to which every cheaper move is replayed
+CHEAPEN_ALL = 2000
+
 #: the share of the time limit the cost-aware sequences may take (from the
 #: start; the solver runs get the rest)
 COST_AWARE_SHARE = 0.5
@@ -183,7 +186,11 @@ class OptimalRun:
                 if seq is None:
                     continue
             seq = prune(greedy, tbl, seq, goal, self._move_cost, deadline)
-            seq = cheapen(greedy, tbl, seq, goal, self._move_cost, deadline)
+            # every cheaper move replayed on small plans, else the few
+            # scoring lowest right after it
+            tries = None if len(seq) * len(tbl.nodes) <= CHEAPEN_ALL else 3
+            seq = cheapen(greedy, tbl, seq, goal, self._move_cost, deadline,
+                          tries)
             plan = replay_steps(self.algo, tbl, seq)
             if plan is None or len(plan) != len(seq):
                 continue
