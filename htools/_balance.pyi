@@ -33,6 +33,11 @@ class BalanceState:
     def best_move(self, cur_score: float) -> Optional[BestMove]:
         """The move ``balance.try_balance`` picks (its exact score strictly
         below ``cur_score``), ignoring the min-gain rule; None if none."""
+    def best_weighted(self, cur: float, costs, lam: float,
+                      ratio: bool = ...) -> Optional[BestMove]:
+        """The improving move with the best gain for its cost
+        (``costs[inst_idx, kind]``): gain minus ``lam`` times the cost, or
+        with ``ratio`` gain per cost; None if no move improves."""
     def apply(self, inst_idx: int, kind: int, target: int = ...) -> None:
         """Apply a move to the packed state."""
     def evaluate(self, inst_idx: int, kind: int, target: int = ...) -> Optional[float]:

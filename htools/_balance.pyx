@@ -225,6 +225,26 @@ cdef inline int _common(const int *a, int na, const int *b, int nb) noexcept nog
 
 # ---------------------------------------------------------------------------
 
+cdef inline bint _lands_offline(const NodeS *nd, const InstS *I, int kind,
+                                int t) noexcept nogil:
+    """Whether a move leaves the instance with a node offline."""
+    cdef int p = I.pnode, s = I.snode
+    if kind == FAILOVER:
+        p = I.snode
+        s = I.pnode
+    elif kind == FAILOVER_TO_ANY or kind == REPLACE_PRIMARY:
+        p = t
+    elif kind == REPLACE_SECONDARY:
+        s = t
+    elif kind == REPLACE_AND_FAILOVER:
+        p = t
+        s = I.pnode
+    else:
+        p = I.snode
+        s = t
+    return nd[p].offline or (s >= 0 and nd[s].offline)
+
+
 cdef class BalanceState:
     """One node group packed for hbal's balancing step.
 
@@ -1996,6 +2016,86 @@ cdef class BalanceState:
         if nt == 0:
             return None
         return self._exact(nt, tp, y, mapv, poolv)
+
+    def best_weighted(self, double cur, double[:, ::1] costs, double lam,
+                      bint ratio=False):
+        """The improving move with the best value for its cost (the optimal
+        search's cost-aware steps), or None.
+
+        ``costs[inst_idx, kind]`` is the cost of a move of that kind of the
+        instance (positive); a move's value is its gain ``cur - score``
+        minus ``lam`` times its cost, or with ``ratio`` its gain divided by
+        its cost.  Every move a greedy step tries is considered, but those
+        that leave the instance with a node offline; a first
+        pass bounds each one's score (as :meth:`interval`), a second scores
+        exactly (as :meth:`evaluate`) those whose value can reach the best
+        lower bound, so the choice is the one of scoring all exactly; ties
+        go to the first (by instance, then target).  Returns ``(score,
+        inst_idx, kind, target)`` like :meth:`best_move`."""
+        cdef NodeS w[3]
+        cdef int tp[3]
+        cdef double y[3 * NV]
+        cdef double mapv, cv, val, c, lo, hi, floor = -INFINITY
+        cdef double best_val = 0.0, best_cv = cur
+        cdef int vi, ki, nk, kind, t, j, nt, idx, pss
+        cdef int kinds[5]
+        cdef int b_vi = -1, b_kind = -1, b_t = -1
+        cdef InstS *I
+        if self.n_on == 0 or cur != cur:
+            return None
+        self._stats()
+        for pss in range(2):
+            for vi in range(self.V):
+                if not self._victim(vi):
+                    continue
+                I = &self.iv[vi]
+                idx = I.idx
+                if idx < 0 or idx >= costs.shape[0]:
+                    continue
+                nk = 0
+                if (I.mirror == MIR_INTERNAL and I.snode >= 0
+                        and not self.nd[I.snode].offline and self.o_inst_moves):
+                    kinds[0] = FAILOVER
+                    nk = 1
+                nk += self._moves_of(vi, kinds + nk)
+                for j in range(-1, self.n_on):
+                    t = self.on_pos[j] if j >= 0 else -1
+                    if t >= 0 and (t == I.pnode or t == I.snode):
+                        continue
+                    for ki in range(nk):
+                        kind = kinds[ki]
+                        if (kind == FAILOVER) != (t < 0):
+                            continue
+                        if _lands_offline(self.nd, I, kind, t):
+                            continue
+                        nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+                        if nt == 0:
+                            continue
+                        c = costs[idx, kind]
+                        self._interval(nt, tp, y, mapv, &lo, &hi)
+                        if not lo < cur:
+                            continue
+                        if pss == 0:
+                            # the value this move is sure to reach
+                            if hi < cur:
+                                val = (cur - hi) / c if ratio else (cur - hi) - lam * c
+                                if val > floor:
+                                    floor = val
+                            continue
+                        val = (cur - lo) / c if ratio else (cur - lo) - lam * c
+                        if val < floor:
+                            continue
+                        cv = self._exact(nt, tp, y, mapv)
+                        if not cv < cur:
+                            continue
+                        val = (cur - cv) / c if ratio else (cur - cv) - lam * c
+                        if b_vi < 0 or val > best_val:
+                            best_val, best_cv = val, cv
+                            b_vi, b_kind, b_t = vi, kind, t
+        if b_vi < 0:
+            return None
+        tgt = self.node_keys[b_t] if b_t >= 0 else -1
+        return (best_cv, self.iv[b_vi].idx, b_kind, tgt)
 
     def interval(self, inst_idx, int kind, target=-1):
         """(lo, hi) bounds of the candidate's exact score, or None."""

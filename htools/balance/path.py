@@ -17,6 +17,12 @@ iterator of ``(state before, state after)`` steps like
 3. greedy polish: htools' exhaustive steps
    (:func:`htools.balance.steps`) while they still lower the score.
 
+Besides the solver's targets, the plans compared are htools' own moves,
+htools' end state reached with one move per instance, and the cost-aware
+sequences of :mod:`htools.balance.costaware` (and htools' moves), pruned
+and cheapened, that reach htools' final score; the cheapest plan (by the
+``--opt-*`` costs) ending at most at htools' final score is the run.
+
 ``-l`` (maximum number of steps) and the minimum score apply to the whole
 run.  :meth:`OptimalRun.summary` is the line hbal prints at the end.
 """
@@ -29,9 +35,12 @@ from htools import moves as mv
 from htools.balance.optimal import (
     OptimalOptions, Target, copied_mib, migrated_mib, sigmas, solve)
 from htools.balance.compiled import greedy_steps
+from htools.balance.costaware import (
+    VARIANTS, cheapen, cost_steps, cost_table, prune, replay)
 from htools.balance.search import instance_moves, make_scorer, victims
 from htools.balance.table import Placement, Table, do_next_balance
 from htools.params import AlgorithmOptions
+from htools.specification import pure
 from htools.types import FailMode
 
 #: plans longer than this are ordered in passes instead of best-first
@@ -43,6 +52,13 @@ COST_SCALES = (4.0, 1.0)
 
 #: the share of the time left each of those runs gets
 SHARES = (0.75, 1.0)
+
+#: plans (moves times nodes) up to which every cheaper move is replayed
+CHEAPEN_ALL = 2000
+
+#: the share of the time limit the cost-aware sequences may take (from the
+#: start; the solver runs get the rest)
+COST_AWARE_SHARE = 0.5
 
 
 class OptimalRun:
@@ -88,6 +104,9 @@ class OptimalRun:
         # htools' end state, each instance moved there directly
         plans.append(("htools' end state direct",)
                      + self._realise(greedy, tbl, net_moves(self.algo, tbl, fin), fin))
+        # cost-aware step sequences reaching htools' score, pruned
+        plans.extend(self._cost_aware(greedy, tbl, ref, fin.score, start
+                                      + COST_AWARE_SHARE * self.oopts.time_limit))
         hint = {i.idx: (i.pnode, i.snode) for i in fin.insts.values()}
         sigma = sigmas([n for n in fin.nodes.values() if not n.offline])
         for k, scale in enumerate(COST_SCALES):
@@ -131,6 +150,58 @@ class OptimalRun:
             plan.append(new)
         return plan, applied
 
+    def _cost_aware(self, greedy: AlgorithmOptions, tbl: Table, ref, goal: float,
+                    deadline: float):
+        """Plans (label, steps, steps) of htools' own moves and of the
+        cost-aware sequences of :mod:`htools.balance.costaware` that end at
+        most at ``goal``, each pruned and cheapened, while time is left;
+        none where the compiled state cannot represent the group (or with
+        ``HTOOLS_PURE``)."""
+        if pure() or not ref:
+            return []
+        try:
+            costs = cost_table(tbl, self._move_cost)
+            replay(greedy, tbl, [])
+        except NotImplementedError:
+            return []
+        max_steps = (-1 if self.max_rounds < 0
+                     else max(0, self.max_rounds - len(tbl.plc)))
+        out = []
+        for variant in (None,) + VARIANTS:
+            if time.monotonic() > deadline:
+                break
+            if variant is None:
+                label = "htools' moves"
+                seq = [(t.plc[-1].idx, t.plc[-1].move) for t in ref]
+            else:
+                lam, ratio, switch = variant
+                label = "cost-aware steps (%s%s)" % (
+                    "gain per cost" if ratio else "gain - %g x cost" % lam,
+                    ", greedy after %d%%" % round(100 * switch)
+                    if switch < 1 else "")
+                # at most half the time left, for the variants after it
+                now = time.monotonic()
+                seq = cost_steps(greedy, tbl, goal, costs, lam, ratio, switch,
+                                 now + (deadline - now) / 2, max_steps)
+                if seq is None:
+                    continue
+            seq = prune(greedy, tbl, seq, goal, self._move_cost, deadline)
+            # every cheaper move replayed on small plans, else the few
+            # scoring lowest right after it
+            tries = None if len(seq) * len(tbl.nodes) <= CHEAPEN_ALL else 3
+            seq = cheapen(greedy, tbl, seq, goal, self._move_cost, deadline,
+                          tries)
+            plan = replay_steps(self.algo, tbl, seq)
+            if plan is None or len(plan) != len(seq):
+                continue
+            # -l and the minimum score end the run as they end htools'
+            for k, old in enumerate([tbl] + plan[:-1]):
+                if not self._more(old):
+                    del plan[k:]
+                    break
+            out.append((label + ", pruned", plan, len(plan)))
+        return out
+
     def _plan_cost(self, tbl: Table, plan) -> float:
         old = tbl
         total = 0.0
@@ -142,10 +213,13 @@ class OptimalRun:
     def _cost(self, old: Table, new: Table) -> float:
         """The cost of the step to ``new`` in score units."""
         plc = new.plc[-1]
-        inst = old.insts[plc.idx]
+        return self._move_cost(old.insts[plc.idx], plc.move)
+
+    def _move_cost(self, inst, move: mv.IMove) -> float:
+        """The cost of ``move`` of ``inst`` in score units."""
         o = self.oopts
-        return (o.move_cost + o.disk_cost * copied_mib(inst, plc.move) / 1024.0
-                + o.mem_cost * migrated_mib(inst, plc.move) / 1024.0)
+        return (o.move_cost + o.disk_cost * copied_mib(inst, move) / 1024.0
+                + o.mem_cost * migrated_mib(inst, move) / 1024.0)
 
     def summary(self) -> Optional[str]:
         """The quality line (None if the solver did not run)."""
@@ -222,6 +296,30 @@ def follow(algo: AlgorithmOptions, tbl: Table, moves) -> Iterator[Tuple[Table, T
                         tbl.plc + [Placement(idx, pdx, sdx, move, cv)])
         yield tbl, new_tbl
         tbl = new_tbl
+
+
+def replay_steps(algo: AlgorithmOptions, tbl: Table, seq):
+    """The steps (tables) of ``seq`` (instance index, move) in its order,
+    each checked by :func:`htools.moves.apply_move` and scored exactly;
+    None if a move is not legal in turn."""
+    force = algo.ignore_soft_errors
+    scorer = make_scorer(tbl.nodes)
+    out = []
+    for idx, move in seq:
+        res = mv.apply_move(force, tbl.nodes, tbl.insts[idx], move)
+        if isinstance(res, FailMode):
+            return None
+        changed, new_inst, pdx, sdx = res
+        cv = scorer.score_changed(tbl.nodes, changed)
+        new_nodes = dict(tbl.nodes)
+        new_nodes.update(changed)
+        new_insts = dict(tbl.insts)
+        new_insts[idx] = new_inst
+        scorer.commit(new_nodes)
+        tbl = Table(new_nodes, new_insts, cv,
+                    tbl.plc + [Placement(idx, pdx, sdx, move, cv)])
+        out.append(tbl)
+    return out
 
 
 def _initial_order(force: bool, tbl: Table, pending, scorer):
