@@ -2035,7 +2035,7 @@ cdef class BalanceState:
         cdef NodeS w[3]
         cdef int tp[3]
         cdef double y[3 * NV]
-        cdef double mapv, cv, val, c, lo, hi, floor = -INFINITY
+        cdef double mapv, poolv, cv, val, c, lo, hi, floor = -INFINITY
         cdef double best_val = 0.0, best_cv = cur
         cdef int vi, ki, nk, kind, t, j, nt, idx, pss
         cdef int kinds[5]
@@ -2068,11 +2068,11 @@ cdef class BalanceState:
                             continue
                         if _lands_offline(self.nd, I, kind, t):
                             continue
-                        nt = self._eval(vi, kind, t, w, tp, y, &mapv)
+                        nt = self._eval(vi, kind, t, w, tp, y, &mapv, &poolv)
                         if nt == 0:
                             continue
                         c = costs[idx, kind]
-                        self._interval(nt, tp, y, mapv, &lo, &hi)
+                        self._interval(nt, tp, y, mapv, poolv, &lo, &hi)
                         if not lo < cur:
                             continue
                         if pss == 0:
@@ -2085,7 +2085,7 @@ cdef class BalanceState:
                         val = (cur - lo) / c if ratio else (cur - lo) - lam * c
                         if val < floor:
                             continue
-                        cv = self._exact(nt, tp, y, mapv)
+                        cv = self._exact(nt, tp, y, mapv, poolv)
                         if not cv < cur:
                             continue
                         val = (cur - cv) / c if ratio else (cur - cv) - lam * c
