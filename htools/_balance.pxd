@@ -184,6 +184,8 @@ cdef class BalanceState:
                                 int newp, const InstS *I) noexcept nogil
     cdef inline double _map_value(self, int oldp, int newp, const InstS *I) noexcept nogil
     cdef void _stats(self) noexcept
+    cdef inline double _sp_at(self, int p, int b, int nt, const int *tp,
+                              const NodeS **wp) noexcept nogil
     cdef double _sp_metric(self, int nt, const int *tp,
                            const NodeS **wp) noexcept nogil
     cdef double _sp_cand(self, int nt, const int *tp,

@@ -924,6 +924,16 @@ cdef class BalanceState:
         self.sum_coef = 8.0 * (<double>(self.n_on + self.n_off) + 8.0) * U
         self.stats_ok = True
 
+    cdef inline double _sp_at(self, int p, int b, int nt, const int *tp,
+                              const NodeS **wp) noexcept nogil:
+        """Node ``p``'s free share of volume group bit ``b``, the touched
+        nodes substituted."""
+        cdef int c
+        for c in range(nt - 1, -1, -1):
+            if tp[c] == p:
+                return pdsk(wp[c].pfree[b], wp[c].ptot[b])
+        return self.sp_val[p * MAXP + b]
+
     cdef double _sp_metric(self, int nt, const int *tp,
                            const NodeS **wp) noexcept nogil:
         """htools.metrics.pool_free_cv of the online nodes, the touched
@@ -944,10 +954,7 @@ cdef class BalanceState:
                 p = self.on_pos[j]
                 if not (self.nd[p].pmask & bit):
                     continue
-                x = self.sp_val[p * MAXP + b]
-                for c in range(nt):
-                    if tp[c] == p:
-                        x = pdsk(wp[c].pfree[b], wp[c].ptot[b])
+                x = self._sp_at(p, b, nt, tp, wp)
                 cnt = cnt + 1.0
                 s = s + x
             mean = s / cnt
@@ -956,10 +963,7 @@ cdef class BalanceState:
                 p = self.on_pos[j]
                 if not (self.nd[p].pmask & bit):
                     continue
-                x = self.sp_val[p * MAXP + b]
-                for c in range(nt):
-                    if tp[c] == p:
-                        x = pdsk(wp[c].pfree[b], wp[c].ptot[b])
+                x = self._sp_at(p, b, nt, tp, wp)
                 d = x - mean
                 q = q + d * d
             total = total + sqrt(q / cnt)

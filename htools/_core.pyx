@@ -415,6 +415,22 @@ cdef class ClusterState:
         memcpy(self.sp_val + i * SPCAP, tmp, SPCAP * sizeof(double))
         return 0
 
+    cdef inline double _sp_at(self, Py_ssize_t i, int sid, int nc,
+                              const Py_ssize_t *pos, const unsigned char *offs,
+                              const unsigned long long *cmask, const double *cval,
+                              bint *on, unsigned long long *m) noexcept:
+        """Node ``i``'s free share of volume group ``sid``, with its online
+        flag and volume-group mask, the changes substituted."""
+        cdef int c
+        for c in range(nc - 1, -1, -1):
+            if pos[c] == i:
+                on[0] = not offs[c]
+                m[0] = cmask[c]
+                return cval[c * SPCAP + sid]
+        on[0] = not self.offl[i]
+        m[0] = self.sp_mask[i]
+        return self.sp_val[i * SPCAP + sid]
+
     cdef bint _sp_with(self, int nc, const Py_ssize_t *pos,
                        const unsigned char *offs,
                        const unsigned long long *cmask, const double *cval,
@@ -449,28 +465,14 @@ cdef class ClusterState:
             s = 0.0
             cnt = 0.0
             for i in range(self.n):
-                on = not self.offl[i]
-                m = self.sp_mask[i]
-                x = self.sp_val[i * SPCAP + sid]
-                for c in range(nc):
-                    if pos[c] == i:
-                        on = not offs[c]
-                        m = cmask[c]
-                        x = cval[c * SPCAP + sid]
+                x = self._sp_at(i, sid, nc, pos, offs, cmask, cval, &on, &m)
                 if on and (m & bit):
                     cnt = cnt + 1.0
                     s = s + x
             mean = s / cnt
             q = 0.0
             for i in range(self.n):
-                on = not self.offl[i]
-                m = self.sp_mask[i]
-                x = self.sp_val[i * SPCAP + sid]
-                for c in range(nc):
-                    if pos[c] == i:
-                        on = not offs[c]
-                        m = cmask[c]
-                        x = cval[c * SPCAP + sid]
+                x = self._sp_at(i, sid, nc, pos, offs, cmask, cval, &on, &m)
                 if on and (m & bit):
                     d = x - mean
                     q = q + d * d
