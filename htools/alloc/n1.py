@@ -113,14 +113,9 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     if shared:
         gkeys = [k for k in keys if nl[k].group == gdx]
         gset = set(gkeys)
-        done = 0
-        if not any(nl[k].offline for k in escape):
-            done = _evac_shared_compiled(nl, il, shared, gkeys, gset, escape)
-            if done is None:
-                return False, None
-        gcs = ClusterState([nl[k] for k in gkeys], gkeys) if done < len(shared) else None
+        gcs = ClusterState([nl[k] for k in gkeys], gkeys)
         fto = mv.FAILOVER_TO_ANY
-        for idx in shared[done:]:
+        for idx in shared:
             inst = _find(il, idx)
             _find(nl, inst.pnode)
             best = None
@@ -305,64 +300,6 @@ def _evacuate_compiled(nodes: Mapping[int, Node], changes: NodeList, il,
     if res is None:
         return None
     return res == 0, res == 2
-
-
-def _evac_shared_compiled(nl: NodeList, il, shared: List[int], gkeys: List[int],
-                          gset: set, escape: List[int]) -> Optional[int]:
-    """Step 2 of :func:`evacuate_detail` on the compiled allocation state
-    of the group: each movable instance leaves its primary and is placed,
-    forced, on the escape node whose group score is lowest (ties: the last
-    evaluated), as ``applyMove FailoverToAny`` does node by node (a forced
-    ``addPri`` and the migration tags are its only checks).
-
-    Updates ``nl`` and ``il`` in place.  Returns how many of ``shared``
-    were moved (the rest, from the first instance the compiled state does
-    not cover, is left to the model's path), or None if one cannot be
-    moved anywhere."""
-    try:
-        st = _alloc_state(nl, gkeys)
-    except NotImplementedError:         # a value the C types cannot hold
-        return 0
-    done = 0
-    for idx in shared:
-        inst = _find(il, idx)
-        old = _find(nl, inst.pnode)
-        if not fastalloc.eligible(inst) or inst.pnode not in gset:
-            return done
-        targets = escape
-        if old.mig_tags:
-            targets = [k for k in escape if old.mig_tags <= nl[k].rmig_tags]
-        old2 = old.remove_pri(inst)
-        try:
-            st1 = st.derive(((inst.pnode, old2),))
-            res = st1.evaluate(inst, PairPlan(st1, ("single", targets)),
-                               [-1] * len(targets), True, True)
-        except (ValueError, NotImplementedError):
-            return done
-        if res is None:                 # a NaN score: the model's path
-            return done
-        best = -1
-        best_cv = 0.0
-        for pidx, _fails, scores, _s, _l in res:
-            for cv in scores:
-                if best < 0 or not best_cv < cv:
-                    best, best_cv = pidx, cv
-        if best < 0:
-            return None
-        new_p = nl[best].add_pri(inst, force=True)
-        if isinstance(new_p, FailMode):     # the model's path decides
-            return done
-        nl[inst.pnode] = old2
-        nl[best] = new_p
-        new_inst = inst.copy()
-        new_inst.pnode = best
-        il[idx] = new_inst
-        try:
-            st = st1.derive(((best, new_p),))
-        except NotImplementedError:
-            return done + 1
-        done += 1
-    return done
 
 
 #: :func:`_failover_failure` leaves the answer to the full path
