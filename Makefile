@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml setup.py $(PYX) $(PXD)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --upgrade pip
 	$(VENV)/bin/python -m pip install -e '.[test]' --config-settings editable_mode=compat
+	# setuptools' distutils shim is a .pth line run at every interpreter
+	# start (~0.5 ms); setuptools installs the shim itself when imported
+	rm -f $(VENV)/lib/python*/site-packages/distutils-precedence.pth
 	touch $@
 
 demo: venv

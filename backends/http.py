@@ -34,7 +34,9 @@ import socket
 import ssl
 import threading
 import time
-from typing import List, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 #: default body bound (bytes); ``HTOOLS_HTTP_MAX_BODY`` overrides it
 MAX_BODY = 256 * 1024 * 1024

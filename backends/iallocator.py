@@ -40,7 +40,9 @@ once-merged data so that the common pipeline reproduces this.
 from __future__ import annotations
 
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError
 from htools.haskell.prelude import wrap_int64
@@ -56,15 +58,19 @@ from htools.types import (
     InstanceStatus, IPolicy, ISpec, MinMaxISpecs,
 )
 from htools.haskell.json import (
-    JSObject, Reader, _Bad, _annotate, _dict_object, as_jsobject,
+    JSObject, _Bad, _annotate, _dict_object, as_jsobject,
     decode_strict_object, from_obj, from_obj_with_default, maybe_from_obj, r_bool,
     r_double, r_enum, r_int, r_list, r_object, r_string, r_value,
     read_either_string, to_array, try_from_obj,
 )
+if TYPE_CHECKING:
+    from htools.haskell.json import Reader
 from htools.alloc.requests import (
     AllocateSecondary, AllocDetails, Allocate, ChangeGroup, MultiAllocate, NodeEvacuate,
-    Relocate, Request, RequestType,
+    Relocate, Request,
 )
+if TYPE_CHECKING:
+    from htools.alloc.requests import RequestType
 
 
 class IAllocError(HtoolsError):

@@ -31,7 +31,9 @@ import errno
 import json
 import os
 import socket
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.json import (
     JSNULL, JSObject, _annotate, _Bad, decode_value, pp_value, r_bool, r_double, r_enum,
@@ -442,7 +444,8 @@ _RS_FAIL = {1: "Unknown field", 2: "No data for a field",
             3: "Ganeti reports unavailable data",
             4: "Ganeti reports resource as offline"}
 
-Field = Tuple[Any, Any]
+if TYPE_CHECKING:
+    Field = Tuple[Any, Any]
 
 
 def _from_jval(v, reader):
@@ -646,7 +649,8 @@ def parse_cluster(value):
 
 
 #: a query's outcome: (True, decoded value) or (False, error text)
-Answer = Tuple[bool, Any]
+if TYPE_CHECKING:
+    Answer = Tuple[bool, Any]
 
 
 def _raw_call(client: LuxiClient, method: str, args) -> Answer:

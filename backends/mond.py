@@ -31,7 +31,9 @@ from __future__ import annotations
 import sys
 import threading
 from fractions import Fraction
-from typing import Dict, List, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 from htools.haskell.json import (
     JSObject, _Bad, from_obj, maybe_from_obj, r_double, r_int, r_list, r_object,

@@ -16,7 +16,9 @@ allow-listed ones count: a system VG no instance uses is never a pool.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from htools.model import ClusterData, set_pool_disks
 

@@ -20,7 +20,9 @@ first error, with its text (JSON decoding and key errors reuse the
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.json import (
     JSObject, _annotate, _Bad, as_jsobject, from_obj_with_default, maybe_from_obj,
@@ -43,7 +45,8 @@ r_instance_status = r_enum("InstanceStatus",
                            {st.value: st for st in InstanceStatus})
 
 #: a source body: (ok, text-or-error-message)
-Body = Tuple[bool, str]
+if TYPE_CHECKING:
+    Body = Tuple[bool, str]
 
 
 # ---------------------------------------------------------------- reading

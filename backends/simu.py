@@ -22,7 +22,9 @@ numbers them from 1; only the order matters to every output).
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Sequence, Tuple
 
 from backends.text import sep_split
 from htools.loader import LoadError

@@ -7,7 +7,9 @@ same bytes the reference writes with ``-S``.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Sequence, Tuple
 
 from htools.errors import UncaughtIOError
 from htools.haskell.fmt import fmt_f, show_double
@@ -334,10 +336,10 @@ DECODE_ERROR = "hGetContents: invalid argument (invalid byte sequence)"
 def input_codec() -> str:
     """The codec GHC decodes files with: the locale's (``LC_CTYPE``) codeset."""
     import codecs
-    import locale
     try:
-        codeset = locale.nl_langinfo(locale.CODESET)
-    except (AttributeError, ValueError):  # pragma: no cover - non-POSIX
+        import _locale      # the C module: ``locale`` costs a millisecond
+        codeset = _locale.nl_langinfo(_locale.CODESET)
+    except (ImportError, AttributeError, ValueError):  # pragma: no cover - non-POSIX
         return "utf-8"
     if codeset in ("ANSI_X3.4-1968", "ASCII", "US-ASCII", ""):
         return "ascii"

@@ -31,7 +31,9 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from backends.luxi import (JOB_PENDING, JOB_STATUS_SHOW, JOB_SUCCESS,
                            LuxiClient, LuxiError, LuxiIOError, format_error)

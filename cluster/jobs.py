@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from htools import moves as mv
 from htools.constants import PRIORITY_VALUES, VERSION

@@ -19,7 +19,9 @@ a socket failure propagates as :class:`backends.luxi.LuxiIOError`.
 from __future__ import annotations
 
 import time
-from typing import Callable, List, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, List, Sequence, Tuple
 
 from backends.luxi import JOB_PENDING, JOB_SUCCESS, LuxiClient, LuxiError
 from cluster.execute import POLL_FIRST, POLL_MAX

@@ -32,7 +32,9 @@ import json
 import os
 import ssl
 import sys
-from typing import Dict, List, Optional, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence
 from urllib.parse import quote, urlencode, urlsplit
 
 from backends.luxi import LuxiError, LuxiIOError, hs_numbers

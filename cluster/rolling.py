@@ -37,7 +37,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 from backends.luxi import LuxiClient, LuxiError, LuxiIOError
 from cluster.execute import Executor, Progress

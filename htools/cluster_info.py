@@ -1,7 +1,9 @@
 """Cluster-wide queries shared by the tools (bad items, groups, splits)."""
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Sequence, Tuple
 
 from htools.loader import instance_group
 from htools.model import Instance, Node

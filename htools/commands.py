@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Optional
 
 from htools.errors import UncaughtIOError
 

@@ -8,7 +8,9 @@ show the consistency warnings.
 from __future__ import annotations
 
 import sys
-from typing import List, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Sequence, Tuple
 
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.haskell.read import try_read_double as read_float

@@ -9,7 +9,9 @@ aliases, placing instances on their nodes, peer maps and group policies; and
 from __future__ import annotations
 
 import gc
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError
 from htools.model import ClusterData, Instance, Node, hs_truncate

@@ -10,7 +10,9 @@ with this module; property tests hold it to that.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Sequence, Tuple
 
 from htools.haskell.fmt import fmt_f
 from htools.model import Node, compute_pdsk, pm_sum

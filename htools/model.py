@@ -11,7 +11,9 @@ typed arrays for speed, and this module stays the readable specification.
 from __future__ import annotations
 
 from htools.record import field, record
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from htools.haskell.prelude import fdiv as _fdiv
 from htools.haskell.prelude import floor_int as _floor
@@ -30,7 +32,8 @@ DEF_RESERVED_DISK_RATIO = 0.0
 # Peer maps: primary node index -> memory needed on failover, kept sorted by
 # decreasing value (the first element is the maximum), as htools does.
 
-PeerMap = List[Tuple[int, int]]
+if TYPE_CHECKING:
+    PeerMap = List[Tuple[int, int]]
 
 
 def _pm_insert(lst: PeerMap, key: int, value: int) -> PeerMap:

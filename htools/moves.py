@@ -7,7 +7,9 @@ nodes, the updated instance and its new primary/secondary, or the
 from __future__ import annotations
 
 from htools.record import record
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from htools.errors import HtoolsError, MissingKey
 from htools.model import Instance, Node
@@ -28,7 +30,8 @@ class IMove:
     target: int = -1
 
 
-Applied = Tuple[Dict[int, Node], Instance, int, int]
+if TYPE_CHECKING:
+    Applied = Tuple[Dict[int, Node], Instance, int, int]
 
 
 def check_migration(src: Node, dst: Node) -> bool:

@@ -7,7 +7,9 @@ pending ones when an execution is interrupted.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional
 
 from htools import moves as mv
 from htools.haskell.fmt import show_double

@@ -8,7 +8,9 @@ command-line options, with htools' defaults for what a program lacks.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 from htools.errors import HtoolsError
 from htools.record import record, replace

@@ -19,7 +19,9 @@ Not supported: inheritance between records, ``init=False`` fields, ordering.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable, Tuple
 
 __all__ = ["record", "field", "fields", "replace", "FrozenInstanceError"]
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import sys
-from typing import List, Optional, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
 from htools.haskell.fmt import fmt_f
 from htools.model import Instance, Node

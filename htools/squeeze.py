@@ -18,7 +18,9 @@ The balancing runs over the whole cluster (all groups), as htools does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from htools import balance
 from htools.haskell.prelude import floor_int
@@ -30,8 +32,10 @@ from htools.types import NO_SECONDARY, DiskTemplate, FailMode, InstanceStatus, I
 STANDBY_PREFIX = "htools:standby:"
 STANDBY_AUTO = "htools:standby:auto"
 
-NodeMap = Dict[int, Node]
-InstMap = Dict[int, Instance]
+if TYPE_CHECKING:
+    NodeMap = Dict[int, Node]
+if TYPE_CHECKING:
+    InstMap = Dict[int, Instance]
 
 
 def has_standby_tag(node: Node) -> bool:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import enum
 from htools.record import record, replace
-from typing import Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Tuple
 
 from htools.haskell.fmt import show_double
 

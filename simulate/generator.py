@@ -31,7 +31,9 @@ import sys
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from random import Random
-from typing import Dict, List, Optional, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence
 
 __all__ = [
     "generate", "generate_cluster", "write", "Cluster", "GenNode",

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 from random import Random
-from typing import List, Optional
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 DEFAULT_VG = "xenvg"
 HDD_VG = "vg_ganeti_hdd"

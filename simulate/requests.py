@@ -30,7 +30,9 @@ import json
 import sys
 from bisect import bisect_right
 from random import Random
-from typing import Dict, List, Optional, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence
 
 __all__ = ["REQUEST_TYPES", "DEFAULTS", "make_cluster", "make_request",
            "request_text", "write_request", "main"]

@@ -5,7 +5,9 @@ cluster statistics (``CStats``, ``totalResources``,
 from __future__ import annotations
 
 from htools.record import record
-from typing import Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.alloc.place import try_alloc
 from htools.alloc.primitives import extract_nl
@@ -21,8 +23,10 @@ from htools.types import (
     DiskTemplate, FailMode, InstanceStatus, UNIT_CPU, UNIT_DSK, UNIT_MEM, UNIT_SPINDLE,
 )
 
-NodeList = Dict[int, Node]
-InstList = Dict[int, Instance]
+if TYPE_CHECKING:
+    NodeList = Dict[int, Node]
+if TYPE_CHECKING:
+    InstList = Dict[int, Instance]
 
 
 # ==========================================================================

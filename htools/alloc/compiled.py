@@ -16,7 +16,9 @@ whole list, which is what makes hspace's thousands of allocations cheap.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Tuple
 
 from htools._core import AllocState, PairPlan
 from htools.alloc.primitives import inst_matches_policy

@@ -1,7 +1,9 @@
 """Allocation on dedicated clusters (htools' ``Dedicated.hs``): the lost-allocations metric."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from htools.alloc.groups import has_required_networks
 from htools.cluster_info import split_cluster

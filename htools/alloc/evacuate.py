@@ -6,12 +6,15 @@ of the target group's nodes wins (ties: the later candidate).
 from __future__ import annotations
 
 from htools.record import field, record
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+    from htools.alloc.solution import InstList, NodeList
 
 from htools import moves as mv
 from htools._core import ClusterState
 from htools.alloc.groups import find_best_alloc_group
-from htools.alloc.solution import AllocFailure, InstList, NodeList, Rejection, Trace
+from htools.alloc.solution import AllocFailure, Rejection, Trace
 from htools.params import AlgorithmOptions, DEFAULT_OPTIONS
 from htools.model import Group, Instance, Node, pm_find
 from htools.opcodes import imove_to_job

@@ -6,7 +6,9 @@ readable reasons ("node3: memory short by 1.5 GiB ...").
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from htools import moves as mv
 from htools.alloc import globaln1

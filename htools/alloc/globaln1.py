@@ -22,7 +22,9 @@ want the reference's behaviour turn it into its message
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from htools import moves as mv
 from htools.errors import MissingKey, crash_text  # noqa: F401 (re-exported)

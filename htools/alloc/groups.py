@@ -1,15 +1,19 @@
 """Allocation across node groups: ``tryMGAlloc``, ``tryGroupAlloc``, ``allocList`` and ``tryAllocateSecondary``."""
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Mapping, Optional, Sequence, Tuple
 
 from htools.alloc.n1 import n1_predicate
 from htools.alloc.place import gen_alloc_nodes, try_alloc
 from htools.alloc.primitives import extract_nl, update_il
 from htools.haskell.ordering import EQ, GT, LT, compare_double, ghc_sort_by
 from htools.alloc.solution import (
-    AllocFailure, Element, InstList, NodeList, Solution, Trace, solution_description,
+    AllocFailure, Element, Solution, Trace, solution_description,
 )
+if TYPE_CHECKING:
+    from htools.alloc.solution import InstList, NodeList
 from htools.params import AlgorithmOptions
 from htools.cluster_info import split_cluster
 from htools.haskell.show import show_string, show_string_list

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import operator
 from collections import ChainMap, OrderedDict
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from htools import moves as mv
 from htools._core import AllocState, ClusterState, PairPlan
@@ -17,8 +19,10 @@ from htools.alloc.primitives import (
     extract_nl, extract_nl_at, inst_matches_policy, update_il,
 )
 from htools.alloc.solution import (
-    Element, InstList, NUM_FAIL_MODES, NodeList, _new_inst, collection_to_solution,
+    Element, NUM_FAIL_MODES, _new_inst, collection_to_solution,
 )
+if TYPE_CHECKING:
+    from htools.alloc.solution import InstList, NodeList
 from htools.params import AlgorithmOptions
 from htools.model import Instance, Node
 from htools.haskell.prelude import truncate_int as hs_truncate

@@ -9,7 +9,9 @@ used where it applies.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from htools._core import ClusterState
 from htools.alloc import compiled as fastalloc
@@ -28,7 +30,8 @@ from htools.types import FailMode, NO_SECONDARY
 # Candidate generation and tryAlloc
 
 #: a one-node target list, or a list of (primary, [secondaries])
-AllocNodes = Union[Tuple[str, List[int]], Tuple[str, List[Tuple[int, List[int]]]]]
+if TYPE_CHECKING:
+    AllocNodes = Union[Tuple[str, List[int]], Tuple[str, List[Tuple[int, List[int]]]]]
 
 
 def get_online(nl: Mapping[int, Node]) -> List[Node]:

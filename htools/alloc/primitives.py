@@ -11,7 +11,9 @@ Node lists are mappings ``{idx: Node}``; htools' ``Container.elems`` order
 """
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from htools.alloc.solution import Element
 from htools.model import Instance, Node

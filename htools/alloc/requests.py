@@ -8,7 +8,9 @@ failure (ours).
 from __future__ import annotations
 
 from htools.record import field, record
-from typing import Dict, List, Optional, Tuple, Union
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple, Union
 
 from htools.alloc.dedicated import dedicated_find_allocation, dedicated_mg_allocation
 from htools.alloc.evacuate import process_relocate, try_change_group, try_node_evac
@@ -82,8 +84,9 @@ class MultiAllocate:
     requests: List[Tuple[Instance, AllocDetails]]
 
 
-RequestType = Union[Allocate, AllocateSecondary, Relocate, NodeEvacuate,
-                    ChangeGroup, MultiAllocate]
+if TYPE_CHECKING:
+    RequestType = Union[Allocate, AllocateSecondary, Relocate, NodeEvacuate,
+                        ChangeGroup, MultiAllocate]
 
 
 @record

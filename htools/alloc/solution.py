@@ -4,7 +4,9 @@ Also the :class:`Trace` of rejected candidates that explanations read.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from htools.haskell.ordering import EQ, GT, LT, compare_double, ghc_sort_by
 from htools.haskell.fmt import fmt_f
@@ -13,8 +15,10 @@ from htools.types import FailMode, NO_SECONDARY
 
 NUM_FAIL_MODES = len(FailMode)
 
-NodeList = Dict[int, Node]
-InstList = Dict[int, Instance]
+if TYPE_CHECKING:
+    NodeList = Dict[int, Node]
+if TYPE_CHECKING:
+    InstList = Dict[int, Instance]
 
 
 # ==========================================================================

@@ -13,7 +13,9 @@ hbal, hroller, hcheck and hsqueeze.
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Iterator, Optional, Tuple
 
 from htools.balance.compiled import greedy_steps, make_scorer, try_balance
 from htools.balance.jobs import (

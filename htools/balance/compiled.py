@@ -37,7 +37,9 @@ then runs :func:`~htools.balance.search.try_balance`.
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 from htools.balance import search
 from htools.balance.table import Placement, Table, do_next_balance
@@ -108,7 +110,8 @@ def _check_representable(tbl: Table) -> None:
                                       "secondary node" % inst.name)
 
 
-Scorer = Union[FastBalancer, search.Scorer]
+if TYPE_CHECKING:
+    Scorer = Union[FastBalancer, search.Scorer]
 
 
 def make_scorer(opts: AlgorithmOptions, tbl: Table) -> Scorer:

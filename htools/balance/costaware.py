@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import time
 from array import array
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from htools import moves as mv
 from htools.balance.table import Table
 from htools.params import AlgorithmOptions
 
 #: one move of a sequence: (instance index, move from where it is then)
-Step = Tuple[int, mv.IMove]
+if TYPE_CHECKING:
+    Step = Tuple[int, mv.IMove]
 
 #: the variants tried, in order, while time is left: (lam, ratio, switch)
 #: (measured on generated 10/80 and 20/200 clusters: each wins on some;
@@ -45,7 +48,8 @@ VARIANTS = (
     (1.0, False, 0.4), (3.0, False, 0.4), (10.0, False, 0.85),
 )
 
-Cost = Callable[[object, mv.IMove], float]
+if TYPE_CHECKING:
+    Cost = Callable[[object, mv.IMove], float]
 
 
 def _state(algo: AlgorithmOptions, tbl: Table):

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from htools.record import record
-from typing import List, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Sequence
 
 from htools import moves as mv
 from htools.balance.table import Placement, Table

@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Dict, List, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 from htools import moves as mv
 from htools.balance.search import instance_moves, victims

@@ -29,7 +29,9 @@ run.  :meth:`OptimalRun.summary` is the line hbal prints at the end.
 from __future__ import annotations
 
 import time
-from typing import Iterator, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Iterator, Optional, Tuple
 
 from htools import moves as mv
 from htools.balance.optimal import (

@@ -8,7 +8,9 @@ target nodes by index, moves in htools' order, instances by index).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List, Optional, Tuple
 
 from htools import moves as mv
 from htools.balance.table import Placement, Table

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from htools.record import field, record
-from typing import Dict, List, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Sequence, Tuple
 
 from htools import moves as mv
 from htools.model import Instance, Node

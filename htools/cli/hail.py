@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import List, Optional
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 from htools.alloc.dedicated import is_dedicated
 from htools.alloc.groups import show_group

@@ -25,7 +25,9 @@ from __future__ import annotations
 import sys
 import time
 import uuid as uuidlib
-from typing import List, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Sequence
 
 from backends.luxi import JOB_PENDING, LuxiClient, LuxiError
 from cluster.jobs import Annotation, reason_timestamp

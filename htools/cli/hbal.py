@@ -33,7 +33,9 @@ Identical to htools 3.0.2's hbal, plus one option not listed in ``--help``
 from __future__ import annotations
 
 import sys
-from typing import Dict, List
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List
 
 from htools.commands import save_commands
 from htools.errors import HtoolsError

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Dict, List
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List
 
 from htools.errors import HtoolsError
 from htools.haskell.show import show_string_list

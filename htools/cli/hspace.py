@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from htools import record
 import sys
-from typing import List, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Sequence, Tuple
 
 from htools.cli.options import Options
 from htools.errors import HtoolsError

@@ -9,7 +9,9 @@ executes the opcodes (Luxi only).
 from __future__ import annotations
 
 import sys
-from typing import List
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List
 
 from htools.commands import save_commands
 from htools.errors import HtoolsError, UncaughtIOError

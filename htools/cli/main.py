@@ -22,11 +22,15 @@ click, which defines the programs as commands (:data:`COMMANDS`, the
 multi-call entry :func:`multi_main`, ``python -m htools.cli``), is imported
 when those are first used.  Both paths parse and run the same way.
 """
+from __future__ import annotations
+
 import functools
 import importlib
 import os
 import sys
-from typing import Callable, List, Optional, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Sequence
 
 from htools.cli.options import (PROGRAMS, CommandLineExit, Options,
                                 parse_cmdline, usage_help)

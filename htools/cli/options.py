@@ -16,9 +16,14 @@ This module holds
 
 Nothing here imports heavy modules: this runs at every program start-up.
 """
-import os
+from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+import os
+from collections import namedtuple
+
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.read import ReadError, try_read_double, try_read_int
 from htools.units import parse_unit
@@ -46,16 +51,13 @@ PRIORITIES = ("low", "normal", "high")
 #: Numeric opcode priority of each ``--priority`` name.
 
 
-class RSpec(NamedTuple):
+class RSpec(namedtuple("RSpec", "cpu mem dsk spn")):
     """A resource spec from ``--standard-alloc``/``--tiered-alloc``.
 
     Same fields as Haskell's ``RSpec``: cpu count, memory (MiB), disk (MiB),
-    spindles (1 when not given).
+    spindles (1 when not given); all ints.
     """
-    cpu: int
-    mem: int
-    dsk: int
-    spn: int
+    __slots__ = ()
 
 
 def default_query_socket() -> str:
@@ -707,10 +709,11 @@ del _OPTS
 GENERIC_OPTIONS = ("version", "help", "help-completion")
 
 
-class ProgramSpec(NamedTuple):
-    options: Tuple[str, ...]       # long names, reference order (w/o generic)
-    arguments: Tuple[str, ...]     # --help-completion argument lines
-    description: str               # one-line role description (htools usage)
+class ProgramSpec(namedtuple("ProgramSpec", "options arguments description")):
+    """A program's options (long names in the reference's order, without the
+    generic ones), its ``--help-completion`` argument lines and its one-line
+    role description (htools usage)."""
+    __slots__ = ()
 
 
 # Option order = each Program/*.hs ``options`` list (verified against the

@@ -8,28 +8,35 @@ every float that reaches an output goes through :func:`fmt_f`.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
-from typing import List, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 
 def float_to_digits(x: float) -> Tuple[List[int], int]:
     """Shortest digits ds and exponent e with x = 0.ds * 10**e (x > 0)."""
     if x == 0:
         return [0], 0
-    short = Decimal(repr(x))
-    sign, digits, exp = short.as_tuple()
+    # repr gives the shortest digits: coefficient * 10**exp
+    text = repr(x)
+    mant, _, e = text.partition("e")
+    whole, _, frac = mant.partition(".")
+    coef = int(whole + frac)
+    exp = (int(e) if e else 0) - len(frac)
     # Python's repr breaks an exact halfway tie between two shortest
-    # candidates to even; GHC's floatToDigits takes the upper one
-    unit = Decimal((0, (1,), exp))
-    if Decimal(x) - short == unit / 2:
-        sign, digits, exp = (short + unit).as_tuple()
-    ds = list(digits)
+    # candidates to even; GHC's floatToDigits takes the upper one.  Exact
+    # test of x == (coef + 1/2) * 10**exp with x = num / den:
+    num, den = x.as_integer_ratio()
+    if exp >= 0:
+        tie = 2 * num == (2 * coef + 1) * 10 ** exp * den
+    else:
+        tie = 2 * num * 10 ** -exp == (2 * coef + 1) * den
+    if tie:
+        coef += 1
+    ds = [int(c) for c in str(coef)]
     while len(ds) > 1 and ds[-1] == 0:
         ds.pop()
         exp += 1
-    # strip leading zeros (repr never has them except for "0.x" forms)
-    while len(ds) > 1 and ds[0] == 0:
-        ds.pop(0)
     return ds, len(ds) + exp
 
 

@@ -6,7 +6,9 @@ Error texts, their order and the help table's alignment are GetOpt's.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from htools.haskell.prelude import lines
 

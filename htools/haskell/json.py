@@ -18,7 +18,9 @@ import math
 import re
 import sys
 from fractions import Fraction
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.fmt import show_double
 from htools.haskell.prelude import wrap_int64
@@ -391,7 +393,8 @@ def decode_strict_object(text: str) -> JSObject:
 # ======================================================================
 # readJSON at the types htools uses
 
-Reader = Callable[[object], object]
+if TYPE_CHECKING:
+    Reader = Callable[[object], object]
 
 #: Haskell's ``fromInteger :: Integer -> Int`` (the one wrap of htools.units)
 _wrap_int = wrap_int64

@@ -6,7 +6,9 @@ rationals), ``str``, ``list`` and :class:`JSObject` (an association list).
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 __all__ = ["JSObject", "JSNULL", "to_double"]
 

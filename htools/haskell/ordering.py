@@ -6,11 +6,14 @@ particular choices, which :func:`ghc_sort_by` reproduces.
 """
 from __future__ import annotations
 
-from typing import Callable, List, Sequence, TypeVar
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, List, Sequence, TypeVar
 
 __all__ = ["LT", "EQ", "GT", "compare_int", "compare_double", "ghc_sort_by"]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    T = TypeVar("T")
 
 LT, EQ, GT = -1, 0, 1
 

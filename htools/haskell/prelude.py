@@ -8,7 +8,9 @@ yields ``minBound`` for NaN, the infinities and values out of range; a
 from __future__ import annotations
 
 import math
-from typing import List
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List
 
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import unicodedata
 from fractions import Fraction
-from typing import List, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Sequence
 
 from htools.haskell.fmt import show_double
 from htools.haskell.jsvalue import JSNULL, JSObject

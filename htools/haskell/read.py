@@ -19,7 +19,9 @@ it ends the program as an ``Error:`` line like any :class:`HtoolsError`.
 from __future__ import annotations
 
 import re
-from typing import Optional
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Optional
 
 from htools.errors import HtoolsError
 from htools.haskell.prelude import INT_MAX as _INT64_MAX

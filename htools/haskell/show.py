@@ -8,7 +8,9 @@ escapes (``\\233``), control characters by their ASCII names
 from __future__ import annotations
 
 import re
-from typing import Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Sequence
 
 __all__ = ["show_string", "show_char", "show_string_list"]
 

@@ -10,7 +10,9 @@ stops the allocation first.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.html.page import (
     Raw, cards, check_target, document, esc, legend, section, stacked_bar,

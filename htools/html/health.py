@@ -9,7 +9,9 @@ score with its 20 components.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.fmt import fmt_f
 from htools.html.page import (

@@ -10,7 +10,9 @@ only, and every node is in the scrolled table.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from htools.html.page import (
     MAX_BARS, Raw, bar_pair, esc, histogram, legend, stacked_bar, table, tag,

@@ -13,7 +13,9 @@ from __future__ import annotations
 import html
 import os
 import tempfile
-from typing import Iterable, List, Optional, Sequence, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Iterable, List, Optional, Sequence, Tuple
 
 from htools.errors import HtoolsError
 

@@ -7,7 +7,9 @@ the job sets and the score's components before and after.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
 from htools import moves as mv
 from htools.haskell.fmt import fmt_f

@@ -8,7 +8,9 @@ placement before and after, and the memory and disk data they carry; with
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+TYPE_CHECKING = False   # typing stays out of start-up
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 from htools.haskell.fmt import fmt_f
 from htools.html.page import (
