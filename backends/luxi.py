@@ -48,6 +48,7 @@ from htools.loader import LoadError, with_master
 from htools.model import ClusterData, Disk, Group, Instance, Node
 from htools.types import NO_SECONDARY, InstanceStatus
 from htools.haskell.show import show_string, show_string_list
+from htools.haskell.jsvalue import Ratio
 
 #: end-of-message marker
 EOM = b"\x03"
@@ -195,7 +196,6 @@ def _show_js(v) -> str:
 
 def parse_job_id(v) -> int:
     """``parseJobId`` of a submission result's payload."""
-    from fractions import Fraction
     from htools.haskell.prelude import wrap_int64
     from htools.haskell.read import ReadError, try_read_int
     if isinstance(v, str):
@@ -203,9 +203,9 @@ def parse_job_id(v) -> int:
             jid = try_read_int("parsing job id", v)
         except ReadError as err:
             raise _luxi_exception(str(err)) from None
-    elif isinstance(v, bool) or v is JSNULL or not isinstance(v, (int, Fraction)):
+    elif isinstance(v, bool) or v is JSNULL or not isinstance(v, (int, Ratio)):
         raise _luxi_exception("Wrong type/value for job id: " + _show_js(v))
-    elif isinstance(v, Fraction) and v.denominator != 1:
+    elif isinstance(v, Ratio) and v.denominator != 1:
         raise _luxi_exception("Got fractional job ID from master daemon?! Value:"
                               + show_ratio(v, 0))
     else:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from fractions import Fraction
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
@@ -40,6 +39,7 @@ from htools.haskell.json import (
     r_string, r_value, try_from_obj, with_desc,
 )
 from htools.haskell.json import decode_any, show_jsvalue, show_ratio
+from htools.haskell.jsvalue import Ratio
 from htools.errors import HtoolsError, UncaughtIOError
 from htools.model import ClusterData
 from htools.haskell.io import open_file_error
@@ -82,7 +82,7 @@ def _r_version(v):
 
 
 def _r_integer(v):
-    if isinstance(v, (int, Fraction)) and not isinstance(v, bool):
+    if isinstance(v, (int, Ratio)) and not isinstance(v, bool):
         return v
     raise _Bad("Unable to read Integer")
 
@@ -96,8 +96,8 @@ def _r_category(v):
 
 
 def _r_kind(v):
-    if isinstance(v, (int, Fraction)) and not isinstance(v, bool):
-        x = Fraction(v)
+    if isinstance(v, (int, Ratio)) and not isinstance(v, bool):
+        x = Ratio.of(v)
         if x.denominator != 1:
             raise _Bad("Invalid JSON value %s for type DCKind"
                        % show_ratio(x, 0))

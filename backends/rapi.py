@@ -131,8 +131,8 @@ def _lookup_node(ktn: Dict[str, int], iname: str, node: str) -> int:
 
 
 def _is_number(v) -> bool:
-    from fractions import Fraction
-    return isinstance(v, (int, Fraction)) and not isinstance(v, bool)
+    from htools.haskell.jsvalue import Ratio
+    return isinstance(v, (int, Ratio)) and not isinstance(v, bool)
 
 
 def parse_instance(ktn: Dict[str, int], a: JSObject) -> Tuple[str, Instance]:

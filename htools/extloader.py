@@ -51,9 +51,9 @@ def _read_util_file(path: str) -> List[Tuple[str, DynUtil]]:
 
 
 def _backend(name: str, what: str):
-    import importlib
     try:
-        return importlib.import_module("backends." + name)
+        __import__("backends." + name)
+        return sys.modules["backends." + name]
     except ModuleNotFoundError as err:
         if err.name != "backends." + name:
             raise

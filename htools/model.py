@@ -881,8 +881,8 @@ def _make_node_copy():
     src += ["    new.%s = self.%s" % (s, s) for s in Node.__slots__]
     src += ["    return new"]
     env = {"_new": object.__new__, "_Node": Node}
-    exec("\n".join(src), env)  # noqa: S102 - generated from __slots__ only
-    fn = env["copy"]
+    from htools.gencode import define
+    fn = define("\n".join(src) + "\n", env, "copy")
     fn.__doc__ = Node.copy.__doc__
     fn.__qualname__ = "Node.copy"
     return fn

@@ -5,7 +5,7 @@ Names and orders follow Ganeti's own vocabulary, because several outputs
 """
 from __future__ import annotations
 
-import enum
+from htools import enumtype as enum
 from htools.record import record, replace
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:

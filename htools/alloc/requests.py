@@ -13,8 +13,6 @@ if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple, Union
 
 from htools.alloc.dedicated import dedicated_find_allocation, dedicated_mg_allocation
-from htools.alloc.evacuate import process_relocate, try_change_group, try_node_evac
-from htools.alloc.explain import explain_trace
 from htools.alloc.groups import (
     alloc_list, apply_solution, find_group_by_name, try_allocate_secondary,
     try_group_alloc, try_mg_alloc,
@@ -177,15 +175,18 @@ def process_request(opts: AlgorithmOptions, rq, cdata: ClusterData,
                                          rq.instance, cnt, trace)
             return _format_allocate(il, sol)
         if isinstance(rq, Relocate):
+            from htools.alloc.evacuate import process_relocate
             nl2, il2, ndxs = process_relocate(opts, groups, nl, il, rq.instance,
                                                  rq.required_nodes,
                                                  rq.exclude_nodes, trace)
             return _ok("success", [nl2[n].name for n in ndxs], nl2, il2)
         if isinstance(rq, ChangeGroup):
+            from htools.alloc.evacuate import try_change_group
             res = try_change_group(opts, groups, nl, il, rq.target_groups,
                                       rq.instances, trace)
             return _format_evac(cdata, nl, il, res)
         if isinstance(rq, NodeEvacuate):
+            from htools.alloc.evacuate import try_node_evac
             res = try_node_evac(opts, groups, nl, il, rq.mode.value,
                                    rq.instances, trace)
             return _format_evac(cdata, nl, il, res)
@@ -283,6 +284,7 @@ def explain(opts: AlgorithmOptions, rq, cdata: ClusterData, out: Outcome,
     failed_items = _failed_items(rq, out)
     if not needs_explanation(rq, out):
         return []
+    from htools.alloc.explain import explain_trace
     try:
         return explain_trace(opts, cdata, trace, rq, out.success, failed_items)
     except Exception as err:  # explanations must never break the answer

@@ -275,8 +275,13 @@ def _ordered_state(cdata: ClusterData, state) -> ClusterData:
 def run(opts, args) -> int:
     """Entry point called by :mod:`htools.cli.main` after option parsing."""
     from backends import iallocator as ia
-    from htools import extloader, report
     from htools.alloc.globaln1 import MissingKey, crash_text
+    # the text backend and the node report only with the options using them
+    extloader = report = None
+    if opts.data_file is not None or opts.node_sim or opts.save_cluster:
+        from htools import extloader
+    if opts.print_nodes is not None:
+        from htools import report
 
     verbose = opts.verbose
     static = opts.static_kvm_node_memory
@@ -300,9 +305,11 @@ def run(opts, args) -> int:
         err.write("Allocation on a dedicated cluster; using lost-allocations "
                   "metrics.\n")
     err.flush()
-    report.maybe_print_nodes(opts.print_nodes, "Initial cluster", cdata.nodes)
-    extloader.maybe_save(opts.save_cluster, "pre-ialloc", "before iallocator run",
-                         cdata)
+    if report is not None:
+        report.maybe_print_nodes(opts.print_nodes, "Initial cluster", cdata.nodes)
+    if extloader is not None:
+        extloader.maybe_save(opts.save_cluster, "pre-ialloc",
+                             "before iallocator run", cdata)
 
     aopts = AlgorithmOptions.from_cli(opts)
     trace = Trace()
@@ -331,7 +338,8 @@ def run(opts, args) -> int:
         err.flush()
 
     fin = cdata if out.state is None else _ordered_state(cdata, out.state)
-    report.maybe_print_nodes(opts.print_nodes, "Final cluster", fin.nodes)
+    if report is not None:
+        report.maybe_print_nodes(opts.print_nodes, "Final cluster", fin.nodes)
     if opts.save_cluster:
         missing = _missing_node(fin)
         if missing is not None:
@@ -345,8 +353,8 @@ def run(opts, args) -> int:
             sys.stdout.flush()
             err.write(crash_text("hail", MissingKey(missing)))
             return 1
-    extloader.maybe_save(opts.save_cluster, "post-ialloc", "after iallocator run",
-                         fin)
+        extloader.maybe_save(opts.save_cluster, "post-ialloc",
+                             "after iallocator run", fin)
     return 0
 
 

@@ -24,8 +24,6 @@ when those are first used.  Both paths parse and run the same way.
 """
 from __future__ import annotations
 
-import functools
-import importlib
 import os
 import sys
 TYPE_CHECKING = False   # typing stays out of start-up
@@ -62,7 +60,8 @@ def run_tool(prog: str, opts: Options, args: List[str]) -> int:
     check_args(prog, args)
     modname = "htools.cli." + prog
     try:
-        module = importlib.import_module(modname)
+        __import__(modname)     # importlib itself costs start-up time
+        module = sys.modules[modname]
     except ModuleNotFoundError as e:
         if e.name != modname:
             raise
@@ -286,6 +285,7 @@ def main(prog: str, args: Optional[Sequence[str]] = None,
 
 
 def _command_class():
+    import functools
     import click
 
     class HtoolsCommand(click.Command):

@@ -19,7 +19,7 @@ Nothing here imports heavy modules: this runs at every program start-up.
 from __future__ import annotations
 
 import os
-from collections import namedtuple
+from operator import itemgetter
 
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
@@ -51,13 +51,25 @@ PRIORITIES = ("low", "normal", "high")
 #: Numeric opcode priority of each ``--priority`` name.
 
 
-class RSpec(namedtuple("RSpec", "cpu mem dsk spn")):
+class RSpec(tuple):
     """A resource spec from ``--standard-alloc``/``--tiered-alloc``.
 
     Same fields as Haskell's ``RSpec``: cpu count, memory (MiB), disk (MiB),
-    spindles (1 when not given); all ints.
+    spindles (1 when not given); all ints.  A tuple with named fields
+    (``collections.namedtuple`` compiles code at every start-up).
     """
     __slots__ = ()
+
+    def __new__(cls, cpu: int, mem: int, dsk: int, spn: int) -> "RSpec":
+        return tuple.__new__(cls, (cpu, mem, dsk, spn))
+
+    cpu = property(itemgetter(0))
+    mem = property(itemgetter(1))
+    dsk = property(itemgetter(2))
+    spn = property(itemgetter(3))
+
+    def __repr__(self) -> str:
+        return "RSpec(cpu=%r, mem=%r, dsk=%r, spn=%r)" % self
 
 
 def default_query_socket() -> str:
@@ -709,11 +721,19 @@ del _OPTS
 GENERIC_OPTIONS = ("version", "help", "help-completion")
 
 
-class ProgramSpec(namedtuple("ProgramSpec", "options arguments description")):
+class ProgramSpec(tuple):
     """A program's options (long names in the reference's order, without the
     generic ones), its ``--help-completion`` argument lines and its one-line
     role description (htools usage)."""
     __slots__ = ()
+
+    def __new__(cls, options: Tuple[str, ...], arguments: Tuple[str, ...],
+                description: str) -> "ProgramSpec":
+        return tuple.__new__(cls, (options, arguments, description))
+
+    options = property(itemgetter(0))
+    arguments = property(itemgetter(1))
+    description = property(itemgetter(2))
 
 
 # Option order = each Program/*.hs ``options`` list (verified against the

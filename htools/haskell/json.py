@@ -13,21 +13,24 @@
 """
 from __future__ import annotations
 
-import json
 import math
-import re
 import sys
-from fractions import Fraction
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from htools.haskell.fmt import show_double
 from htools.haskell.prelude import wrap_int64
-from htools.haskell.jsvalue import JSNULL, JSObject
+from htools.haskell.jsvalue import JSNULL, JSObject, Ratio
 from htools.haskell.jsvalue import to_double as _to_double
-from htools.haskell.pretty import pp_value
 from htools.haskell.show import show_char, show_string, show_string_list
+
+
+def pp_value(v) -> str:
+    """json-0.10's pretty printing of a value (htools.haskell.pretty, loaded
+    when an error message first needs it)."""
+    from htools.haskell.pretty import pp_value as pretty
+    return pretty(v)
 
 
 class _Bad(Exception):
@@ -41,15 +44,22 @@ class _Bad(Exception):
 # ======================================================================
 # JSON values and the json-0.10 parser (Text.JSON.String)
 
-# JSON values: JSNULL, bool, int or Fraction (numbers), str, list, JSObject
-
+# JSON values: JSNULL, bool, int or Ratio (numbers), str, list, JSObject
 
 #: Haskell's isSpace: ASCII white space, NBSP and the Zs characters
-_WS_RUN = re.compile("[\t\n\v\f\r \xa0\u1680\u2000-\u200a\u202f\u205f\u3000]*")
-#: characters a string may hold unescaped (besides those above 0xff)
 _WS_CHARS = "\t\n\v\f\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
-_STR_RUN = re.compile(r'[^"\\\x00-\x1f]+')
-_DIGITS = re.compile(r"[0-9]*")
+# The port of json-0.10's parser scans with these, compiled when it first
+# runs: well-formed documents never need it, and ``re`` costs start-up time.
+_WS_RUN = _STR_RUN = _DIGITS = None
+
+
+def _compile_patterns() -> None:
+    global _WS_RUN, _STR_RUN, _DIGITS
+    import re
+    _WS_RUN = re.compile("[\t\n\v\f\r \xa0\u1680\u2000-\u200a\u202f\u205f\u3000]*")
+    #: characters a string may hold unescaped (besides those above 0xff)
+    _STR_RUN = re.compile(r'[^"\\\x00-\x1f]+')
+    _DIGITS = re.compile(r"[0-9]*")
 
 
 def _context(s: str, i: int) -> str:
@@ -67,7 +77,7 @@ def json_number(neg: bool, ipart: str, frac: Optional[str],
     ``ipart``/``frac`` are digit strings (``frac`` None without a
     fraction), ``exp`` the exponent's digits with an optional leading
     ``-`` (None without an exponent).  An int when written as an
-    integer, else a Fraction.
+    integer, else a :class:`Ratio`.
 
     json-0.10 computes ``10 ^ exponent`` exactly (``1e999999999`` takes
     the reference over a minute and gigabytes).  What htools reads from
@@ -92,32 +102,37 @@ def json_number(neg: bool, ipart: str, frac: Optional[str],
             e_val = int(e_digits)
         scale += -e_val if e_neg else e_val
     if mant == 0:
-        val = Fraction(0)
+        val = Ratio(0)
     else:
         lo = -(len(digits) + _EXP_CAP)
         scale = max(lo, min(_EXP_CAP, scale))
         if scale >= 0:
-            val = Fraction(mant * 10 ** scale)
+            val = Ratio(mant * 10 ** scale)
         else:
-            val = Fraction(mant, 10 ** -scale)
+            val = Ratio(mant, 10 ** -scale)
     return -val if neg else val
 
 
-_FLOAT_LEXEME = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?(?:[eE]([-+]?)([0-9]+))?\Z")
-
-
 def _json_float(text: str):
-    """``parse_float`` for json.loads: json_number of a float lexeme."""
-    m = _FLOAT_LEXEME.match(text)
-    esign = "-" if m.group(3) == "-" else ""
-    exp = None if m.group(4) is None else esign + m.group(4)
-    return json_number(text.startswith("-"), m.group(1), m.group(2), exp)
+    """``parse_float`` of the C scanner: json_number of a float lexeme
+    (``-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?``, checked by the scanner)."""
+    neg = text[:1] == "-"
+    mant, sep, exp = (text[1:] if neg else text).replace("E", "e").partition("e")
+    ipart, dot, frac = mant.partition(".")
+    if sep:
+        if exp[:1] == "-":
+            exp = "-" + exp[1:]
+        elif exp[:1] == "+":
+            exp = exp[1:]
+    return json_number(neg, ipart, frac if dot else None, exp if sep else None)
 
 
 class _Parser:
     def __init__(self, s: str):
         self.s = s
         self.n = len(s)
+        if _WS_RUN is None:
+            _compile_patterns()
 
     def skip_ws(self, i: int) -> int:
         return _WS_RUN.match(self.s, i).end()
@@ -185,7 +200,7 @@ class _Parser:
             i += 1
 
     def read_rational(self, i: int):
-        """A number: an int if integral as written, else a Fraction."""
+        """A number: an int if integral as written, else a Ratio."""
         s, n = self.s, self.n
         neg = False
         if i < n and s[i] == "-":
@@ -347,8 +362,64 @@ def _read_hex(digits: str):
     return int(digits[:j], 16), digits[j:]
 
 
-#: \uD800-\uDFFF escapes: Python's json pairs surrogates, json-0.10 does not
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+def _has_surrogate_escape(text: str) -> bool:
+    """Whether ``text`` holds ``\\u`` followed by a surrogate's first two
+    digits (``[dD][89a-fA-F]``): Python's json pairs surrogates, json-0.10
+    does not."""
+    i = text.find("\\u")
+    while i >= 0:
+        if text[i + 2:i + 3] in ("d", "D") and text[i + 3:i + 4] in _SURROGATE_2ND:
+            return True
+        i = text.find("\\u", i + 2)
+    return False
+
+
+_SURROGATE_2ND = frozenset("89abcdefABCDEF")
+
+
+class _ScanContext:
+    """The decoder settings Python's C scanner reads (json.JSONDecoder's)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = JSObject
+    parse_int = int
+    parse_float = staticmethod(_json_float)
+    parse_constant = staticmethod(lambda name: _reject_constant(name))
+
+
+_scan_once = None
+
+
+def _c_loads(text: str):
+    """``json.loads(text, object_pairs_hook=JSObject, parse_float=_json_float,
+    parse_constant=_reject_constant)`` for a text starting with ``{`` or ``[``,
+    through the C scanner itself: the :mod:`json` package (and the ``re`` it
+    imports) costs start-up time.  Raises ValueError where json.loads does."""
+    global _scan_once
+    if _scan_once is None:
+        try:
+            from _json import make_scanner
+        except ImportError:     # pragma: no cover - no C accelerator
+            import json
+            return json.loads(text, object_pairs_hook=JSObject,
+                              parse_float=_json_float,
+                              parse_constant=_reject_constant)
+        _scan_once = make_scanner(_ScanContext())
+    try:
+        obj, end = _scan_once(text, 0)
+    except StopIteration:       # pragma: no cover - text starts with { or [
+        raise ValueError("Expecting value") from None
+    except SystemError:
+        # the scanner raises its JSONDecodeError only when json.decoder is
+        # loaded already; otherwise it fails without an exception set
+        raise ValueError("invalid JSON") from None
+    n = len(text)
+    while end < n and text[end] in " \t\n\r":
+        end += 1
+    if end != n:
+        raise ValueError("Extra data")
+    return obj
 
 
 def _reject_constant(name: str):
@@ -364,11 +435,9 @@ def decode_value(text: str):
     else goes through the port of json-0.10's parser, which gives the
     reference's error messages.
     """
-    if text[:1] in ("{", "[") and not _SURROGATE_ESCAPE.search(text):
+    if text[:1] in ("{", "[") and not _has_surrogate_escape(text):
         try:
-            return json.loads(text, object_pairs_hook=JSObject,
-                              parse_float=_json_float,
-                              parse_constant=_reject_constant)
+            return _c_loads(text)
         except (ValueError, RecursionError):
             pass
     limit = sys.getrecursionlimit()
@@ -405,7 +474,7 @@ def r_value(v):
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, Fraction)) and not isinstance(v, bool)
+    return isinstance(v, (int, Ratio)) and not isinstance(v, bool)
 
 
 def r_int(v) -> int:
@@ -687,8 +756,8 @@ def show_jsvalue(v) -> str:
             stack.append((False, ")", 0))
         if isinstance(x, bool):
             out.append("JSBool " + ("True" if x else "False"))
-        elif isinstance(x, (int, Fraction)):
-            out.append("JSRational False " + show_ratio(Fraction(x), 11))
+        elif isinstance(x, (int, Ratio)):
+            out.append("JSRational False " + show_ratio(Ratio.of(x), 11))
         elif isinstance(x, str):
             out.append("JSString (JSONString {fromJSString = %s})"
                        % show_string(x))
@@ -719,7 +788,7 @@ def _show_int(n: int, prec: int) -> str:
     return "(%d)" % n if n < 0 and prec > 6 else str(n)
 
 
-def show_ratio(r: Fraction, prec: int) -> str:
+def show_ratio(r: Ratio, prec: int) -> str:
     """``showsPrec prec`` of a ``Rational``."""
     text = "%s %% %s" % (_show_int(r.numerator, 8), _show_int(r.denominator, 8))
     return "(%s)" % text if prec > 7 else text

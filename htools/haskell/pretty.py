@@ -6,13 +6,12 @@ request's echo, Luxi answers it does not understand).
 from __future__ import annotations
 
 import unicodedata
-from fractions import Fraction
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
     from typing import List, Sequence
 
 from htools.haskell.fmt import show_double
-from htools.haskell.jsvalue import JSNULL, JSObject
+from htools.haskell.jsvalue import JSNULL, JSObject, Ratio
 from htools.haskell.jsvalue import to_double as _to_double
 
 
@@ -393,7 +392,7 @@ def _pp_doc(v) -> _Thunk:
         return _now(_d_text("true" if v else "false"))
     if isinstance(v, int):
         return _now(_d_text(str(v)))
-    if isinstance(v, Fraction):
+    if isinstance(v, Ratio):
         if v.denominator == 1:
             return _now(_d_text(str(v.numerator)))
         return _now(_d_text(show_double(_to_double(v))))

@@ -7,7 +7,6 @@ escapes (``\\233``), control characters by their ASCII names
 """
 from __future__ import annotations
 
-import re
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
     from typing import Sequence
@@ -44,12 +43,14 @@ def _hs_show_char_body(c: str, nxt: str) -> str:
     return esc
 
 
-_PLAIN_SHOW = re.compile(r'[ !#-\[\]-~]*\Z')
+def _plain_show(s: str) -> bool:
+    """Only printable ASCII other than ``"`` and backslash: shown as is."""
+    return s.isascii() and s.isprintable() and '"' not in s and "\\" not in s
 
 
 def show_string(s: str) -> str:
     """Haskell's ``show`` of a String."""
-    if _PLAIN_SHOW.match(s):
+    if _plain_show(s):
         return '"' + s + '"'
     out = ['"']
     n = len(s)

@@ -199,14 +199,14 @@ def test_request_huge_exponent_is_quick(tmp_path):
 
 
 def test_json_number_parts():
-    from fractions import Fraction
+    from htools.haskell.jsvalue import Ratio
     from htools.haskell.json import decode_value, r_double, r_int
     v = decode_value('[1e999999999, -2.5e-999999999, 0.0e99999999999999999999,'
                      ' 12, 1.5, 2.5e1, %s]' % ("9" * 5000))
     assert r_int(v[0]) == 0 and r_double(v[0]) == float("inf")
     assert r_int(v[1]) == 0 and r_double(v[1]) == 0.0
     assert v[2] == 0 and v[3] == 12 and isinstance(v[3], int)
-    assert v[4] == Fraction(3, 2) and v[5] == 25
+    assert v[4] == Ratio(3, 2) and v[5] == 25
     assert r_int(v[6]) == -1 and r_double(v[6]) == float("inf")
 
 

@@ -13,7 +13,7 @@ import copy
 import json
 import os
 import subprocess
-from fractions import Fraction
+from htools.haskell.jsvalue import Ratio
 from pathlib import Path
 
 import pytest
@@ -94,20 +94,20 @@ def test_decoder_values():
                      ' "a": {}, "b\\u00e9\\n": "\\"\\\\\\/"}')
     assert isinstance(v, JSObject)
     assert v.keys() == ["a", "a", "b\xe9\n"]          # duplicates are kept
-    assert v.lookup("a")[1] == [Fraction(1), Fraction(-5, 2), Fraction(1000),
-                                Fraction(1, 100), Fraction(0), True, False,
+    assert v.lookup("a")[1] == [Ratio(1), Ratio(-5, 2), Ratio(1000),
+                                Ratio(1, 100), Ratio(0), True, False,
                                 JSNULL, "x"]
     assert v.pairs[2][1] == '"\\/'
     # "1." is 1 (the dot is dropped), numbers are exact
-    assert decode_value('[1., 0.1]') == [Fraction(1), Fraction(1, 10)]
+    assert decode_value('[1., 0.1]') == [Ratio(1), Ratio(1, 10)]
 
 
 def test_int_and_double_reading():
-    assert hjson.r_int(Fraction(5, 2)) == 2 and hjson.r_int(Fraction(7, 2)) == 4
-    assert hjson.r_int(Fraction(-5, 2)) == -2
-    assert hjson.r_int(Fraction(2 ** 64 + 3)) == 3            # Int wraps
-    assert hjson.r_double(Fraction(1, 10)) == 0.1
-    assert hjson.r_double(Fraction(10 ** 400)) == float("inf")
+    assert hjson.r_int(Ratio(5, 2)) == 2 and hjson.r_int(Ratio(7, 2)) == 4
+    assert hjson.r_int(Ratio(-5, 2)) == -2
+    assert hjson.r_int(Ratio(2 ** 64 + 3)) == 3            # Int wraps
+    assert hjson.r_double(Ratio(1, 10)) == 0.1
+    assert hjson.r_double(Ratio(10 ** 400)) == float("inf")
     assert hjson.r_string(["a", "b"]) == "ab"                 # [Char]
     with pytest.raises(hjson._Bad) as ei:
         hjson.r_string(["ab"])
