@@ -457,12 +457,16 @@ cdef class AllocState(ClusterState):
 
     cdef int _pick(self, const InstS *I, const Py_ssize_t *tpos, const int *tpol,
                    Py_ssize_t nt, double *rows, double *approx,
-                   Py_ssize_t *best) except -2:
-        """The target (index into ``tpos``) where the forced placement of
-        ``I`` gives the lowest score - htools' ``compCV`` of the whole
-        state, two-pass -, ties to the last; ``best`` -1 if none fits.
-        Returns 0, or -1 where the answer is left to ``evaluate`` (no
-        online node, a huge or non-finite value).
+                   Py_ssize_t *best, bint strict=False,
+                   long long *fails=NULL) except -2:
+        """The target (index into ``tpos``) where the placement of ``I``
+        (forced unless ``strict``) gives the lowest score - htools'
+        ``compCV`` of the whole state, two-pass -, ties to the last;
+        ``best`` -1 if none fits.  A target with ``tpol`` >= 0 fails its
+        policy.  Returns 0, or -1 where the answer is left to ``evaluate``
+        (no online node, a huge or non-finite value).  ``fails``, if
+        given, receives the failure counts by mode as ``evaluate`` counts
+        them (complete only when 0 is returned).
 
         Each candidate is first scored by htools' one-node statistics
         update (O(1)); only those whose update score is within twice a
@@ -498,11 +502,15 @@ cdef class AllocState(ClusterState):
         for i in range(nt):
             approx[i] = NAN          # does not fit
             if tpol[i] >= 0:
+                if fails != NULL:
+                    fails[tpol[i]] += 1
                 continue
             pp = tpos[i]
             wp = self.an[pp]
-            fm = add_pri(&wp, I, I.loc_score, False, False)
+            fm = add_pri(&wp, I, I.loc_score, strict, False)
             if fm >= 0:
+                if fails != NULL:
+                    fails[fm] += 1
                 continue
             row = rows + i * NV
             _a_row(&wp, self.vals + pp * NV, row)
@@ -852,6 +860,83 @@ cdef class AllocState(ClusterState):
             best = (best_score, plan.p_idx[best_p],
                     -1 if best_s < 0 else self._keyof(best_s), best_loc)
         return ([fails[m] for m in range(NFAIL)], allocs, best)
+
+    def iterate_single(self, inst, PairPlan plan, policy, bint force, limit):
+        """hspace's small-step allocation loop without capacity checks, on
+        one-node targets: the best placement of ``inst`` as ``evaluate``
+        picks it, applied to a copy of this state, again and again until
+        none fits or ``limit`` placements are made (None: no limit).
+
+        Every copy of ``inst`` the loop places packs like ``inst`` (they
+        differ in name and index only).  Returns ``(keys, fails)``: the
+        chosen primary of each placement in order, and the failure counts
+        of the last evaluation; or None if a score is NaN (the model's
+        loop decides then)."""
+        cdef AllocState w
+        cdef InstS I
+        cdef Py_ssize_t p, b, i, nt = plan.np_
+        cdef int fm, m, r
+        cdef long long cfails[NFAIL]
+        cdef Py_ssize_t *tpos
+        cdef int *tpol
+        cdef double *rows
+        cdef double *approx
+        if not plan.single:
+            raise ValueError("one-node targets expected")
+        if limit is not None and limit < 0:
+            raise ValueError("negative limit")
+        if len(policy) != nt:
+            raise ValueError("one policy result per primary expected")
+        for i in range(nt):
+            if self.offl[plan.p_pos[i]]:
+                raise ValueError("offline allocation target")
+        w = self.derive(())
+        self._inst(inst, &I)
+        chosen = []
+        tpos = <Py_ssize_t *>malloc((nt if nt > 0 else 1) * sizeof(Py_ssize_t))
+        tpol = <int *>malloc((nt if nt > 0 else 1) * sizeof(int))
+        rows = <double *>malloc((nt if nt > 0 else 1) * NV * sizeof(double))
+        approx = <double *>malloc((nt if nt > 0 else 1) * sizeof(double))
+        try:
+            if tpos == NULL or tpol == NULL or rows == NULL or approx == NULL:
+                raise MemoryError()
+            for i in range(nt):
+                tpos[i] = plan.p_pos[i]
+                tpol[i] = policy[i]
+            while True:
+                # the candidates screened by the one-node update, as in the
+                # global N+1 evacuation; evaluate where that declines
+                for m in range(NFAIL):
+                    cfails[m] = 0
+                r = w._pick(&I, tpos, tpol, nt, rows, approx, &b, not force, cfails)
+                if r == 0:
+                    fails = [cfails[m] for m in range(NFAIL)]
+                    if b < 0:
+                        return chosen, fails
+                    key = plan.p_idx[b]
+                else:
+                    res = w.evaluate(inst, plan, policy, force)
+                    if res is None:
+                        return None
+                    fails, _allocs, best = res
+                    if best is None:
+                        return chosen, fails
+                    key = best[1]
+                if limit is not None and limit == 0:
+                    return chosen, fails
+                p = w._pos(key)
+                fm = add_pri(w.an + p, &I, I.loc_score, not force, False)
+                if fm >= 0:         # it fitted a moment ago
+                    return None
+                w._reload_row(p)
+                chosen.append(key)
+                if limit is not None:
+                    limit -= 1
+        finally:
+            free(tpos)
+            free(tpol)
+            free(rows)
+            free(approx)
 
     def total_avail_mem(self):
         """Sum over all nodes of ``Node.avail_mem()``."""

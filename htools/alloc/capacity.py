@@ -205,9 +205,13 @@ def iterate_alloc_small_step(opts: AlgorithmOptions, nl: NodeList, il: InstList,
                              limit: Optional[int], newinst: Instance,
                              allocnodes, ixes: List[Instance]) -> AllocResult:
     """``iterateAllocSmallStep`` (iterative; raises AllocFailure on Bad)."""
-    ixes = list(ixes)
     if newinst.disk_template == DiskTemplate.DRBD:
         opts = opts.replace(capacity=False)
+    if not opts.capacity and not pure():
+        fast = fastalloc.iterate_single(opts, nl, il, limit, newinst, allocnodes, ixes)
+        if fast is not None:
+            return AllocResult(*fast)
+    ixes = list(ixes)
     while True:
         newidx = len(il)
         newi2 = newinst.copy()

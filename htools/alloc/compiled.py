@@ -131,6 +131,32 @@ def _plan_for(st: AllocState, nl: Mapping[int, Node], alloc_nodes):
     return plan, list(groups.values())
 
 
+def _policy(inst: Instance, plan: PairPlan, groups) -> List[int]:
+    """Per primary of ``plan``: the policy failure mode of ``inst``, or -1."""
+    if len(groups) == 1:
+        ipol, excl, _ = groups[0]
+        return [policy_code(inst, ipol, excl)] * len(plan)
+    policy = [-1] * len(plan)
+    for ipol, excl, idxs in groups:
+        r = policy_code(inst, ipol, excl)
+        if r >= 0:
+            for i in idxs:
+                policy[i] = r
+    return policy
+
+
+def _prepare(opts, nl: Mapping[int, Node], inst: Instance, alloc_nodes):
+    """The compiled state of ``nl``, the plan of ``alloc_nodes``, the
+    policy results of ``inst`` and the force flag; None if a value does
+    not fit the C types."""
+    try:
+        st = state_for(nl)
+    except NotImplementedError:    # a value the C types cannot hold
+        return None
+    plan, groups = _plan_for(st, nl, alloc_nodes)
+    return st, plan, _policy(inst, plan, groups), bool(opts.ignore_soft_errors)
+
+
 def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
               n1pred) -> Optional[object]:
     """``tryAlloc`` on the compiled core, or None when it does not apply
@@ -142,22 +168,10 @@ def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
     if not targets:
         raise AllocFailure("No online nodes" if kind != "pair"
                               else "Not enough online nodes")
-    try:
-        st = state_for(nl)
-    except NotImplementedError:    # a value the C types cannot hold
+    prep = _prepare(opts, nl, inst, alloc_nodes)
+    if prep is None:
         return None
-    plan, groups = _plan_for(st, nl, alloc_nodes)
-    if len(groups) == 1:
-        ipol, excl, _ = groups[0]
-        policy = [policy_code(inst, ipol, excl)] * len(plan)
-    else:
-        policy = [-1] * len(plan)
-        for ipol, excl, idxs in groups:
-            r = policy_code(inst, ipol, excl)
-            if r >= 0:
-                for i in idxs:
-                    policy[i] = r
-    force = bool(opts.ignore_soft_errors)
+    st, plan, policy, force = prep
     try:
         res = st.evaluate(inst, plan, policy, force, n1pred is not None)
     except (ValueError, NotImplementedError):
@@ -256,3 +270,53 @@ class _ByScore:
         make = self.make
         for k in self.order:
             yield make(k)
+
+
+def iterate_single(opts, nl: Mapping[int, Node], il, limit, newinst: Instance,
+                   alloc_nodes, ixes: List[Instance]):
+    """``iterateAllocSmallStep`` without capacity checks for one-node
+    targets on the compiled core: ``(fail stats, node map, instance map,
+    new instances)`` as the model's loop gives them, or None where it does
+    not apply (pairs, tagged or forthcoming instances, no targets, a limit
+    that is not a number, a value the C types cannot hold, a NaN score).
+
+    The compiled state places the copies one after the other and returns
+    the chosen nodes; the model's nodes and instances are then built by
+    the same ``addPri`` calls the model's loop makes, without its
+    intermediate states and solutions."""
+    kind, targets = alloc_nodes
+    if (kind == "pair" or not targets or not eligible(newinst)
+            or (limit is not None and type(limit) is not int)):
+        return None
+    prep = _prepare(opts, nl, newinst, alloc_nodes)
+    if prep is None:
+        return None
+    st, plan, policy, force = prep
+    try:
+        res = st.iterate_single(newinst, plan, policy, force, limit)
+    except (ValueError, NotImplementedError):
+        return None
+    if res is None:
+        return None
+    chosen, fails = res
+    stats = Solution(fails, 0, None).fail_stats()
+    if not chosen:
+        return stats, nl, il, list(ixes)
+    new_nl = dict(nl)
+    new_il = dict(il)
+    new_ixes = list(ixes)
+    changes: Dict[int, Node] = {}
+    for p in chosen:
+        newidx = len(new_il)
+        newi2 = newinst.copy()
+        newi2.name = newi2.alias = "new-%d" % len(new_ixes)
+        newi2.idx = newidx
+        node = new_nl[p].add_pri(newi2, force=force)
+        if not isinstance(node, Node):
+            raise AssertionError("compiled placement refused by the model: %s" % node)
+        new_nl[p] = changes[p] = node
+        xi = _new_inst(newi2, p, NO_SECONDARY)
+        new_il[newidx] = xi
+        new_ixes.insert(0, xi)
+    note_derived(nl, new_nl, changes)
+    return stats, new_nl, new_il, new_ixes

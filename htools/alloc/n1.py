@@ -392,6 +392,11 @@ def _alloc_state(nl: Mapping[int, Node], keys: List[int]) -> AllocState:
     is derived from the last one built when few of its nodes changed
     (``derive`` re-reads them and recomputes the statistics, giving the
     state a fresh build gives)."""
+    if len(keys) == len(nl):
+        # the allocation loop's own state of this very map (keys sorted)
+        hit = fastalloc._STATES.get(id(nl))
+        if hit is not None and hit[0] is nl:
+            return hit[1]
     nodes = [nl[k] for k in keys]
     if _PACKED and _PACKED[0][0] == keys:
         _keys, base_nodes, base = _PACKED[0]

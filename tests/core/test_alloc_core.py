@@ -159,6 +159,82 @@ def test_allocation_sequence_with_derived_states(seed, dt):
     assert placed > 0
 
 
+def _loop_summary(res):
+    nl, il = res.nl, res.il
+    return [[(m, c) for m, c in res.fails],
+            [(i.name, i.idx, i.pnode, i.snode, i.location_score) for i in res.ixes],
+            sorted(il), [(k, nl[k].p_mem, nl[k].p_dsk, nl[k].f_dsk, nl[k].i_mem,
+                          nl[k].u_cpu, nl[k].p_cpu, list(nl[k].p_list))
+                         for k in sorted(nl)]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(2, 14),
+       per_node=st.integers(0, 4), groups=st.integers(1, 2),
+       dt=st.sampled_from([DiskTemplate.PLAIN, DiskTemplate.DISKLESS,
+                           DiskTemplate.FILE, DiskTemplate.SHAREDFILE]),
+       limit=st.one_of(st.none(), st.integers(0, 30)),
+       force=st.booleans(), offline=st.booleans(), excl=st.booleans())
+def test_small_step_loop_matches_model(seed, nodes, per_node, groups, dt, limit,
+                                       force, offline, excl):
+    """hspace's allocation loop without capacity checks on one-node
+    targets (``AllocState.iterate_single``): the same placements, failure
+    counts, nodes and instances as the model's loop, or a refusal."""
+    rng = Random(seed)
+    cdata, nl, il = _load(seed, nodes=nodes, instances=nodes * per_node,
+                          groups=groups, offline_frac=0.2 if offline else 0.0,
+                          excl_storage_nodes=nodes // 2 if excl else 0)
+    grps = sorted(cdata.groups, key=lambda g: g.idx)
+    opts = AlgorithmOptions().replace(capacity=False, ignore_soft_errors=force)
+    try:
+        an = gen_alloc_nodes(opts, grps, nl, 1, True)
+    except AllocFailure:
+        return
+    inst = cap.inst_from_spec(rng.choice([128, 512, 1024, 4096, 16384]),
+                              rng.choice([1024, 10240, 102400, 409600]),
+                              rng.choice([1, 2, 4, 8]), rng.choice([1, 2]), dt,
+                              rng.choice([1, 1, 2]))
+    fast = fastalloc.iterate_single(opts, nl, il, limit, inst, an, [])
+    event("compiled" if fast is not None else "declined")
+    os.environ["HTOOLS_PURE"] = "1"
+    try:
+        want = cap.iterate_alloc_small_step(opts, nl, il, limit, inst, an, [])
+    finally:
+        del os.environ["HTOOLS_PURE"]
+    if fast is not None:
+        event("placed %s" % ("0" if not fast[3] else "1-9" if len(fast[3]) < 10
+                             else "10+"))
+        assert _loop_summary(cap.AllocResult(*fast)) == _loop_summary(want)
+        if limit is not None:
+            assert len(fast[3]) <= limit
+        # the final state registered for the next step equals a fresh one
+        if fast[1] is not nl:
+            derived = fastalloc.state_for(fast[1])
+            keys = sorted(fast[1])
+            fresh = fastalloc.AllocState([fast[1][k] for k in keys], keys)
+            assert [_bits(v) for v in derived.metrics()] == \
+                [_bits(v) for v in fresh.metrics()]
+
+
+def test_small_step_loop_declines_what_it_does_not_cover():
+    cdata, nl, il = _load(3, nodes=6, instances=10, groups=1)
+    grps = sorted(cdata.groups, key=lambda g: g.idx)
+    opts = AlgorithmOptions().replace(capacity=False)
+    single = gen_alloc_nodes(opts, grps, nl, 1, True)
+    pairs = gen_alloc_nodes(opts, grps, nl, 2, True)
+    plain = cap.inst_from_spec(1024, 10240, 1, 1, DiskTemplate.PLAIN, 1)
+    drbd = cap.inst_from_spec(1024, 10240, 1, 1, DiskTemplate.DRBD, 1)
+    assert fastalloc.iterate_single(opts, nl, il, None, drbd, pairs, []) is None
+    assert fastalloc.iterate_single(opts, nl, il, cap._DivideByZero(), plain,
+                                    single, []) is None
+    tagged = plain.copy()
+    tagged.excl_tags = ["a"]
+    assert fastalloc.iterate_single(opts, nl, il, None, tagged, single, []) is None
+    ok = fastalloc.iterate_single(opts, nl, il, 3, plain, single, [])
+    assert ok is not None and len(ok[3]) == 3
+    assert [i.name for i in ok[3]] == ["new-2", "new-1", "new-0"]
+
+
 def test_nan_scores_fall_back():
     """A zero-memory node makes p_mem NaN-free but inf; the compiled path
     still agrees (or declines, never differs)."""
