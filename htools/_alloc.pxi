@@ -231,6 +231,11 @@ cdef class PairPlan:
         return self.np_
 
 
+#: empty typed arrays: templates of the candidate sequences of evaluate
+cdef carray.array _D_TEMPLATE = _pyarray.array("d")
+cdef carray.array _Q_TEMPLATE = _pyarray.array("q")
+
+
 cdef class AllocState(ClusterState):
     """:class:`ClusterState` plus the placement inputs of each node."""
 
@@ -681,42 +686,26 @@ cdef class AllocState(ClusterState):
         the failure counts by mode and ``best`` is None or ``(score, pdx,
         sdx, loc)`` (``sdx`` -1 for one-node targets).  With ``collect``:
         per primary ``(pdx, fails, scores, sdxs, locs)``, three parallel
-        lists of its candidates in evaluation order.  ``offline``: one-node
-        targets may be offline (their instances count in the offline
-        metrics); otherwise an offline target is a ValueError."""
+        sequences of its candidates in evaluation order (typed arrays of
+        doubles and 64-bit integers; the node keys a list where they are
+        not integers).  ``offline``: one-node targets may be offline (their
+        instances count in the offline metrics); otherwise an offline target is a ValueError."""
         cdef InstS I
-        cdef NodeS wp, ws
         cdef double base_s[NV]
         cdef double base_var[NV]
-        cdef double s1[NV]
-        cdef double v1[NV]
-        cdef double out[NV]
-        cdef double rp[NV]
-        cdef double rs[NV]
-        cdef double nn, score, best_score = 0.0
+        cdef double nn
         cdef long long fails[NFAIL]
         cdef long long pfails[NFAIL]
-        cdef long long allocs = 0, loc, cur_loc, best_loc = 0
-        cdef Py_ssize_t i, j, k, pp, sp, best_p = -1, best_s = -1
-        cdef int fm, m, pol
-        cdef bint strict = not force, have_p
-        cdef Ev ev[1]
-        cdef double sums[NV]
-        cdef double var[NV]
-        cdef double out1[NV]
-        cdef int chg_tmp[NV]
-        cdef int all_idx[NV]
-        cdef int n_all = 0, cnt = 0
-        cdef const int *chg = NULL
-        cdef const double *row = NULL
-        cdef long long peem
-        cdef bint all_fin = True
+        cdef Py_ssize_t i
+        cdef int m
+        cdef bint strict = not force
         cdef _SecCache sc = _SecCache(self.n)
-        cdef list c_score = None, c_sec = None, c_loc = None
-        for m in range(NV):
-            if _KIND[m] == K_STDDEV or _KIND[m] == K_SUM:
-                all_idx[n_all] = m
-                n_all += 1
+        cdef Py_ssize_t cmax = 1, nc
+        cdef double *b_score = NULL
+        cdef long long *b_sec = NULL
+        cdef long long *b_loc = NULL
+        cdef bint int_keys = True
+        cdef long long *kpos = NULL
         self._inst(inst, &I)
         if len(policy) != plan.np_:
             raise ValueError("one policy result per primary expected")
@@ -730,16 +719,78 @@ cdef class AllocState(ClusterState):
             if _KIND[m] == K_OFFSUM:
                 base_s[m] = self.b_val[m]
         res = [] if collect else None
+        if collect:
+            for i in range(plan.np_):
+                if plan.s_off[i + 1] - plan.s_off[i] > cmax:
+                    cmax = plan.s_off[i + 1] - plan.s_off[i]
+            if self._keys_list is not None:
+                for key in self._keys_list:
+                    if type(key) is not int:
+                        int_keys = False
+                        break
+            if int_keys:
+                kpos = <long long *>malloc((self.n if self.n > 0 else 1) * sizeof(long long))
+                if kpos == NULL:
+                    raise MemoryError()
+                for i in range(self.n):
+                    kpos[i] = self._keyof(i)
+            b_score = <double *>malloc(cmax * sizeof(double))
+            b_sec = <long long *>malloc(cmax * sizeof(long long))
+            b_loc = <long long *>malloc(cmax * sizeof(long long))
+        try:
+            if collect and (b_score == NULL or b_sec == NULL or b_loc == NULL):
+                raise MemoryError()
+            return self._evaluate_loop(&I, plan, policy, strict, collect, offline,
+                                       res, fails, pfails, base_s, base_var, nn, sc,
+                                       b_score, b_sec, b_loc, kpos)
+        finally:
+            free(b_score)
+            free(b_sec)
+            free(b_loc)
+            free(kpos)
+
+    cdef object _evaluate_loop(self, InstS *Ip, PairPlan plan, object policy,
+                               bint strict, bint collect, bint offline, list res,
+                               long long *fails, long long *pfails,
+                               double *base_s, double *base_var, double nn,
+                               _SecCache sc, double *b_score, long long *b_sec,
+                               long long *b_loc, const long long *kpos):
+        """The candidate loop of :meth:`evaluate` (see there)."""
+        cdef InstS I = Ip[0]
+        cdef NodeS wp, ws
+        cdef double s1[NV]
+        cdef double v1[NV]
+        cdef double out[NV]
+        cdef double rp[NV]
+        cdef double rs[NV]
+        cdef double score, best_score = 0.0
+        cdef long long allocs = 0, loc, cur_loc, best_loc = 0
+        cdef Py_ssize_t i, j, k, pp, sp, best_p = -1, best_s = -1, nc = 0
+        cdef int fm, m, pol
+        cdef bint have_p
+        cdef Ev ev[1]
+        cdef double sums[NV]
+        cdef double var[NV]
+        cdef double out1[NV]
+        cdef int chg_tmp[NV]
+        cdef int all_idx[NV]
+        cdef int n_all = 0, cnt = 0
+        cdef const int *chg = NULL
+        cdef const double *row = NULL
+        cdef long long peem
+        cdef bint all_fin = True
+        cdef carray.array a_score, a_sec, a_loc
+        for m in range(NV):
+            if _KIND[m] == K_STDDEV or _KIND[m] == K_SUM:
+                all_idx[n_all] = m
+                n_all += 1
         for i in range(plan.np_):
             pp = plan.p_pos[i]
             if self.offl[pp] and not (offline and plan.single):
                 raise ValueError("offline allocation target")
             for m in range(NFAIL):
                 pfails[m] = 0
-            if collect:
-                c_score = []
-                c_sec = []
-                c_loc = []
+            nc = 0
             pol = policy[i]
             if plan.single:
                 if pol >= 0:
@@ -769,9 +820,10 @@ cdef class AllocState(ClusterState):
                             return None
                         allocs += 1
                         if collect:
-                            c_score.append(score)
-                            c_sec.append(-1)
-                            c_loc.append(0)
+                            b_score[nc] = score
+                            b_sec[nc] = -1
+                            b_loc[nc] = 0
+                            nc += 1
                         elif best_p < 0 or score <= best_score:
                             best_score = score
                             best_p = i
@@ -840,9 +892,10 @@ cdef class AllocState(ClusterState):
                         return None
                     allocs += 1
                     if collect:
-                        c_score.append(score)
-                        c_sec.append(self._keyof(sp))
-                        c_loc.append(loc)
+                        b_score[nc] = score
+                        b_sec[nc] = sp
+                        b_loc[nc] = loc
+                        nc += 1
                     elif best_p < 0 or score <= best_score:
                         best_score = score
                         best_p = i
@@ -851,8 +904,22 @@ cdef class AllocState(ClusterState):
             for m in range(NFAIL):
                 fails[m] += pfails[m]
             if collect:
-                res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
-                            c_score, c_sec, c_loc))
+                a_score = carray.clone(_D_TEMPLATE, nc, False)
+                if nc:
+                    memcpy(a_score.data.as_doubles, b_score, nc * sizeof(double))
+                a_loc = carray.clone(_Q_TEMPLATE, nc, False)
+                if nc:
+                    memcpy(a_loc.data.as_longlongs, b_loc, nc * sizeof(long long))
+                if kpos != NULL:
+                    a_sec = carray.clone(_Q_TEMPLATE, nc, False)
+                    for j in range(nc):
+                        a_sec.data.as_longlongs[j] = -1 if b_sec[j] < 0 else kpos[b_sec[j]]
+                    res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
+                                a_score, a_sec, a_loc))
+                else:
+                    res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
+                                a_score, [-1 if b_sec[j] < 0 else self._keyof(b_sec[j])
+                                          for j in range(nc)], a_loc))
         if collect:
             return res
         best = None

@@ -45,6 +45,8 @@ from libc.math cimport sqrt, fabs, NAN, INFINITY
 from libc.float cimport DBL_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
+from cpython cimport array as carray
+import array as _pyarray
 
 from htools._node cimport (
     NV, M_PTAGS, NFAIL, FITS, NodeS, InstS, pack_node, pack_instance, add_pri,
