@@ -23,12 +23,14 @@ import sys
 
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Optional
+    from typing import Callable, Dict, List, Optional
 
 __all__ = ["define", "warm"]
 
 
 _FILENAME = "<generated>"
+#: definitions not compiled yet, as callables compiling them (warm)
+_PENDING: List[Callable[[], None]] = []
 _cache: Optional[Dict[str, object]] = None
 _added = False
 
@@ -96,6 +98,11 @@ def define(src: str, env: dict, name: str) -> Callable:
     return env[name]
 
 
+def pending(compile_it: Callable[[], None]) -> None:
+    """Register a definition compiled on first use, for :func:`warm`."""
+    _PENDING.append(compile_it)
+
+
 def warm() -> int:
     """Compile every generated definition of the package into the cache
     and write it; the number of definitions in the cache."""
@@ -103,7 +110,7 @@ def warm() -> int:
     import pkgutil
 
     import htools
-    from htools import record
+
     def load(name: str):
         try:
             return importlib.import_module(name)
@@ -118,7 +125,8 @@ def warm() -> int:
         if base is not None:
             for mod in pkgutil.walk_packages(base.__path__, pkg + "."):
                 load(mod.name)
-    record.compile_pending()
+    while _PENDING:
+        _PENDING.pop()()
     _save(force=True)
     return len(_cache or {})
 

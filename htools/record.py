@@ -19,9 +19,11 @@ Not supported: inheritance between records, ``init=False`` fields, ordering.
 """
 from __future__ import annotations
 
+from htools import gencode
+
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, Tuple
+    from typing import Any, Callable, Tuple
 
 __all__ = ["record", "field", "fields", "replace", "FrozenInstanceError"]
 
@@ -99,28 +101,10 @@ def _hash(self) -> int:
 
 
 def _compile_init(cls: type, src: str, env: dict) -> Callable:
-    from htools.gencode import define
-    init: Callable = define(src, env, "__init__")
+    init: Callable = gencode.define(src, env, "__init__")
     init.__qualname__ = cls.__qualname__ + ".__init__"
     type.__setattr__(cls, "__init__", init)
     return init
-
-
-#: every record class whose initialiser has not been compiled yet (for
-#: :func:`htools.gencode.warm`): class, source, environment
-PENDING: List[Tuple[type, str, dict]] = []
-
-
-def compile_pending() -> int:
-    """Compile the initialiser of every record class defined so far that
-    has not been instantiated yet; the number compiled."""
-    done = 0
-    while PENDING:
-        cls, src, env = PENDING.pop()
-        if getattr(cls.__dict__.get("__init__"), "_pending", False):
-            _compile_init(cls, src, env)
-            done += 1
-    return done
 
 
 def _first_init(cls: type, src: str, env: dict) -> Callable:
@@ -134,7 +118,11 @@ def _first_init(cls: type, src: str, env: dict) -> Callable:
         init(self, *args, **kwargs)
     __init__.__qualname__ = cls.__qualname__ + ".__init__"
     __init__._pending = True   # type: ignore[attr-defined]
-    PENDING.append((cls, src, env))
+
+    def ahead() -> None:        # python -m htools.gencode
+        if cls.__dict__.get("__init__") is __init__:
+            _compile_init(cls, src, env)
+    gencode.pending(ahead)
     return __init__
 
 

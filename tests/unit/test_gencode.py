@@ -88,7 +88,7 @@ def test_warm_compiles_every_pending_record_and_writes_the_cache(cache, monkeypa
     assert not getattr(Probe.__dict__["__init__"], "_pending", False)
     assert Probe(1).b == 2 and Probe(1, 3) == Probe(1, 3)
     assert cache.exists() and n == len(gencode._load()) >= 1
-    assert not record.PENDING
+    assert not gencode._PENDING
     # the table on disk holds Probe's initialiser, taken without compiling
     monkeypatch.setattr(gencode, "_cache", None)
     compiled = []
