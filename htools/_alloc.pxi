@@ -231,6 +231,62 @@ cdef class PairPlan:
         return self.np_
 
 
+#: threads of the pair evaluation (set_alloc_threads); plans with fewer
+#: candidates than PAR_MIN_CANDIDATES are evaluated on one
+cdef int _alloc_threads = 1
+cdef Py_ssize_t PAR_MIN_CANDIDATES = 4096
+
+
+def set_alloc_threads(int n, Py_ssize_t min_candidates=4096):
+    """The number of threads ``AllocState.evaluate`` uses for two-node
+    targets with at least ``min_candidates`` candidates (results are the
+    same for any number)."""
+    global _alloc_threads, PAR_MIN_CANDIDATES
+    if n < 1:
+        raise ValueError("at least one thread")
+    _alloc_threads = n
+    PAR_MIN_CANDIDATES = min_candidates if min_candidates > 0 else 1
+
+
+def alloc_threads():
+    return _alloc_threads
+
+
+#: the candidate buffers of the threaded pair evaluation, kept between
+#: calls (fresh pages of a large buffer cost their faults every time);
+#: one evaluation uses them at a time (checked and set under the GIL)
+cdef double *_par_score = NULL
+cdef long long *_par_loc = NULL
+cdef unsigned char *_par_ok = NULL
+cdef Py_ssize_t _par_cap = 0
+cdef bint _par_busy = False
+
+
+cdef void _par_grow(Py_ssize_t tot) noexcept:
+    """Grow the kept buffers to ``tot`` candidates (unchanged on failure)."""
+    global _par_score, _par_loc, _par_ok, _par_cap
+    cdef double *a
+    cdef long long *b
+    cdef unsigned char *c
+    if tot <= _par_cap:
+        return
+    a = <double *>malloc(tot * sizeof(double))
+    b = <long long *>malloc(tot * sizeof(long long))
+    c = <unsigned char *>malloc(tot)
+    if a == NULL or b == NULL or c == NULL:
+        free(a)
+        free(b)
+        free(c)
+        return
+    free(_par_score)
+    free(_par_loc)
+    free(_par_ok)
+    _par_score = a
+    _par_loc = b
+    _par_ok = c
+    _par_cap = tot
+
+
 #: empty typed arrays: templates of the candidate sequences of evaluate
 cdef carray.array _D_TEMPLATE = _pyarray.array("d")
 cdef carray.array _Q_TEMPLATE = _pyarray.array("q")
@@ -737,6 +793,20 @@ cdef class AllocState(ClusterState):
             b_score = <double *>malloc(cmax * sizeof(double))
             b_sec = <long long *>malloc(cmax * sizeof(long long))
             b_loc = <long long *>malloc(cmax * sizeof(long long))
+        if (not plan.single and _alloc_threads > 1
+                and plan.s_off[plan.np_] >= PAR_MIN_CANDIDATES):
+            free(b_score)
+            free(b_sec)
+            free(b_loc)
+            b_score = NULL
+            b_sec = NULL
+            b_loc = NULL
+            try:
+                return self._evaluate_pairs_par(&I, plan, policy, strict, collect,
+                                                fails, base_s, base_var, nn, kpos,
+                                                _alloc_threads)
+            finally:
+                free(kpos)
         try:
             if collect and (b_score == NULL or b_sec == NULL or b_loc == NULL):
                 raise MemoryError()
@@ -748,6 +818,210 @@ cdef class AllocState(ClusterState):
             free(b_sec)
             free(b_loc)
             free(kpos)
+
+    cdef void _eval_primary(self, const InstS *I, PairPlan plan, Py_ssize_t i,
+                            int pol, bint strict, const double *base_s,
+                            const double *base_var, double nn, _SecCache sc,
+                            const int *all_idx, int n_all, long long *pf,
+                            double *c_score, long long *c_loc,
+                            unsigned char *c_ok, unsigned char *ev_kind) noexcept nogil:
+        """The candidates of primary ``i`` of a two-node plan, as the
+        serial loop of :meth:`_evaluate_loop` evaluates them: failure counts
+        into ``pf`` (NFAIL entries), per candidate ``j`` its score and
+        location score and whether it fits (``c_ok``); the first NaN score
+        (kind 1) or offline secondary (kind 2) stops the primary and is
+        recorded in ``ev_kind``.  ``sc`` must hold every online node."""
+        cdef NodeS wp, ws
+        cdef double s1[NV]
+        cdef double v1[NV]
+        cdef double rp[NV]
+        cdef double rs[NV]
+        cdef double out1[NV]
+        cdef int chg_tmp[NV]
+        cdef const int *chg = NULL
+        cdef const double *row = NULL
+        cdef double score
+        cdef long long loc, cur_loc = -1, peem
+        cdef Py_ssize_t j, sp, pp = plan.p_pos[i]
+        cdef int fm = 0, k, cnt = 0
+        cdef bint have_p = False, all_fin = True
+        ev_kind[i] = 0
+        for j in range(plan.s_off[i], plan.s_off[i + 1]):
+            c_ok[j] = 0
+        if pol >= 0:
+            pf[pol] += plan.s_off[i + 1] - plan.s_off[i]
+            return
+        for j in range(plan.s_off[i], plan.s_off[i + 1]):
+            sp = plan.s_pos[j]
+            loc = self._loc_common(pp, sp)
+            if not have_p or loc != cur_loc:
+                wp = self.an[pp]
+                fm = add_pri(&wp, I, loc, strict, False)
+                cur_loc = loc
+                have_p = True
+                if fm < 0:
+                    _a_row(&wp, self.vals + pp * NV, rp)
+                    memcpy(s1, base_s, NV * sizeof(double))
+                    memcpy(v1, base_var, NV * sizeof(double))
+                    _a_update(s1, v1, self.vals + pp * NV, rp, nn)
+                    all_fin = _a_out(s1, v1, self.b_val, out1)
+            if fm >= 0:
+                pf[fm] += 1
+                continue
+            if self.offl[sp]:
+                ev_kind[i] = 2
+                return
+            peem = self._pm_find(sp, plan.p_idx[i])
+            if peem == 0:
+                k = sc.fm[sp]
+                row = sc.row + sp * NV
+                chg = sc.idx + sp * NV
+                cnt = sc.cnt[sp]
+            else:
+                ws = self.an[sp]
+                k = add_sec(&ws, I, peem, True, False)
+                if k < 0:
+                    _a_row(&ws, self.vals + sp * NV, rs)
+                    row = rs
+                    chg = chg_tmp
+                    cnt = _a_changed(self.vals + sp * NV, rs, chg_tmp)
+            if k >= 0:
+                pf[k] += 1
+                continue
+            if not all_fin:
+                chg = all_idx
+                cnt = n_all
+            score = _a_score2(s1, v1, out1, self.vals + sp * NV, row, chg, cnt, nn)
+            if score != score:
+                ev_kind[i] = 1
+                return
+            c_ok[j] = 1
+            c_score[j] = score
+            c_loc[j] = loc
+
+    cdef object _evaluate_pairs_par(self, InstS *Ip, PairPlan plan, object policy,
+                                    bint strict, bint collect, long long *fails,
+                                    double *base_s, double *base_var, double nn,
+                                    const long long *kpos, int nt):
+        """:meth:`evaluate` of a two-node plan on ``nt`` threads: the
+        primaries' candidates are evaluated independently (the secondaries'
+        common placements computed first), then read in the serial loop's
+        order, so the answer - scores, ties to the last evaluated, failure
+        counts, the NaN or offline-target outcome that comes first - is the
+        serial loop's."""
+        cdef InstS I = Ip[0]
+        cdef Py_ssize_t np_ = plan.np_, tot = plan.s_off[plan.np_], i, j, sp, nc
+        cdef _SecCache sc = _SecCache(self.n)
+        cdef NodeS ws
+        cdef int m, n_all = 0
+        cdef int all_idx[NV]
+        cdef int *tpol = <int *>malloc((np_ if np_ > 0 else 1) * sizeof(int))
+        cdef long long *pf = <long long *>calloc((np_ if np_ > 0 else 1) * NFAIL,
+                                                 sizeof(long long))
+        cdef double *c_score = NULL
+        cdef long long *c_loc = NULL
+        cdef unsigned char *c_ok = NULL
+        cdef bint own = _par_busy or tot > _par_cap
+        cdef unsigned char *ev_kind = <unsigned char *>malloc(np_ if np_ > 0 else 1)
+        cdef long long allocs = 0, best_loc = 0
+        cdef Py_ssize_t best_p = -1, best_s = -1
+        cdef double best_score = 0.0
+        cdef carray.array a_score, a_sec, a_loc
+        global _par_busy
+        if own and not _par_busy:
+            _par_grow(tot)
+            own = tot > _par_cap
+        if own:     # in use (another thread's evaluation) or not grown
+            c_score = <double *>malloc((tot if tot > 0 else 1) * sizeof(double))
+            c_loc = <long long *>malloc((tot if tot > 0 else 1) * sizeof(long long))
+            c_ok = <unsigned char *>malloc(tot if tot > 0 else 1)
+        else:
+            _par_busy = True
+            c_score = _par_score
+            c_loc = _par_loc
+            c_ok = _par_ok
+        try:
+            if (tpol == NULL or pf == NULL or c_score == NULL or c_loc == NULL
+                    or c_ok == NULL or ev_kind == NULL):
+                raise MemoryError()
+            for m in range(NV):
+                if _KIND[m] == K_STDDEV or _KIND[m] == K_SUM:
+                    all_idx[n_all] = m
+                    n_all += 1
+            for i in range(np_):
+                tpol[i] = policy[i]
+            for sp in range(self.n):
+                if not self.offl[sp]:
+                    ws = self.an[sp]
+                    sc.fm[sp] = add_sec(&ws, &I, 0, True, False)
+                    if sc.fm[sp] < 0:
+                        _a_row(&ws, self.vals + sp * NV, sc.row + sp * NV)
+                        sc.cnt[sp] = _a_changed(self.vals + sp * NV,
+                                                sc.row + sp * NV, sc.idx + sp * NV)
+            for i in prange(np_, nogil=True, num_threads=nt, schedule="dynamic",
+                            chunksize=8):
+                self._eval_primary(&I, plan, i, tpol[i], strict, base_s, base_var,
+                                   nn, sc, all_idx, n_all, pf + i * NFAIL, c_score,
+                                   c_loc, c_ok, ev_kind)
+            res = [] if collect else None
+            for i in range(np_):
+                if self.offl[plan.p_pos[i]]:
+                    raise ValueError("offline allocation target")
+                if ev_kind[i] == 1:
+                    return None
+                if ev_kind[i] == 2:
+                    raise ValueError("offline allocation target")
+                for m in range(NFAIL):
+                    fails[m] += pf[i * NFAIL + m]
+                if collect:
+                    nc = 0
+                    for j in range(plan.s_off[i], plan.s_off[i + 1]):
+                        nc += c_ok[j]
+                    a_score = carray.clone(_D_TEMPLATE, nc, False)
+                    a_loc = carray.clone(_Q_TEMPLATE, nc, False)
+                    secs = None
+                    if kpos != NULL:
+                        a_sec = carray.clone(_Q_TEMPLATE, nc, False)
+                        secs = a_sec
+                    else:
+                        secs = []
+                    nc = 0
+                    for j in range(plan.s_off[i], plan.s_off[i + 1]):
+                        if c_ok[j]:
+                            a_score.data.as_doubles[nc] = c_score[j]
+                            a_loc.data.as_longlongs[nc] = c_loc[j]
+                            if kpos != NULL:
+                                a_sec.data.as_longlongs[nc] = kpos[plan.s_pos[j]]
+                            else:
+                                secs.append(self._keyof(plan.s_pos[j]))
+                            nc += 1
+                    res.append((plan.p_idx[i], [pf[i * NFAIL + m] for m in range(NFAIL)],
+                                a_score, secs, a_loc))
+                else:
+                    for j in range(plan.s_off[i], plan.s_off[i + 1]):
+                        if c_ok[j]:
+                            allocs += 1
+                            if best_p < 0 or c_score[j] <= best_score:
+                                best_score = c_score[j]
+                                best_p = i
+                                best_s = plan.s_pos[j]
+                                best_loc = c_loc[j]
+            if collect:
+                return res
+            best = None
+            if best_p >= 0:
+                best = (best_score, plan.p_idx[best_p], self._keyof(best_s), best_loc)
+            return ([fails[m] for m in range(NFAIL)], allocs, best)
+        finally:
+            free(tpol)
+            free(pf)
+            if own:
+                free(c_score)
+                free(c_loc)
+                free(c_ok)
+            else:
+                _par_busy = False
+            free(ev_kind)
 
     cdef object _evaluate_loop(self, InstS *Ip, PairPlan plan, object policy,
                                bint strict, bint collect, bint offline, list res,

@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 # cython: initializedcheck=False, cdivision=True
-# distutils: extra_compile_args = -ffp-contract=off
+# distutils: extra_compile_args = -ffp-contract=off -fopenmp
+# distutils: extra_link_args = -fopenmp
 """Compiled core of htools-py: the cluster score on typed C arrays.
 
 :class:`ClusterState` packs, for every node of a node list, the twenty
@@ -46,6 +47,7 @@ from libc.float cimport DBL_MAX
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset
 from cpython cimport array as carray
+from cython.parallel cimport prange
 import array as _pyarray
 
 from htools._node cimport (

@@ -20,13 +20,14 @@ TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
     from typing import Dict, List, Mapping, Optional, Tuple
 
-from htools._core import AllocState, PairPlan
+from htools._core import AllocState, PairPlan, set_alloc_threads
 from htools.alloc.primitives import inst_matches_policy
 from htools.alloc.solution import (
     NUM_FAIL_MODES, AllocFailure, Element, Solution, _new_inst, annotate_solution,
     best_element, collection_to_solution,
 )
 from htools.model import Instance, Node
+from htools.params import thread_count
 from htools.types import NO_SECONDARY
 
 #: node list identity -> (node list, AllocState); least recently used first
@@ -145,10 +146,18 @@ def _policy(inst: Instance, plan: PairPlan, groups) -> List[int]:
     return policy
 
 
+_THREADS_SET = False
+
+
 def _prepare(opts, nl: Mapping[int, Node], inst: Instance, alloc_nodes):
     """The compiled state of ``nl``, the plan of ``alloc_nodes``, the
     policy results of ``inst`` and the force flag; None if a value does
     not fit the C types."""
+    global _THREADS_SET
+    if not _THREADS_SET:
+        # two-node plans are evaluated on all cores ($HTOOLS_THREADS)
+        set_alloc_threads(thread_count())
+        _THREADS_SET = True
     try:
         st = state_for(nl)
     except NotImplementedError:    # a value the C types cannot hold

@@ -238,6 +238,11 @@ def sep_split(s: str) -> List[str]:
     return s.split(",") if s else []
 
 
+
+#: tools whose allocation core evaluates two-node targets on several
+#: threads ($HTOOLS_THREADS; they have no --threads option)
+_ALLOCATING = ("hail", "hspace")
+
 def parse_yes_no(default: bool, value: Optional[str]) -> bool:
     """Ganeti's ``parseYesNo``."""
     if value is None:
@@ -930,13 +935,18 @@ def parse_cmdline(prog: str, argv: Sequence[str],
         raise CommandLineExit(
             1, "Error while parsing command line arguments:\n%s\n" % e,
             False) from None
-    if opts.threads is None and "threads" in HIDDEN_OPTIONS.get(prog, ()):
+    if opts.threads is None and ("threads" in HIDDEN_OPTIONS.get(prog, ())
+                                 or prog in _ALLOCATING):
+        # $HTOOLS_THREADS is checked before any work (the allocating
+        # tools read it again when they evaluate two-node targets)
         from htools.errors import HtoolsError
         from htools.params import thread_count
         try:
-            opts.threads = thread_count()
+            threads = thread_count()
         except HtoolsError as e:
             raise CommandLineExit(1, "Error: %s\n" % e, False) from None
+        if prog not in _ALLOCATING:
+            opts.threads = threads
     if opts.show_help:
         raise CommandLineExit(0, usage_help(prog, descrs), True)
     if opts.show_ver:

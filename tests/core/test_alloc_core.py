@@ -235,6 +235,77 @@ def test_small_step_loop_declines_what_it_does_not_cover():
     assert [i.name for i in ok[3]] == ["new-2", "new-1", "new-0"]
 
 
+def _plain_result(res):
+    if res is None or not isinstance(res, list):
+        return res
+    return [(p, list(f), list(sc), list(se), list(lo)) for p, f, sc, se, lo in res]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(3, 16),
+       per_node=st.integers(0, 4), groups=st.integers(1, 2),
+       threads=st.sampled_from([2, 3, 8]), force=st.booleans(),
+       loc=st.booleans(), collect=st.booleans())
+def test_pair_evaluation_same_on_any_number_of_threads(seed, nodes, per_node, groups,
+                                                       threads, force, loc, collect):
+    """The two-node evaluation on several threads answers exactly as on
+    one: failure counts, every collected candidate in order, the chosen
+    pair and its score (ties to the last evaluated)."""
+    from htools import _core
+    rng = Random(seed)
+    cdata, nl, il = _load(seed, nodes=nodes, instances=nodes * per_node,
+                          groups=groups, location_tags=loc)
+    grps = sorted(cdata.groups, key=lambda g: g.idx)
+    opts = AlgorithmOptions().replace(ignore_soft_errors=force)
+    try:
+        an = gen_alloc_nodes(opts, grps, nl, 2, True)
+    except AllocFailure:
+        return
+    inst = _spec(rng, DiskTemplate.DRBD)
+    prep = fastalloc._prepare(opts, nl, inst, an)
+    if prep is None:
+        return
+    state, plan, policy, frc = prep
+    old = _core.alloc_threads()
+    try:
+        _core.set_alloc_threads(1)
+        want = _plain_result(state.evaluate(inst, plan, policy, frc, collect))
+        _core.set_alloc_threads(threads, 1)
+        got = _plain_result(state.evaluate(inst, plan, policy, frc, collect))
+    finally:
+        _core.set_alloc_threads(old)
+    event("allocs %s" % ("0" if not want or (not collect and want[1] == 0) else "some"))
+    if not collect and want is not None and want[2] is not None:
+        assert _bits(got[2][0]) == _bits(want[2][0])
+    assert got == want
+
+
+def test_pair_evaluation_offline_target_on_threads():
+    """An offline secondary in a two-node plan is refused on any number of
+    threads, as on one."""
+    from htools import _core
+    from htools._core import PairPlan
+    cdata, nl, il = _load(5, nodes=8, instances=12, groups=1)
+    keys = sorted(nl)
+    off = keys[-1]
+    nl = dict(nl)
+    node = nl[off].copy()
+    node.offline = True
+    nl[off] = node
+    state = fastalloc.AllocState([nl[k] for k in keys], keys)
+    plan = PairPlan(state, ("pair", [(p, [s for s in keys if s != p])
+                                     for p in keys[:-1]]))
+    inst = cap.inst_from_spec(128, 1024, 1, 1, DiskTemplate.DRBD, 1)
+    old = _core.alloc_threads()
+    try:
+        for threads in (1, 2, 4):
+            _core.set_alloc_threads(threads, 1)
+            with pytest.raises(ValueError, match="offline allocation target"):
+                state.evaluate(inst, plan, [-1] * len(plan), False, False)
+    finally:
+        _core.set_alloc_threads(old)
+
+
 def test_nan_scores_fall_back():
     """A zero-memory node makes p_mem NaN-free but inf; the compiled path
     still agrees (or declines, never differs)."""

@@ -113,7 +113,14 @@ def test_threads_option_and_environment(monkeypatch):
     assert ei.value.status == 1
     assert ei.value.text == ("Error: Invalid value of HTOOLS_THREADS 'two' "
                              "(expected a positive integer)\n")
-    # programs without the option ignore the variable
+    # the allocating tools check it before any work (no option of theirs)
+    for prog in ("hspace", "hail"):
+        with pytest.raises(CommandLineExit) as ei:
+            parse_cmdline(prog, [])
+        assert ei.value.status == 1 and "HTOOLS_THREADS 'two'" in ei.value.text
+    # the others ignore the variable
+    assert parse_cmdline("hinfo", [])[0].threads is None
+    monkeypatch.setenv("HTOOLS_THREADS", "2")
     assert parse_cmdline("hspace", [])[0].threads is None
 
 
