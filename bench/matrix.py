@@ -31,6 +31,7 @@ Usage::
     .venv/bin/python bench/matrix.py                 # the whole matrix (~30 min)
     .venv/bin/python bench/matrix.py --quick         # the small sizes only
     .venv/bin/python bench/matrix.py --only hspace --repeat 3
+    .venv/bin/python bench/matrix.py --only hail --skip change-group
     .venv/bin/python bench/matrix.py --markdown out.md
 
 The reference must be installed (``apt-get install ganeti``); outputs that
@@ -251,6 +252,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the small sizes only")
     ap.add_argument("--only", default="",
                     help="cases whose family contains one of these (comma-separated)")
+    ap.add_argument("--skip", default="",
+                    help="leave out cases whose family contains one of these")
     ap.add_argument("--ref-timeout", type=float, default=900.0,
                     help="stop a reference run after this many seconds (shown as "
                     "'> N'; the ratio is then a lower bound)")
@@ -263,6 +266,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     results = []
     for case in cases(args.quick):
         if args.only and not any(o and o in case.family for o in args.only.split(",")):
+            continue
+        if any(o and o in case.family for o in args.skip.split(",")):
             continue
         r = run_case(case, args.repeat, args.ref_timeout)
         results.append(r)
