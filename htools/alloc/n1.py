@@ -54,7 +54,7 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     instances to other nodes can undo, the node keys it depends on.
 
     Such a failure is one of a DRBD failover (it reads the node and the
-    secondaries failed over to so far), or of the re-creation of the first
+    nodes failed over between so far), or of the re-creation of the first
     non-movable instance when there is no shared-storage step (it reads
     the escape nodes only through the forced placement checks - memory,
     disk, spindles left, and the unchanged policy -, which a placement
@@ -89,7 +89,8 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         _find(view, inst.snode)
         res = mv.apply_move(True, view, inst, failover)
         if isinstance(res, FailMode):
-            return False, frozenset(changes).union((node.idx, inst.snode))
+            return False, frozenset(changes).union((node.idx, inst.pnode,
+                                                    inst.snode))
         changes.update(res[0])
         ichanges[idx] = res[1]
     if not shared and not non_move:
@@ -315,8 +316,12 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     """Step 1 of :func:`evacuate_detail` on the few numbers its forced
     failovers can fail on: the node keys the first failing failover depends
     on, or None when all of them succeed, or :data:`UNDECIDED` for input
-    the full path must see (a missing or shared node, an instance
-    elsewhere, known storage pools).
+    the full path must see (a missing node, an instance with the same
+    primary and secondary, known storage pools).  An instance of the
+    node's primary list whose primary is another node (a change-group
+    candidate: the placed copy keeps the index of the instance, whose
+    entry still names its old nodes) is failed over between the nodes it
+    names, as ``applyMove`` does; those nodes join the dependency set.
 
     A forced ``applyMoveEx Failover`` fails on the migration tags, or when
     the new primary runs out of memory, disk or spindles, or the new
@@ -331,8 +336,10 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             return UNDECIDED
         pdx, sdx = moved.get(idx, (inst.pnode, inst.snode))
         old_p, old_s = nodes.get(pdx), nodes.get(sdx)
-        if old_p is None or old_s is None or pdx == sdx or pdx != node.idx:
+        if old_p is None or old_s is None or pdx == sdx:
             return UNDECIDED
+        if pdx != node.idx:
+            seen.append(pdx)
         if inst.pools and (old_p.pools is not None or old_s.pools is not None):
             return UNDECIDED        # storage pools: the model's rule decides
         if not old_p.mig_tags <= old_s.rmig_tags:
