@@ -853,6 +853,183 @@ cdef class AllocState(ClusterState):
                     -1 if best_s < 0 else self._keyof(best_s), best_loc)
         return ([fails[m] for m in range(NFAIL)], allocs, best)
 
+    # -- evacuation of a DRBD instance to another group: (primary, secondary) --
+    def evac_pair_best(self, inst, primaries, secondaries, bint strict_sec):
+        """The (primary, secondary) keys that ``nodeEvacInstance ChangeAll``
+        picks for the DRBD instance ``inst`` (already failed over to each
+        candidate primary; tag-less, not forthcoming): for each primary in
+        order - ``(key, node)``, the node being the primary's state with the
+        instance removed again -, for each other key of ``secondaries`` in
+        order, the instance goes, forced, onto that node as primary (its
+        location score gained: the common location tags) and, strict unless
+        ``strict_sec`` is false, onto the secondary (its peer-map entry of
+        the primary read from this state); the candidate's score is htools'
+        two-pass ``compCV`` of this state (which must hold exactly the nodes
+        scored) with the two nodes replaced, the lowest wins, ties to the
+        last evaluated.
+
+        Returns the pair, False if no candidate fits, or None where the
+        model must decide (a NaN score, a huge or non-finite value, an
+        offline candidate, no online node).
+
+        Every candidate is first scored by htools' statistics update of two
+        nodes (O(1)); only those within twice a bound on its distance from
+        the two-pass score of the lowest are scored exactly (O(nodes) each):
+        the others cannot be the lowest.  The bound is :meth:`_pick`'s for
+        each of the two updates."""
+        cdef InstS I
+        cdef NodeS wp, ws
+        cdef Py_ssize_t np_ = len(primaries), ns = len(secondaries)
+        cdef Py_ssize_t i, j, pp, sp, total = self.n_on + self.n_off
+        cdef Py_ssize_t best_i = -1, best_j = -1
+        cdef double maxabs[NV]
+        cdef double s1[NV]
+        cdef double v1[NV]
+        cdef double out1[NV]
+        cdef double out[NV]
+        cdef double sums[NV]
+        cdef double var[NV]
+        cdef double rp[NV]
+        cdef double rs[NV]
+        cdef int all_idx[NV]
+        cdef int n_all = 0, m, fmp = 0, fms
+        cdef long long loc, cur_loc, peem
+        cdef double nn, cv, lo = 0.0, bound = 0.0, best_cv = 0.0
+        cdef bint have = False
+        cdef Ev ev[2]
+        cdef NodeS *pn = NULL
+        cdef Py_ssize_t *ppos = NULL
+        cdef Py_ssize_t *spos = NULL
+        cdef long long *pkey = NULL
+        cdef double *approx = NULL
+        from htools.model import hs_truncate
+        if self.n_on <= 0 or np_ == 0 or ns == 0:
+            return None
+        for m in range(NV):
+            if _KIND[m] == K_STDDEV or _KIND[m] == K_SUM:
+                all_idx[n_all] = m
+                n_all += 1
+        self._inst(inst, &I)
+        pn = <NodeS *>calloc(np_, sizeof(NodeS))
+        ppos = <Py_ssize_t *>malloc(np_ * sizeof(Py_ssize_t))
+        pkey = <long long *>malloc(np_ * sizeof(long long))
+        spos = <Py_ssize_t *>malloc(ns * sizeof(Py_ssize_t))
+        approx = <double *>malloc(np_ * ns * sizeof(double))
+        try:
+            if (pn == NULL or ppos == NULL or pkey == NULL or spos == NULL
+                    or approx == NULL):
+                raise MemoryError()
+            for i in range(np_):
+                key, node = primaries[i]
+                ppos[i] = self._pos(key)
+                pkey[i] = key
+                pack_node(pn + i, node, hs_truncate)
+                if self.offl[ppos[i]]:
+                    return None
+            for j in range(ns):
+                spos[j] = self._pos(secondaries[j])
+                if self.offl[spos[j]]:
+                    return None
+            self._ensure_base()
+            nn = <double>self.n_on
+            for m in range(NV):
+                maxabs[m] = 0.0
+            for j in range(self.n):
+                if _row_max(self.vals + j * NV, self.offl[j], maxabs):
+                    return None
+            for i in range(np_):
+                pp = ppos[i]
+                cur_loc = -1
+                for j in range(ns):
+                    approx[i * ns + j] = NAN
+                    sp = spos[j]
+                    if sp == pp:
+                        continue
+                    ws = self.an[sp]
+                    peem = self._pm_find(sp, pkey[i])
+                    fms = add_sec(&ws, &I, peem, strict_sec, False)
+                    if fms >= 0:
+                        continue
+                    loc = self._loc_common(pp, sp)
+                    if loc != cur_loc:
+                        # the primary's part depends on the secondary only
+                        # through the location score
+                        cur_loc = loc
+                        wp = pn[i]
+                        fmp = add_pri(&wp, &I, loc, False, False)
+                        if fmp < 0:
+                            _a_row(&wp, self.vals + pp * NV, rp)
+                            if _row_max(rp, False, maxabs):
+                                return None
+                            memcpy(s1, self.b_sum, NV * sizeof(double))
+                            memcpy(v1, self.b_var, NV * sizeof(double))
+                            _a_update(s1, v1, self.vals + pp * NV, rp, nn)
+                            if not _a_out(s1, v1, self.b_val, out1):
+                                return None
+                    if fmp >= 0:
+                        continue
+                    _a_row(&ws, self.vals + sp * NV, rs)
+                    if _row_max(rs, False, maxabs):
+                        return None
+                    cv = _a_score2(s1, v1, out1, self.vals + sp * NV, rs,
+                                   all_idx, n_all, nn)
+                    if cv != cv:
+                        return None
+                    approx[i * ns + j] = cv
+                    if not have or cv < lo:
+                        lo = cv
+                        have = True
+            if not have:
+                return False
+            for m in range(NV):
+                if _KIND[m] == K_STDDEV:
+                    bound += _WEIGHTS[m] * sqrt((total + 10) * 1e-14 * maxabs[m] * maxabs[m])
+                elif _KIND[m] == K_SUM or _KIND[m] == K_OFFSUM:
+                    bound += _WEIGHTS[m] * (total + 10) * (total + 10) * 1e-15 * maxabs[m]
+            bound = 2.0 * (bound + 1e-12 * fabs(lo))
+            for i in range(np_):
+                pp = ppos[i]
+                for j in range(ns):
+                    cv = approx[i * ns + j]
+                    if cv != cv or cv > lo + 2.0 * bound:
+                        continue
+                    sp = spos[j]
+                    ws = self.an[sp]
+                    add_sec(&ws, &I, self._pm_find(sp, pkey[i]), strict_sec, False)
+                    wp = pn[i]
+                    add_pri(&wp, &I, self._loc_common(pp, sp), False, False)
+                    _a_row(&wp, self.vals + pp * NV, rp)
+                    _a_row(&ws, self.vals + sp * NV, rs)
+                    if pp < sp:
+                        ev[0].rank = self.onrank[pp]
+                        ev[0].row = rp
+                        ev[1].rank = self.onrank[sp]
+                        ev[1].row = rs
+                    else:
+                        ev[0].rank = self.onrank[sp]
+                        ev[0].row = rs
+                        ev[1].rank = self.onrank[pp]
+                        ev[1].row = rp
+                    ev[0].action = A_REPLACE
+                    ev[1].action = A_REPLACE
+                    _aggregate(self.on_rows, self.n_on, ev, 2, self.n_on,
+                               self.off_rows, self.n_off, NULL, 0, out, sums, var)
+                    out[MAP_METRIC] = self.b_val[MAP_METRIC]
+                    cv = _weighted(out)
+                    if cv != cv:
+                        return None
+                    if best_i < 0 or not best_cv < cv:
+                        best_i = i
+                        best_j = j
+                        best_cv = cv
+            return (primaries[best_i][0], secondaries[best_j])
+        finally:
+            free(pn)
+            free(ppos)
+            free(pkey)
+            free(spos)
+            free(approx)
+
     def total_avail_mem(self):
         """Sum over all nodes of ``Node.avail_mem()``."""
         cdef Py_ssize_t i

@@ -5,6 +5,8 @@ of the target group's nodes wins (ties: the later candidate).
 """
 from __future__ import annotations
 
+from collections import ChainMap
+
 from htools.record import field, record
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
 
 from htools import moves as mv
 from htools._core import ClusterState
+from htools.alloc import compiled as fastalloc
 from htools.alloc.groups import find_best_alloc_group
 from htools.alloc.solution import AllocFailure, Rejection, Trace
 from htools.params import AlgorithmOptions, DEFAULT_OPTIONS
@@ -109,6 +112,10 @@ def _evac_drbd_all(opts: AlgorithmOptions, nl: Mapping[int, Node],
     ``p`` only through its peer-map entry and the primary's only through
     the location score, so both are cached."""
     force = opts.ignore_soft_errors
+    if trace is None:
+        fast = _evac_drbd_compiled(force, nl, inst, gdx, avail)
+        if fast:
+            return _replay(force, nl, il, inst, fast[0], fast[1], fast[2])
     scorer = _GroupScorer(nl, gdx)
     primary = nl[inst.pnode]
     pre_moves: List[mv.IMove] = []
@@ -221,8 +228,13 @@ def _evac_drbd_all(opts: AlgorithmOptions, nl: Mapping[int, Node],
     if best is None:
         raise AllocFailure("Can't find any good nodes for relocation: "
                            + (accu_err or ""))
-    # replay the chosen moves for the exact final state
-    p, s = best
+    return _replay(force, nl, il, inst, pre_moves, best[0], best[1])
+
+
+def _replay(force: bool, nl: Mapping[int, Node], il: Mapping[int, Instance],
+            inst: Instance, pre_moves: List[mv.IMove], p: int, s: int
+            ) -> Tuple[NodeList, InstList, List[Dict]]:
+    """The chosen moves replayed for the exact final state, and their jobs."""
     moves = pre_moves + [mv.IMove(mv.REPLACE_SECONDARY, p), mv.IMove(mv.FAILOVER),
                          mv.IMove(mv.REPLACE_SECONDARY, s)]
     cur: NodeList = dict(nl)
@@ -238,6 +250,82 @@ def _evac_drbd_all(opts: AlgorithmOptions, nl: Mapping[int, Node],
     for m in moves:
         ops.extend(imove_to_job(cur, il2, inst.idx, m))
     return cur, il2, ops
+
+
+#: the last packed group state of :func:`_evac_drbd_compiled`
+_PACKED: List[tuple] = []
+
+
+def _evac_drbd_compiled(force: bool, nl: Mapping[int, Node], inst: Instance,
+                        gdx: int, avail: Sequence[int]
+                        ) -> Optional[Tuple[List[mv.IMove], int, int]]:
+    """The (moves before ``r:p``, p, s) :func:`_evac_drbd_all` picks, from
+    the compiled core (``AllocState.evac_pair_best``), or None where the
+    model's loop decides: no candidate fits (its message names the last
+    failure), a change of the first steps lands in the scored group
+    besides ``p`` (an evacuation within the group), tagged, forthcoming
+    instances or storage pools, values the C types cannot hold, NaN.
+
+    The first steps (failover if the primary is offline, ``r:p``, ``f``)
+    run here per primary; the compiled core places the instance on each
+    (p, s) from ``p``'s state with the instance removed again and ``s``'s
+    unchanged state, as the model's loop does, and scores the group."""
+    keys = [k for k in sorted(nl) if nl[k].group == gdx]
+    members = set(keys)
+    pre_moves: List[mv.IMove] = []
+    state0: Mapping[int, Node] = nl
+    inst0 = inst
+    if nl[inst.pnode].offline:
+        res = _apply(force, nl, inst, mv.IMove(mv.FAILOVER))
+        if isinstance(res, FailMode) or not members.isdisjoint(res[0]):
+            return None
+        state0 = _merged(nl, res[0])
+        inst0 = res[1]
+        pre_moves.append(mv.IMove(mv.FAILOVER))
+    prims = []
+    inst2 = None
+    force_s = None
+    for p in avail:
+        if p not in members:
+            return None
+        res = _apply(force, state0, inst0, mv.IMove(mv.REPLACE_SECONDARY, p))
+        if isinstance(res, FailMode):
+            continue
+        # overlays: the moves read a few nodes only
+        st1 = ChainMap(res[0], state0)
+        res2 = _apply(force, st1, res[1], mv.IMove(mv.FAILOVER))
+        if isinstance(res2, FailMode):
+            continue
+        for k in res[0]:
+            if k != p and k in members:
+                return None
+        for k in res2[0]:
+            if k != p and k in members:
+                return None
+        i2 = res2[1]
+        st2 = ChainMap(res2[0], res[0], state0)
+        if i2.snode in members:
+            return None
+        fs = st2[i2.snode].offline or force
+        if inst2 is None:
+            inst2, force_s = i2, fs
+        elif fs != force_s:
+            return None
+        pnode2 = st2[p].remove_pri(i2)
+        if pnode2.pools:
+            return None
+        prims.append((p, pnode2))
+    if inst2 is None or not fastalloc.eligible(inst2) or inst2.pools:
+        return None
+    from htools.alloc.n1 import _alloc_state
+    try:
+        st = _alloc_state(nl, keys, _PACKED)
+        best = st.evac_pair_best(inst2, prims, list(avail), not force_s)
+    except (ValueError, NotImplementedError):   # values the C types cannot hold
+        return None
+    if not best:
+        return None
+    return pre_moves, best[0], best[1]
 
 
 _SHARED_TEMPLATES = (DiskTemplate.DISKLESS, DiskTemplate.SHAREDFILE,
@@ -380,7 +468,8 @@ def try_change_group(opts: AlgorithmOptions, groups: Sequence[Group],
         try:
             ncnt = 2 if inst.disk_template == DiskTemplate.DRBD else 1
             grp, _, _ = find_best_alloc_group(opts, groups, state[0], state[1],
-                                              targets, inst, ncnt, trace)
+                                              targets, inst, ncnt, trace,
+                                              group_only=True)
             avail = available_group_nodes(group_ndx, excl, grp.idx)
             if trace is not None:
                 trace.group = grp.name

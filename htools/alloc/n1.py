@@ -391,24 +391,28 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
 _PACKED: List[tuple] = []
 
 
-def _alloc_state(nl: Mapping[int, Node], keys: List[int]) -> AllocState:
+def _alloc_state(nl: Mapping[int, Node], keys: List[int],
+                 cache: Optional[List[tuple]] = None) -> AllocState:
     """The compiled allocation state of ``nl`` (nodes in ``keys`` order).
 
     The node maps checked one after the other differ in a few nodes (a
     candidate placement and the failovers of one evacuation), so the state
     is derived from the last one built when few of its nodes changed
     (``derive`` re-reads them and recomputes the statistics, giving the
-    state a fresh build gives)."""
+    state a fresh build gives).  ``cache``: the one-entry list kept
+    (default: this module's)."""
+    if cache is None:
+        cache = _PACKED
     nodes = [nl[k] for k in keys]
-    if _PACKED and _PACKED[0][0] == keys:
-        _keys, base_nodes, base = _PACKED[0]
+    if cache and cache[0][0] == keys:
+        _keys, base_nodes, base = cache[0]
         changed = [(k, n) for k, n, b in zip(keys, nodes, base_nodes) if n is not b]
         if not changed:
             return base
         if len(changed) <= 8 + len(keys) // 8:
             return base.derive(changed)
     state = AllocState(nodes, keys)
-    _PACKED[:] = [(list(keys), nodes, state)]
+    cache[:] = [(list(keys), nodes, state)]
     return state
 
 

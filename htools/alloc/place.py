@@ -67,16 +67,20 @@ def gen_alloc_nodes(opts: AlgorithmOptions, groups: Sequence[Group],
 def try_alloc(opts: AlgorithmOptions, nl: Mapping[int, Node],
               il: Mapping[int, Instance], inst: Instance,
               alloc_nodes: AllocNodes, trace: Optional[Trace] = None,
-              n1pred: Optional[Callable] = None) -> Solution:
+              n1pred: Optional[Callable] = None,
+              best_only: bool = False) -> Solution:
     """``tryAlloc``: the annotated best placement of ``inst``.
 
     ``n1pred`` overrides the capacity predicate (default: global N+1 on
-    ``nl``/``il`` when ``opts.capacity``)."""
+    ``nl``/``il`` when ``opts.capacity``).  ``best_only``: only the
+    placement is wanted; the counts may then be partial (see
+    :func:`htools.alloc.compiled.try_alloc`)."""
     kind, targets = alloc_nodes
     if n1pred is None:
         n1pred = n1_predicate(opts, nl, il)
     if trace is None and not pure():
-        sol = fastalloc.try_alloc(opts, nl, il, inst, alloc_nodes, n1pred)
+        sol = fastalloc.try_alloc(opts, nl, il, inst, alloc_nodes, n1pred,
+                                  best_only)
         if sol is not None:
             return sol
     if kind == "pair":

@@ -389,3 +389,94 @@ def test_failover_step_of_a_placed_copy(seed, nodes, per_node, excl, mig, offlin
             assert lean[k] == full, k
     finally:
         n1._failover_failure = full_fn
+
+
+def _evac_outcome(doc, fast: bool):
+    """``process_request`` of a request document, with the compiled
+    change-all evacuation and the group-only search on or off."""
+    import json
+    from backends.iallocator import parse_request
+    from htools.alloc import evacuate, requests
+    from htools.params import AlgorithmOptions
+    rq = parse_request(json.dumps(doc))
+    compiled_fn = evacuate._evac_drbd_compiled
+    find_fn = evacuate.find_best_alloc_group
+    try:
+        if not fast:
+            evacuate._evac_drbd_compiled = lambda *a: None
+            evacuate.find_best_alloc_group = \
+                lambda *a, group_only=False: find_fn(*a)
+        try:
+            out = requests.process_request(AlgorithmOptions(), rq.rqtype, rq.cdata)
+        except Exception as err:   # noqa: BLE001 - compared by the caller
+            return type(err)
+    finally:
+        evacuate._evac_drbd_compiled = compiled_fn
+        evacuate.find_best_alloc_group = find_fn
+    return (out.success, out.info, json.dumps(out.result, sort_keys=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 100_000), nodes=st.integers(4, 24),
+       groups=st.integers(2, 3), per_node=st.sampled_from([1, 2, 4]),
+       load=st.sampled_from([0.3, 0.7, 1.0]), tags=st.booleans(),
+       offline=st.sampled_from([0.0, 0.0, 0.2]),
+       rtype=st.sampled_from(["change-group", "change-group", "node-evacuate"]),
+       mix=st.sampled_from(["drbd", "drbd", "mixed"]),
+       policy=st.booleans(), excl=st.booleans(),
+       node_class=st.sampled_from([None, None, 1, 3]))
+def test_change_group_fast_paths_match_model(seed, nodes, groups, per_node, load,
+                                             tags, offline, rtype, mix, policy,
+                                             excl, node_class):
+    """Change-group and node-evacuate answers with the compiled change-all
+    evacuation (``AllocState.evac_pair_best``) and the best-only group
+    search equal those of the model's loops (chosen nodes, failures and
+    their messages, jobs)."""
+    from simulate.requests import make_request
+    templates = {"drbd": 1} if mix == "drbd" else {"drbd": 4, "plain": 1,
+                                                   "sharedfile": 1}
+    doc = make_request(seed, rtype, nodes=nodes, groups=groups,
+                       inst_per_node=per_node, load=load, tags=tags,
+                       offline_frac=offline, templates=templates,
+                       excl_storage=excl, networks=False,
+                       policy_variety=policy, node_class=node_class)
+    fast = _evac_outcome(doc, True)
+    slow = _evac_outcome(doc, False)
+    assert fast == slow
+    event("success" if isinstance(fast, tuple) and fast[0] else "failure")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), nprim=st.integers(1, 6))
+def test_best_only_pair_filter_matches_full(data, nprim):
+    """The best-only capacity-checked pair selection (primaries checked in
+    the order of their lowest score, those above the best found skipped)
+    picks the placement of the full ``sumAllocs`` fold, ties included."""
+    from htools.alloc import compiled
+    from htools.alloc.solution import NUM_FAIL_MODES
+
+    class El:
+        def __init__(self, score, p, s):
+            self.score, self.p, self.s = score, p, s
+
+    per_primary = []
+    for p in range(nprim):
+        n = data.draw(st.integers(0, 4))
+        scores = [float(data.draw(st.integers(0, 3))) for _ in range(n)]
+        secs = [100 + data.draw(st.integers(0, 5)) for _ in range(n)]
+        per_primary.append((p, [0] * NUM_FAIL_MODES, scores, secs, [0] * n))
+    bad = data.draw(st.sets(st.tuples(st.integers(0, nprim), st.integers(100, 105))))
+
+    def pred(el):
+        return (el.p, el.s) not in bad
+
+    element_fn = compiled._element
+    try:
+        compiled._element = lambda nl, inst, force, kind, c: El(c[0], c[1], c[2])
+        full = compiled._filtered({}, None, True, "pair", per_primary, pred)
+        lean = compiled._filtered({}, None, True, "pair", per_primary, pred, True)
+    finally:
+        compiled._element = element_fn
+    pick = (lambda sol: None if sol.solution is None
+            else (sol.solution.score, sol.solution.p, sol.solution.s))
+    assert pick(lean) == pick(full)
