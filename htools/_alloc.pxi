@@ -854,19 +854,35 @@ cdef class AllocState(ClusterState):
         return ([fails[m] for m in range(NFAIL)], allocs, best)
 
     # -- evacuation of a DRBD instance to another group: (primary, secondary) --
-    def evac_pair_best(self, inst, primaries, secondaries, bint strict_sec):
+    cdef long long _pm_max_excl(self, Py_ssize_t i, long long key) noexcept nogil:
+        """The peer map's maximum without ``key``'s entry (0 if empty)."""
+        cdef Py_ssize_t k
+        cdef long long m = 0
+        cdef bint have = False
+        for k in range(self.pl[i]):
+            if self.pk[i][k] != key and (not have or self.pv[i][k] > m):
+                m = self.pv[i][k]
+                have = True
+        return m
+
+    def evac_pair_best(self, inst, primaries, secondaries, long long old_pkey,
+                       bint strict_rsec, bint strict_fo):
         """The (primary, secondary) keys that ``nodeEvacInstance ChangeAll``
-        picks for the DRBD instance ``inst`` (already failed over to each
-        candidate primary; tag-less, not forthcoming): for each primary in
-        order - ``(key, node)``, the node being the primary's state with the
-        instance removed again -, for each other key of ``secondaries`` in
-        order, the instance goes, forced, onto that node as primary (its
-        location score gained: the common location tags) and, strict unless
-        ``strict_sec`` is false, onto the secondary (its peer-map entry of
-        the primary read from this state); the candidate's score is htools'
-        two-pass ``compCV`` of this state (which must hold exactly the nodes
-        scored) with the two nodes replaced, the lowest wins, ties to the
-        last evaluated.
+        picks for the DRBD instance ``inst`` (tag-less, not forthcoming, its
+        primary ``old_pkey`` and its secondary outside this state) among
+        ``primaries`` (``(key, location score)`` in order: those whose
+        primary-side checks passed) and ``secondaries`` (keys, in order).
+
+        Per primary p the moves ``r:p`` and ``f`` are replayed on p's node:
+        the instance joins it as secondary (strict if ``strict_rsec``; its
+        peer-map entry of ``old_pkey`` grows), leaves it again and joins it
+        as primary (strict if ``strict_fo``, gaining the location score); a
+        failure drops p.  Then, for each other key s, ``r:s``: the instance
+        leaves p and joins it again, forced; it joins s as secondary (strict
+        if ``strict_fo``; s's peer-map entry of p read from this state).
+        The candidate's score is htools' two-pass ``compCV`` of this state
+        (which must hold exactly the nodes scored) with p and s replaced;
+        the lowest wins, ties to the last evaluated.
 
         Returns the pair, False if no candidate fits, or None where the
         model must decide (a NaN score, a huge or non-finite value, an
@@ -902,7 +918,8 @@ cdef class AllocState(ClusterState):
         cdef Py_ssize_t *spos = NULL
         cdef long long *pkey = NULL
         cdef double *approx = NULL
-        from htools.model import hs_truncate
+        cdef unsigned char *pok = NULL
+        cdef long long sec_mem
         if self.n_on <= 0 or np_ == 0 or ns == 0:
             return None
         for m in range(NV):
@@ -915,17 +932,31 @@ cdef class AllocState(ClusterState):
         pkey = <long long *>malloc(np_ * sizeof(long long))
         spos = <Py_ssize_t *>malloc(ns * sizeof(Py_ssize_t))
         approx = <double *>malloc(np_ * ns * sizeof(double))
+        pok = <unsigned char *>malloc(np_)
         try:
             if (pn == NULL or ppos == NULL or pkey == NULL or spos == NULL
-                    or approx == NULL):
+                    or approx == NULL or pok == NULL):
                 raise MemoryError()
+            sec_mem = I.mem if I.uses_sec_mem else 0
             for i in range(np_):
-                key, node = primaries[i]
-                ppos[i] = self._pos(key)
+                key, loc = primaries[i]
+                pp = self._pos(key)
+                ppos[i] = pp
                 pkey[i] = key
-                pack_node(pn + i, node, hs_truncate)
-                if self.offl[ppos[i]]:
+                if self.offl[pp]:
                     return None
+                # r:p and f on p's node, then the removal of r:s
+                wp = self.an[pp]
+                peem = self._pm_find(pp, old_pkey)
+                pok[i] = False
+                if add_sec(&wp, &I, peem, strict_rsec, False) >= 0:
+                    continue
+                remove_sec(&wp, &I, peem + sec_mem, self._pm_max_excl(pp, old_pkey))
+                if add_pri(&wp, &I, loc, strict_fo, False) >= 0:
+                    continue
+                remove_pri(&wp, &I, loc)
+                pn[i] = wp
+                pok[i] = True
             for j in range(ns):
                 spos[j] = self._pos(secondaries[j])
                 if self.offl[spos[j]]:
@@ -943,11 +974,11 @@ cdef class AllocState(ClusterState):
                 for j in range(ns):
                     approx[i * ns + j] = NAN
                     sp = spos[j]
-                    if sp == pp:
+                    if sp == pp or not pok[i]:
                         continue
                     ws = self.an[sp]
                     peem = self._pm_find(sp, pkey[i])
-                    fms = add_sec(&ws, &I, peem, strict_sec, False)
+                    fms = add_sec(&ws, &I, peem, strict_fo, False)
                     if fms >= 0:
                         continue
                     loc = self._loc_common(pp, sp)
@@ -995,7 +1026,7 @@ cdef class AllocState(ClusterState):
                         continue
                     sp = spos[j]
                     ws = self.an[sp]
-                    add_sec(&ws, &I, self._pm_find(sp, pkey[i]), strict_sec, False)
+                    add_sec(&ws, &I, self._pm_find(sp, pkey[i]), strict_fo, False)
                     wp = pn[i]
                     add_pri(&wp, &I, self._loc_common(pp, sp), False, False)
                     _a_row(&wp, self.vals + pp * NV, rp)
@@ -1029,6 +1060,7 @@ cdef class AllocState(ClusterState):
             free(pkey)
             free(spos)
             free(approx)
+            free(pok)
 
     def total_avail_mem(self):
         """Sum over all nodes of ``Node.avail_mem()``."""

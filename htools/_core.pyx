@@ -48,7 +48,7 @@ from libc.string cimport memcpy, memset
 
 from htools._node cimport (
     NV, M_PTAGS, NFAIL, FITS, NodeS, InstS, pack_node, pack_instance, add_pri,
-    add_sec, node_values, remove_pri,
+    add_sec, node_values, remove_pri, remove_sec,
 )
 
 # ---------------------------------------------------------------------------

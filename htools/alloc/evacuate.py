@@ -262,14 +262,15 @@ def _evac_drbd_compiled(force: bool, nl: Mapping[int, Node], inst: Instance,
     """The (moves before ``r:p``, p, s) :func:`_evac_drbd_all` picks, from
     the compiled core (``AllocState.evac_pair_best``), or None where the
     model's loop decides: no candidate fits (its message names the last
-    failure), a change of the first steps lands in the scored group
-    besides ``p`` (an evacuation within the group), tagged, forthcoming
-    instances or storage pools, values the C types cannot hold, NaN.
+    failure), the instance's nodes in the scored group (an evacuation
+    within the group), tagged or forthcoming instances, storage pools,
+    values the C types cannot hold, NaN.
 
-    The first steps (failover if the primary is offline, ``r:p``, ``f``)
-    run here per primary; the compiled core places the instance on each
-    (p, s) from ``p``'s state with the instance removed again and ``s``'s
-    unchanged state, as the model's loop does, and scores the group."""
+    The moves ``r:p`` and ``f`` change p and the instance's old nodes.  The
+    old nodes' part depends on p only through the location score and the
+    old primary's peer-map entry of p, and is checked here once per such
+    pair (with the migration tags, the one check of ``f`` reading both
+    sides); p's part and the pairs are the compiled core's."""
     keys = [k for k in sorted(nl) if nl[k].group == gdx]
     members = set(keys)
     pre_moves: List[mv.IMove] = []
@@ -277,50 +278,56 @@ def _evac_drbd_compiled(force: bool, nl: Mapping[int, Node], inst: Instance,
     inst0 = inst
     if nl[inst.pnode].offline:
         res = _apply(force, nl, inst, mv.IMove(mv.FAILOVER))
-        if isinstance(res, FailMode) or not members.isdisjoint(res[0]):
+        if isinstance(res, FailMode):
             return None
-        state0 = _merged(nl, res[0])
+        state0 = ChainMap(res[0], nl)
         inst0 = res[1]
         pre_moves.append(mv.IMove(mv.FAILOVER))
+    a, b = inst0.pnode, inst0.snode
+    if (a in members or b in members or a == b or not fastalloc.eligible(inst0)
+            or inst0.pools):
+        return None
+    a_node, b_node = state0[a], state0[b]
+    if a_node.pools or b_node.pools:
+        return None
+    force_fo = a_node.offline or force
+    a_tags = a_node.location_tags
+    a_peers = a_node.peers
+    a_mig = a_node.mig_tags
+    a_rem = a_node.remove_pri(inst0)
+    a_ok: Dict[Tuple[int, int], bool] = {}
     prims = []
-    inst2 = None
-    force_s = None
     for p in avail:
         if p not in members:
             return None
-        res = _apply(force, state0, inst0, mv.IMove(mv.REPLACE_SECONDARY, p))
-        if isinstance(res, FailMode):
-            continue
-        # overlays: the moves read a few nodes only
-        st1 = ChainMap(res[0], state0)
-        res2 = _apply(force, st1, res[1], mv.IMove(mv.FAILOVER))
-        if isinstance(res2, FailMode):
-            continue
-        for k in res[0]:
-            if k != p and k in members:
-                return None
-        for k in res2[0]:
-            if k != p and k in members:
-                return None
-        i2 = res2[1]
-        st2 = ChainMap(res2[0], res[0], state0)
-        if i2.snode in members:
+        tgt = state0[p]
+        if tgt.pools:
             return None
-        fs = st2[i2.snode].offline or force
-        if inst2 is None:
-            inst2, force_s = i2, fs
-        elif fs != force_s:
-            return None
-        pnode2 = st2[p].remove_pri(i2)
-        if pnode2.pools:
-            return None
-        prims.append((p, pnode2))
-    if inst2 is None or not fastalloc.eligible(inst2) or inst2.pools:
+        if not a_mig <= tgt.rmig_tags:
+            continue            # f: checkMigration
+        loc = len(a_tags & tgt.location_tags) if a_tags else 0
+        key = (loc, pm_find(a_peers, p) if a_peers else 0)
+        ok = a_ok.get(key)
+        if ok is None:
+            # r:p: the old primary takes the instance again (forced), with
+            # the location score of p; f: it becomes its secondary
+            ni = inst0.copy()
+            ni.location_score = loc
+            ni.snode = p
+            a3 = a_rem.add_pri(ni, force=True)
+            ok = not isinstance(a3, FailMode) and not isinstance(
+                a3.remove_pri(ni).add_sec(ni, p, force=force_fo,
+                                          ignore_disks=a_node.offline), FailMode)
+            a_ok[key] = ok
+        if ok:
+            prims.append((p, loc))
+    if not prims:
         return None
     from htools.alloc.n1 import _alloc_state
     try:
         st = _alloc_state(nl, keys, _PACKED)
-        best = st.evac_pair_best(inst2, prims, list(avail), not force_s)
+        best = st.evac_pair_best(inst0, prims, list(avail), a,
+                                 not (b_node.offline or force), not force_fo)
     except (ValueError, NotImplementedError):   # values the C types cannot hold
         return None
     if not best:

@@ -480,3 +480,115 @@ def test_best_only_pair_filter_matches_full(data, nprim):
     pick = (lambda sol: None if sol.solution is None
             else (sol.solution.score, sol.solution.p, sol.solution.s))
     assert pick(lean) == pick(full)
+
+
+def _checker_view(c):
+    """A checker's classification and answers, normalised for comparison."""
+    return (c.order, c.kind, {d: v for d, v in c.rdeps.items() if v},
+            {g: sorted(v) for g, v in c.group_dep.items() if v},
+            sorted(c.all_dep), c.crash_possible,
+            {k: c.base(k) if not isinstance(c.base(k), Exception)
+             else type(c.base(k)) for k in c.order},
+            dict(c._sticky), c._ensure_base_false())
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 100_000), nodes=st.integers(8, 20),
+       groups=st.sampled_from([2, 2, 3]), per_node=st.sampled_from([2, 4]),
+       load=st.sampled_from([0.2, 0.3, 0.5]), tags=st.booleans(),
+       offline=st.sampled_from([0.0, 0.0, 0.1]),
+       rtype=st.sampled_from(["change-group", "change-group", "node-evacuate"]),
+       mix=st.sampled_from(["drbd", "mixed"]), same=st.sampled_from([0.0, 0.1]))
+def test_derived_n1_checker_matches_fresh(seed, nodes, groups, per_node, load, tags,
+                                          offline, rtype, mix, same):
+    """The global N+1 checker derived from the previous state's (the state
+    after one more move) classifies and answers as one built afresh, and
+    the requests' answers are those without derivation."""
+    from htools.alloc import n1
+    from simulate.requests import make_request
+    templates = {"drbd": 1} if mix == "drbd" else {"drbd": 4, "plain": 1,
+                                                   "sharedfile": 1, "diskless": 1}
+    doc = make_request(seed, rtype, nodes=nodes, groups=groups,
+                       inst_per_node=per_node, load=load, tags=tags,
+                       offline_frac=offline, templates=templates,
+                       excl_storage=False, networks=False, policy_variety=False,
+                       samenode_frac=same)
+    derive_fn = n1._derived_checker
+    seen = []
+
+    def checked(nl, il, opts_key):
+        got = derive_fn(nl, il, opts_key)
+        if got is not None:
+            fresh = n1.N1Checker(nl, il, *opts_key)
+            assert _checker_view(got) == _checker_view(fresh)
+            seen.append(1)
+        return got
+    n1._LAST.clear()
+    n1._CHECKERS.clear()
+    try:
+        n1._derived_checker = checked
+        with_derive = _evac_outcome(doc, True)
+        n1._derived_checker = lambda *a: None
+        n1._CHECKERS.clear()
+        without = _evac_outcome(doc, True)
+    finally:
+        n1._derived_checker = derive_fn
+    assert with_derive == without
+    event("derived" if seen else "none derived")
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(4, 12),
+       per_node=st.integers(2, 8), groups=st.integers(1, 3),
+       mix=st.sampled_from(["drbd", "mixed"]), overcommit=st.booleans(),
+       offline=st.sampled_from([0.0, 0.2]), accept=st.booleans(),
+       moves=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3),
+                                st.integers(0, 10_000)), min_size=1, max_size=8))
+def test_derived_n1_checker_after_moves(seed, nodes, per_node, groups, mix,
+                                        overcommit, offline, accept, moves):
+    """After each of a sequence of instance moves the checker derived from
+    the previous state's classifies and answers as one built afresh
+    (clusters loaded enough for nodes to turn unevacuable and back)."""
+    from htools import moves as mv
+    from htools.alloc import n1
+    from simulate.generator import generate
+    templates = {"drbd": 1} if mix == "drbd" else {"drbd": 4, "plain": 2,
+                                                   "sharedfile": 1, "diskless": 1}
+    text = generate(nodes=nodes, instances=nodes * per_node, groups=groups,
+                    seed=seed, templates=templates, overcommit=overcommit,
+                    offline_frac=offline, skew=0.9)
+    nl, il = _load_text(text)
+    keys = sorted(nl)
+    idxs = sorted(il)
+    if not idxs:
+        return
+    checker = n1.N1Checker(nl, il, accept)
+    checker._ensure_base_false()
+    kinds = [mv.FAILOVER, mv.REPLACE_SECONDARY, mv.FAILOVER_TO_ANY,
+             mv.REPLACE_PRIMARY]
+    derived = 0
+    for pick, kind, tgt in moves:
+        inst = il[idxs[pick % len(idxs)]]
+        try:
+            res = mv.apply_move(True, nl, inst, mv.IMove(kinds[kind],
+                                                         keys[tgt % len(keys)]))
+        except Exception:   # noqa: BLE001 - a move the instance cannot make
+            continue
+        if isinstance(res, FailMode):
+            continue
+        nl = dict(nl)
+        nl.update(res[0])
+        il = dict(il)
+        il[inst.idx] = res[1]
+        got = checker.derive(nl, il, list(res[0]), [inst.idx])
+        fresh = n1.N1Checker(nl, il, accept)
+        if got is None:
+            checker = fresh
+            checker._ensure_base_false()
+            continue
+        assert _checker_view(got) == _checker_view(fresh)
+        if got._ensure_base_false():
+            event("unevacuable nodes")
+        derived += 1
+        checker = got
+    event("derived %d" % min(derived, 3))
