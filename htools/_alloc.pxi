@@ -664,7 +664,7 @@ cdef class AllocState(ClusterState):
         return pack_instance(I, inst)
 
     def evaluate(self, inst, PairPlan plan, policy, bint force,
-                 bint collect=False, bint offline=False):
+                 bint collect=False, bint offline=False, bint heads=False):
         """Evaluate every target of ``plan`` for the new instance ``inst``.
 
         ``policy``: per primary of the plan (in order), the policy failure
@@ -675,7 +675,11 @@ cdef class AllocState(ClusterState):
         per primary ``(pdx, fails, scores, sdxs, locs)``, three parallel
         lists of its candidates in evaluation order.  ``offline``: one-node
         targets may be offline (their instances count in the offline
-        metrics); otherwise an offline target is a ValueError."""
+        metrics); otherwise an offline target is a ValueError.  ``heads``
+        (with ``collect``, two-node targets): per primary ``(pdx, fails,
+        count, score, sdx, loc)``, its number of candidates and the first
+        of them in htools' sorted order (the lowest score, the last
+        evaluated on ties), or None for those three without candidates."""
         cdef InstS I
         cdef NodeS wp, ws
         cdef double base_s[NV]
@@ -705,6 +709,10 @@ cdef class AllocState(ClusterState):
         cdef bint all_fin = True
         cdef _SecCache sc = _SecCache(self.n)
         cdef list c_score = None, c_sec = None, c_loc = None
+        cdef long long h_n = 0, h_loc = 0
+        cdef double h_score = 0.0
+        cdef Py_ssize_t h_sp = -1
+        heads = heads and collect and not plan.single
         for m in range(NV):
             if _KIND[m] == K_STDDEV or _KIND[m] == K_SUM:
                 all_idx[n_all] = m
@@ -728,7 +736,9 @@ cdef class AllocState(ClusterState):
                 raise ValueError("offline allocation target")
             for m in range(NFAIL):
                 pfails[m] = 0
-            if collect:
+            if heads:
+                h_n = 0
+            elif collect:
                 c_score = []
                 c_sec = []
                 c_loc = []
@@ -831,7 +841,13 @@ cdef class AllocState(ClusterState):
                     if score != score:
                         return None
                     allocs += 1
-                    if collect:
+                    if heads:
+                        if h_n == 0 or score <= h_score:
+                            h_score = score
+                            h_sp = sp
+                            h_loc = loc
+                        h_n += 1
+                    elif collect:
                         c_score.append(score)
                         c_sec.append(self._keyof(sp))
                         c_loc.append(loc)
@@ -842,7 +858,14 @@ cdef class AllocState(ClusterState):
                         best_loc = loc
             for m in range(NFAIL):
                 fails[m] += pfails[m]
-            if collect:
+            if heads:
+                if h_n:
+                    res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
+                                h_n, h_score, self._keyof(h_sp), h_loc))
+                else:
+                    res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
+                                0, None, None, None))
+            elif collect:
                 res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
                             c_score, c_sec, c_loc))
         if collect:
@@ -920,6 +943,11 @@ cdef class AllocState(ClusterState):
         cdef double *approx = NULL
         cdef unsigned char *pok = NULL
         cdef long long sec_mem
+        cdef const double *srow = NULL
+        cdef const int *chg = NULL
+        cdef int chg_tmp[NV]
+        cdef int cnt = 0
+        cdef _SecCache sc
         if self.n_on <= 0 or np_ == 0 or ns == 0:
             return None
         for m in range(NV):
@@ -927,6 +955,7 @@ cdef class AllocState(ClusterState):
                 all_idx[n_all] = m
                 n_all += 1
         self._inst(inst, &I)
+        sc = _SecCache(self.n)
         pn = <NodeS *>calloc(np_, sizeof(NodeS))
         ppos = <Py_ssize_t *>malloc(np_ * sizeof(Py_ssize_t))
         pkey = <long long *>malloc(np_ * sizeof(long long))
@@ -976,11 +1005,34 @@ cdef class AllocState(ClusterState):
                     sp = spos[j]
                     if sp == pp or not pok[i]:
                         continue
-                    ws = self.an[sp]
                     peem = self._pm_find(sp, pkey[i])
-                    fms = add_sec(&ws, &I, peem, strict_fo, False)
-                    if fms >= 0:
-                        continue
+                    if peem == 0:
+                        # the common case, shared by all primaries
+                        if sc.fm[sp] == -2:
+                            ws = self.an[sp]
+                            sc.fm[sp] = add_sec(&ws, &I, 0, strict_fo, False)
+                            if sc.fm[sp] < 0:
+                                _a_row(&ws, self.vals + sp * NV, sc.row + sp * NV)
+                                if _row_max(sc.row + sp * NV, False, maxabs):
+                                    return None
+                                sc.cnt[sp] = _a_changed(self.vals + sp * NV,
+                                                        sc.row + sp * NV,
+                                                        sc.idx + sp * NV)
+                        if sc.fm[sp] >= 0:
+                            continue
+                        srow = sc.row + sp * NV
+                        chg = sc.idx + sp * NV
+                        cnt = sc.cnt[sp]
+                    else:
+                        ws = self.an[sp]
+                        if add_sec(&ws, &I, peem, strict_fo, False) >= 0:
+                            continue
+                        _a_row(&ws, self.vals + sp * NV, rs)
+                        if _row_max(rs, False, maxabs):
+                            return None
+                        srow = rs
+                        chg = chg_tmp
+                        cnt = _a_changed(self.vals + sp * NV, rs, chg_tmp)
                     loc = self._loc_common(pp, sp)
                     if loc != cur_loc:
                         # the primary's part depends on the secondary only
@@ -999,11 +1051,8 @@ cdef class AllocState(ClusterState):
                                 return None
                     if fmp >= 0:
                         continue
-                    _a_row(&ws, self.vals + sp * NV, rs)
-                    if _row_max(rs, False, maxabs):
-                        return None
-                    cv = _a_score2(s1, v1, out1, self.vals + sp * NV, rs,
-                                   all_idx, n_all, nn)
+                    cv = _a_score2(s1, v1, out1, self.vals + sp * NV, srow,
+                                   chg, cnt, nn)
                     if cv != cv:
                         return None
                     approx[i * ns + j] = cv

@@ -163,12 +163,17 @@ def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
                 for i in idxs:
                     policy[i] = r
     force = bool(opts.ignore_soft_errors)
+    heads = best_only and kind == "pair" and n1pred is not None
     try:
-        res = st.evaluate(inst, plan, policy, force, n1pred is not None)
+        res = st.evaluate(inst, plan, policy, force, n1pred is not None, False,
+                          heads)
     except (ValueError, NotImplementedError):
         return None
     if res is None:
         return None
+    if heads:
+        return annotate_solution(_filtered_heads(nl, inst, force, st, targets,
+                                                 policy, res, n1pred))
     if n1pred is None:
         fails, allocs, best = res
         el = None
@@ -253,6 +258,46 @@ def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
             fails[m] += c
         allocs += n
         best = best_element(best, el)
+    return Solution(fails, allocs, best)
+
+
+def _filtered_heads(nl, inst: Instance, force: bool, st: AllocState, targets,
+                    policy, heads, n1pred) -> Solution:
+    """:func:`_filtered` with ``best_only`` (two-node targets) from the
+    first candidate of each primary (``evaluate``'s ``heads``): a primary
+    whose first candidate fails the check is evaluated again, alone, for
+    all its candidates."""
+    quick = getattr(n1pred, "quick_reject", None)
+    order = sorted([(h[3], i) for i, h in enumerate(heads) if h[2]],
+                   key=lambda h: h[0])
+    fails = [0] * NUM_FAIL_MODES
+    allocs = 0
+    found: Dict[int, object] = {}
+    low = None
+    for head, i in order:
+        if low is not None and head > low:
+            break
+        p, pf, n, score, sec, loc = heads[i]
+        el = None
+        if quick is None or not quick((p, sec)):
+            el = _element(nl, inst, force, "pair", (score, p, sec, loc))
+            if not n1pred(el):
+                el = None
+        if el is None:
+            full = st.evaluate(inst, PairPlan(st, ("pair", [targets[i]])),
+                               [policy[i]], force, True)
+            _p, pf, scores, secs, locs = full[0]
+            el, n, pf = _primary_best(nl, inst, force, "pair", n1pred, quick,
+                                      p, pf, scores, secs, locs)
+        found[i] = el
+        allocs += n
+        for m, c in enumerate(pf):
+            fails[m] += c
+        if el is not None and (low is None or el.score < low):
+            low = el.score
+    best = None
+    for i in sorted(found):
+        best = best_element(best, found[i])
     return Solution(fails, allocs, best)
 
 

@@ -592,3 +592,52 @@ def test_derived_n1_checker_after_moves(seed, nodes, per_node, groups, mix,
         derived += 1
         checker = got
     event("derived %d" % min(derived, 3))
+
+
+LOADED = [
+    dict(nodes=6, instances=20, groups=1, templates={"drbd": 1}, skew=0.9),
+    dict(nodes=8, instances=24, groups=1, templates={"drbd": 3, "plain": 1},
+         overcommit=True),
+    dict(nodes=12, instances=40, groups=2, templates={"drbd": 1}, skew=0.9),
+    dict(nodes=10, instances=30, groups=1, location_tags=True),
+]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("params", CLUSTERS[:4] + LOADED,
+                         ids=lambda p: "%(nodes)dx%(instances)d" % p)
+def test_best_only_try_alloc_picks_the_same(seed, params):
+    """``try_alloc(best_only=True)`` (each primary's first candidate from
+    the compiled evaluation, primaries above the best found skipped, a
+    primary whose first candidate fails the capacity check evaluated again
+    alone) places a DRBD instance as the full search does, capacity
+    checks on, loaded clusters included."""
+    rng = Random(seed * 104729 + params["nodes"])
+    cdata, nl, il = _load(seed, **params)
+    groups = sorted(cdata.groups, key=lambda g: g.idx)
+    base = AlgorithmOptions()
+    compared = 0
+    for _ in range(10):
+        inst = _spec(rng, DiskTemplate.DRBD)
+        try:
+            an = gen_alloc_nodes(base, groups, nl, 2, True)
+        except AllocFailure:
+            continue
+        opts = base.replace(ignore_soft_errors=rng.random() < 0.3)
+        odd = rng.choice([2, 3])
+        # the global N+1 check, and a check refusing many first candidates
+        for pred in (n1_predicate(opts, nl, il),
+                     lambda el, odd=odd: (el.inst.snode + el.inst.pnode) % odd != 0):
+            try:
+                full = fastalloc.try_alloc(opts, nl, il, inst, an, pred)
+            except AllocFailure:
+                continue
+            lean = fastalloc.try_alloc(opts, nl, il, inst, an, pred, True)
+            assert (full is None) == (lean is None)
+            if full is None:
+                continue
+            pick = (lambda el: None if el is None else
+                    (el.inst.pnode, el.inst.snode, _bits(el.score)))
+            assert pick(lean.solution) == pick(full.solution)
+            compared += 1
+    assert compared > 0
