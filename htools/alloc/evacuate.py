@@ -410,6 +410,11 @@ def _record(state, idx: int, result) -> None:
     es.moved.append((idx, nl2[new_inst.pnode].group, new_inst.all_nodes()))
     es.opcodes.append(ops)
     state[0], state[1] = nl2, il2
+    # the next instance's placement reads the compiled state of nl2: derived
+    # from nl's (if it has one) by the few nodes the moves changed
+    if len(nl2) == len(nl):
+        fastalloc.note_derived(nl, nl2, {k: n for k, n in nl2.items()
+                                         if n is not nl.get(k)})
 
 
 def try_node_evac(opts: AlgorithmOptions, groups: Sequence[Group],
