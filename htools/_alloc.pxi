@@ -948,6 +948,11 @@ cdef class AllocState(ClusterState):
         cdef int chg_tmp[NV]
         cdef int cnt = 0
         cdef _SecCache sc
+        cdef double eps[NV]
+        cdef double cb, e, up
+        cdef Py_ssize_t nc1, t
+        cdef Py_ssize_t *c1i = NULL
+        cdef double *c1b = NULL
         if self.n_on <= 0 or np_ == 0 or ns == 0:
             return None
         for m in range(NV):
@@ -962,9 +967,11 @@ cdef class AllocState(ClusterState):
         spos = <Py_ssize_t *>malloc(ns * sizeof(Py_ssize_t))
         approx = <double *>malloc(np_ * ns * sizeof(double))
         pok = <unsigned char *>malloc(np_)
+        c1i = <Py_ssize_t *>malloc(np_ * ns * sizeof(Py_ssize_t))
+        c1b = <double *>malloc(np_ * ns * sizeof(double))
         try:
             if (pn == NULL or ppos == NULL or pkey == NULL or spos == NULL
-                    or approx == NULL or pok == NULL):
+                    or approx == NULL or pok == NULL or c1i == NULL or c1b == NULL):
                 raise MemoryError()
             sec_mem = I.mem if I.uses_sec_mem else 0
             for i in range(np_):
@@ -1067,6 +1074,16 @@ cdef class AllocState(ClusterState):
                 elif _KIND[m] == K_SUM or _KIND[m] == K_OFFSUM:
                     bound += _WEIGHTS[m] * (total + 10) * (total + 10) * 1e-15 * maxabs[m]
             bound = 2.0 * (bound + 1e-12 * fabs(lo))
+            # the candidates within the uniform bound, in order, each with
+            # its own bound: a standard deviation's error is at most
+            # min(sqrt(e), e / sqrt(v)) for a variance error e (the uniform
+            # bound's, for two updates) and an updated variance v; the
+            # exact lowest is among those whose score less their bound is
+            # not above the lowest score plus its bound
+            for m in range(NV):
+                eps[m] = 2.0 * (total + 10) * 1e-14 * maxabs[m] * maxabs[m]
+            nc1 = 0
+            up = INFINITY
             for i in range(np_):
                 pp = ppos[i]
                 for j in range(ns):
@@ -1080,28 +1097,61 @@ cdef class AllocState(ClusterState):
                     add_pri(&wp, &I, self._loc_common(pp, sp), False, False)
                     _a_row(&wp, self.vals + pp * NV, rp)
                     _a_row(&ws, self.vals + sp * NV, rs)
-                    if pp < sp:
-                        ev[0].rank = self.onrank[pp]
-                        ev[0].row = rp
-                        ev[1].rank = self.onrank[sp]
-                        ev[1].row = rs
-                    else:
-                        ev[0].rank = self.onrank[sp]
-                        ev[0].row = rs
-                        ev[1].rank = self.onrank[pp]
-                        ev[1].row = rp
-                    ev[0].action = A_REPLACE
-                    ev[1].action = A_REPLACE
-                    _aggregate(self.on_rows, self.n_on, ev, 2, self.n_on,
-                               self.off_rows, self.n_off, NULL, 0, out, sums, var)
-                    out[MAP_METRIC] = self.b_val[MAP_METRIC]
-                    cv = _weighted(out)
-                    if cv != cv:
-                        return None
-                    if best_i < 0 or not best_cv < cv:
-                        best_i = i
-                        best_j = j
-                        best_cv = cv
+                    memcpy(s1, self.b_sum, NV * sizeof(double))
+                    memcpy(v1, self.b_var, NV * sizeof(double))
+                    _a_update(s1, v1, self.vals + pp * NV, rp, nn)
+                    _a_update(s1, v1, self.vals + sp * NV, rs, nn)
+                    cb = 0.0
+                    for m in range(NV):
+                        if _KIND[m] == K_STDDEV:
+                            e = sqrt(eps[m])
+                            if v1[m] > 0.0 and eps[m] / sqrt(v1[m]) < e:
+                                e = eps[m] / sqrt(v1[m])
+                            cb += _WEIGHTS[m] * (e + 1e-15 * sqrt(v1[m] + eps[m]))
+                        elif _KIND[m] == K_SUM or _KIND[m] == K_OFFSUM:
+                            cb += _WEIGHTS[m] * 2.0 * (total + 10) * (total + 10) * 1e-15 * maxabs[m]
+                    cb = 2.0 * (cb + 1e-12 * fabs(cv))
+                    c1i[nc1] = i * ns + j
+                    c1b[nc1] = cb
+                    nc1 += 1
+                    if cv + cb < up:
+                        up = cv + cb
+            for t in range(nc1):
+                i = c1i[t] // ns
+                j = c1i[t] % ns
+                cv = approx[c1i[t]]
+                if cv - c1b[t] > up:
+                    continue
+                pp = ppos[i]
+                sp = spos[j]
+                ws = self.an[sp]
+                add_sec(&ws, &I, self._pm_find(sp, pkey[i]), strict_fo, False)
+                wp = pn[i]
+                add_pri(&wp, &I, self._loc_common(pp, sp), False, False)
+                _a_row(&wp, self.vals + pp * NV, rp)
+                _a_row(&ws, self.vals + sp * NV, rs)
+                if pp < sp:
+                    ev[0].rank = self.onrank[pp]
+                    ev[0].row = rp
+                    ev[1].rank = self.onrank[sp]
+                    ev[1].row = rs
+                else:
+                    ev[0].rank = self.onrank[sp]
+                    ev[0].row = rs
+                    ev[1].rank = self.onrank[pp]
+                    ev[1].row = rp
+                ev[0].action = A_REPLACE
+                ev[1].action = A_REPLACE
+                _aggregate(self.on_rows, self.n_on, ev, 2, self.n_on,
+                           self.off_rows, self.n_off, NULL, 0, out, sums, var)
+                out[MAP_METRIC] = self.b_val[MAP_METRIC]
+                cv = _weighted(out)
+                if cv != cv:
+                    return None
+                if best_i < 0 or not best_cv < cv:
+                    best_i = i
+                    best_j = j
+                    best_cv = cv
             return (primaries[best_i][0], secondaries[best_j])
         finally:
             free(pn)
@@ -1110,6 +1160,8 @@ cdef class AllocState(ClusterState):
             free(spos)
             free(approx)
             free(pok)
+            free(c1i)
+            free(c1b)
 
     def total_avail_mem(self):
         """Sum over all nodes of ``Node.avail_mem()``."""

@@ -641,3 +641,51 @@ def test_best_only_try_alloc_picks_the_same(seed, params):
             assert pick(lean.solution) == pick(full.solution)
             compared += 1
     assert compared > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 100_000), nodes=st.integers(4, 30),
+       per_node=st.sampled_from([1, 2, 4]), load=st.sampled_from([0.1, 0.3, 0.8]),
+       node_class=st.sampled_from([None, 1, 3]), tags=st.booleans())
+def test_evac_pair_best_matches_model_loop(seed, nodes, per_node, load, node_class,
+                                           tags):
+    """``nodeEvacInstance ChangeAll`` of every DRBD instance of one group
+    into the other (alike nodes: many equal and nearly equal scores) picks
+    the same nodes and jobs with the compiled pair scoring as with the
+    model's loop."""
+    import json
+    from backends.iallocator import parse_request
+    from htools.alloc import evacuate
+    from htools.alloc.solution import AllocFailure as Failure
+    from htools.params import DEFAULT_OPTIONS
+    from simulate.requests import make_request
+    doc = make_request(seed, "change-group", nodes=nodes, groups=2,
+                       inst_per_node=per_node, load=load, tags=tags,
+                       offline_frac=0.0, templates={"drbd": 1},
+                       excl_storage=False, networks=False, policy_variety=False,
+                       node_class=node_class)
+    rq = parse_request(json.dumps(doc))
+    nl = {n.idx: n for n in rq.cdata.nodes}
+    il = {i.idx: i for i in rq.cdata.instances}
+    gdxs = sorted({n.group for n in nl.values()})
+    if len(gdxs) < 2:
+        return
+    compiled_fn = evacuate._evac_drbd_compiled
+
+    def run(inst, gdx, avail):
+        try:
+            nl2, il2, ops = evacuate._evac_drbd_all(DEFAULT_OPTIONS, nl, il, inst,
+                                                    gdx, avail)
+        except Failure as err:
+            return err.msg
+        return il2[inst.idx].pnode, il2[inst.idx].snode, json.dumps(ops)
+    for inst in [il[i] for i in sorted(il)][:12]:
+        gdx = [g for g in gdxs if g != nl[inst.pnode].group][0]
+        avail = [k for k in sorted(nl) if nl[k].group == gdx and not nl[k].offline]
+        fast = run(inst, gdx, avail)
+        try:
+            evacuate._evac_drbd_compiled = lambda *a: None
+            slow = run(inst, gdx, avail)
+        finally:
+            evacuate._evac_drbd_compiled = compiled_fn
+        assert fast == slow
