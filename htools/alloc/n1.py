@@ -579,10 +579,24 @@ class N1Checker:
         redo &= self._class.keys()
         new.kind = dict(self.kind)
         new._class = dict(self._class)
-        new.rdeps = {d: set(v) for d, v in self.rdeps.items()}
-        new.group_dep = {g: list(v) for g, v in self.group_dep.items()}
+        # the sets and lists shared with this checker are copied before
+        # they change
+        new.rdeps = rdeps = dict(self.rdeps)
+        new.group_dep = group_dep = dict(self.group_dep)
         new.all_dep = list(self.all_dep)
         new._crashers = set(self._crashers)
+        own_d: set = set()
+        own_g: set = set()
+
+        def own(d: int) -> None:
+            if d not in own_d:
+                rdeps[d] = set(rdeps.get(d, ()))
+                own_d.add(d)
+
+        def own_group(g: int) -> None:
+            if g not in own_g:
+                group_dep[g] = list(group_dep.get(g, ()))
+                own_g.add(g)
         for k in redo:
             kind, deps, gdx, _crash = self._class[k]
             new._crashers.discard(k)
@@ -590,10 +604,20 @@ class N1Checker:
                 new.all_dep.remove(k)
                 continue
             if kind == _GROUP:
-                new.group_dep[gdx].remove(k)
+                own_group(gdx)
+                group_dep[gdx].remove(k)
             for d in deps:
-                new.rdeps[d].discard(k)
+                own(d)
+                rdeps[d].discard(k)
         for k in sorted(redo):
+            node = nl[k]
+            own(k)
+            own_group(node.group)
+            for idx in node.p_list:
+                inst = il.get(idx)
+                if inst is not None:
+                    own(inst.snode)
+                    own(inst.pnode)
             new._classify(k, False)
         stale = self._affected(changed) | new._affected(changed) | redo
         new._base = {k: v for k, v in self._base.items() if k not in stale}

@@ -580,7 +580,9 @@ def test_derived_n1_checker_after_moves(seed, nodes, per_node, groups, mix,
         nl.update(res[0])
         il = dict(il)
         il[inst.idx] = res[1]
+        before = _checker_view(checker)
         got = checker.derive(nl, il, list(res[0]), [inst.idx])
+        assert _checker_view(checker) == before     # the old one unchanged
         fresh = n1.N1Checker(nl, il, accept)
         if got is None:
             checker = fresh
