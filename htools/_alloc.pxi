@@ -733,7 +733,7 @@ cdef class AllocState(ClusterState):
         return pack_instance(I, inst)
 
     def evaluate(self, inst, PairPlan plan, policy, bint force,
-                 bint collect=False, bint offline=False):
+                 bint collect=False, bint offline=False, bint heads=False):
         """Evaluate every target of ``plan`` for the new instance ``inst``.
 
         ``policy``: per primary of the plan (in order), the policy failure
@@ -745,7 +745,12 @@ cdef class AllocState(ClusterState):
         sequences of its candidates in evaluation order (typed arrays of
         doubles and 64-bit integers; the node keys a list where they are
         not integers).  ``offline``: one-node targets may be offline (their
-        instances count in the offline metrics); otherwise an offline target is a ValueError."""
+        instances count in the offline metrics); otherwise an offline
+        target is a ValueError.  ``heads`` (with ``collect``, two-node
+        targets): per primary ``(pdx, fails, count, score, sdx, loc)``, its
+        number of candidates and the first of them in htools' sorted order
+        (the lowest score, the last evaluated on ties), or None for those
+        three without candidates."""
         cdef InstS I
         cdef double base_s[NV]
         cdef double base_var[NV]
@@ -762,6 +767,7 @@ cdef class AllocState(ClusterState):
         cdef long long *b_loc = NULL
         cdef bint int_keys = True
         cdef long long *kpos = NULL
+        heads = heads and collect and not plan.single
         self._inst(inst, &I)
         if len(policy) != plan.np_:
             raise ValueError("one policy result per primary expected")
@@ -804,7 +810,7 @@ cdef class AllocState(ClusterState):
             try:
                 return self._evaluate_pairs_par(&I, plan, policy, strict, collect,
                                                 fails, base_s, base_var, nn, kpos,
-                                                _alloc_threads)
+                                                _alloc_threads, heads)
             finally:
                 free(kpos)
         try:
@@ -812,7 +818,7 @@ cdef class AllocState(ClusterState):
                 raise MemoryError()
             return self._evaluate_loop(&I, plan, policy, strict, collect, offline,
                                        res, fails, pfails, base_s, base_var, nn, sc,
-                                       b_score, b_sec, b_loc, kpos)
+                                       b_score, b_sec, b_loc, kpos, heads)
         finally:
             free(b_score)
             free(b_sec)
@@ -902,7 +908,7 @@ cdef class AllocState(ClusterState):
     cdef object _evaluate_pairs_par(self, InstS *Ip, PairPlan plan, object policy,
                                     bint strict, bint collect, long long *fails,
                                     double *base_s, double *base_var, double nn,
-                                    const long long *kpos, int nt):
+                                    const long long *kpos, int nt, bint heads):
         """:meth:`evaluate` of a two-node plan on ``nt`` threads: the
         primaries' candidates are evaluated independently (the secondaries'
         common placements computed first), then read in the serial loop's
@@ -973,7 +979,21 @@ cdef class AllocState(ClusterState):
                     raise ValueError("offline allocation target")
                 for m in range(NFAIL):
                     fails[m] += pf[i * NFAIL + m]
-                if collect:
+                if heads:
+                    nc = 0
+                    for j in range(plan.s_off[i], plan.s_off[i + 1]):
+                        if c_ok[j] and (nc == 0 or c_score[j] <= best_score):
+                            best_score = c_score[j]
+                            best_s = plan.s_pos[j]
+                            best_loc = c_loc[j]
+                        nc += c_ok[j]
+                    if nc:
+                        res.append((plan.p_idx[i], [pf[i * NFAIL + m] for m in range(NFAIL)],
+                                    nc, best_score, self._keyof(best_s), best_loc))
+                    else:
+                        res.append((plan.p_idx[i], [pf[i * NFAIL + m] for m in range(NFAIL)],
+                                    0, None, None, None))
+                elif collect:
                     nc = 0
                     for j in range(plan.s_off[i], plan.s_off[i + 1]):
                         nc += c_ok[j]
@@ -1028,8 +1048,11 @@ cdef class AllocState(ClusterState):
                                long long *fails, long long *pfails,
                                double *base_s, double *base_var, double nn,
                                _SecCache sc, double *b_score, long long *b_sec,
-                               long long *b_loc, const long long *kpos):
+                               long long *b_loc, const long long *kpos, bint heads):
         """The candidate loop of :meth:`evaluate` (see there)."""
+        cdef long long h_n = 0, h_loc = 0
+        cdef double h_score = 0.0
+        cdef Py_ssize_t h_sp = -1
         cdef InstS I = Ip[0]
         cdef NodeS wp, ws
         cdef double s1[NV]
@@ -1065,6 +1088,7 @@ cdef class AllocState(ClusterState):
             for m in range(NFAIL):
                 pfails[m] = 0
             nc = 0
+            h_n = 0
             pol = policy[i]
             if plan.single:
                 if pol >= 0:
@@ -1165,7 +1189,13 @@ cdef class AllocState(ClusterState):
                     if score != score:
                         return None
                     allocs += 1
-                    if collect:
+                    if heads:
+                        if h_n == 0 or score <= h_score:
+                            h_score = score
+                            h_sp = sp
+                            h_loc = loc
+                        h_n += 1
+                    elif collect:
                         b_score[nc] = score
                         b_sec[nc] = sp
                         b_loc[nc] = loc
@@ -1177,7 +1207,14 @@ cdef class AllocState(ClusterState):
                         best_loc = loc
             for m in range(NFAIL):
                 fails[m] += pfails[m]
-            if collect:
+            if heads:
+                if h_n:
+                    res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
+                                h_n, h_score, self._keyof(h_sp), h_loc))
+                else:
+                    res.append((plan.p_idx[i], [pfails[m] for m in range(NFAIL)],
+                                0, None, None, None))
+            elif collect:
                 a_score = carray.clone(_D_TEMPLATE, nc, False)
                 if nc:
                     memcpy(a_score.data.as_doubles, b_score, nc * sizeof(double))
@@ -1278,6 +1315,293 @@ cdef class AllocState(ClusterState):
             free(tpol)
             free(rows)
             free(approx)
+
+    # -- evacuation of a DRBD instance to another group: (primary, secondary) --
+    cdef long long _pm_max_excl(self, Py_ssize_t i, long long key) noexcept nogil:
+        """The peer map's maximum without ``key``'s entry (0 if empty)."""
+        cdef Py_ssize_t k
+        cdef long long m = 0
+        cdef bint have = False
+        for k in range(self.pl[i]):
+            if self.pk[i][k] != key and (not have or self.pv[i][k] > m):
+                m = self.pv[i][k]
+                have = True
+        return m
+
+    def evac_pair_best(self, inst, primaries, secondaries, long long old_pkey,
+                       bint strict_rsec, bint strict_fo):
+        """The (primary, secondary) keys that ``nodeEvacInstance ChangeAll``
+        picks for the DRBD instance ``inst`` (tag-less, not forthcoming, its
+        primary ``old_pkey`` and its secondary outside this state) among
+        ``primaries`` (``(key, location score)`` in order: those whose
+        primary-side checks passed) and ``secondaries`` (keys, in order).
+
+        Per primary p the moves ``r:p`` and ``f`` are replayed on p's node:
+        the instance joins it as secondary (strict if ``strict_rsec``; its
+        peer-map entry of ``old_pkey`` grows), leaves it again and joins it
+        as primary (strict if ``strict_fo``, gaining the location score); a
+        failure drops p.  Then, for each other key s, ``r:s``: the instance
+        leaves p and joins it again, forced; it joins s as secondary (strict
+        if ``strict_fo``; s's peer-map entry of p read from this state).
+        The candidate's score is htools' two-pass ``compCV`` of this state
+        (which must hold exactly the nodes scored) with p and s replaced;
+        the lowest wins, ties to the last evaluated.
+
+        Returns the pair, False if no candidate fits, or None where the
+        model must decide (a NaN score, a huge or non-finite value, an
+        offline candidate, no online node).
+
+        Every candidate is first scored by htools' statistics update of two
+        nodes (O(1)); only those within twice a bound on its distance from
+        the two-pass score of the lowest are scored exactly (O(nodes) each):
+        the others cannot be the lowest.  The bound is :meth:`_pick`'s for
+        each of the two updates."""
+        cdef InstS I
+        cdef NodeS wp, ws
+        cdef Py_ssize_t np_ = len(primaries), ns = len(secondaries)
+        cdef Py_ssize_t i, j, pp, sp, total = self.n_on + self.n_off
+        cdef Py_ssize_t best_i = -1, best_j = -1
+        cdef double maxabs[NV]
+        cdef double s1[NV]
+        cdef double v1[NV]
+        cdef double out1[NV]
+        cdef double out[NV]
+        cdef double sums[NV]
+        cdef double var[NV]
+        cdef double rp[NV]
+        cdef double rs[NV]
+        cdef int all_idx[NV]
+        cdef int n_all = 0, m, fmp = 0, fms
+        cdef long long loc, cur_loc, peem
+        cdef double nn, cv, lo = 0.0, bound = 0.0, best_cv = 0.0
+        cdef bint have = False
+        cdef Ev ev[2]
+        cdef NodeS *pn = NULL
+        cdef Py_ssize_t *ppos = NULL
+        cdef Py_ssize_t *spos = NULL
+        cdef long long *pkey = NULL
+        cdef double *approx = NULL
+        cdef unsigned char *pok = NULL
+        cdef long long sec_mem
+        cdef const double *srow = NULL
+        cdef const int *chg = NULL
+        cdef int chg_tmp[NV]
+        cdef int cnt = 0
+        cdef _SecCache sc
+        cdef double eps[NV]
+        cdef double cb, e, up
+        cdef Py_ssize_t nc1, t
+        cdef Py_ssize_t *c1i = NULL
+        cdef double *c1b = NULL
+        if self.n_on <= 0 or np_ == 0 or ns == 0:
+            return None
+        for m in range(NV):
+            if _KIND[m] == K_STDDEV or _KIND[m] == K_SUM:
+                all_idx[n_all] = m
+                n_all += 1
+        self._inst(inst, &I)
+        sc = _SecCache(self.n)
+        pn = <NodeS *>calloc(np_, sizeof(NodeS))
+        ppos = <Py_ssize_t *>malloc(np_ * sizeof(Py_ssize_t))
+        pkey = <long long *>malloc(np_ * sizeof(long long))
+        spos = <Py_ssize_t *>malloc(ns * sizeof(Py_ssize_t))
+        approx = <double *>malloc(np_ * ns * sizeof(double))
+        pok = <unsigned char *>malloc(np_)
+        c1i = <Py_ssize_t *>malloc(np_ * ns * sizeof(Py_ssize_t))
+        c1b = <double *>malloc(np_ * ns * sizeof(double))
+        try:
+            if (pn == NULL or ppos == NULL or pkey == NULL or spos == NULL
+                    or approx == NULL or pok == NULL or c1i == NULL or c1b == NULL):
+                raise MemoryError()
+            sec_mem = I.mem if I.uses_sec_mem else 0
+            for i in range(np_):
+                key, loc = primaries[i]
+                pp = self._pos(key)
+                ppos[i] = pp
+                pkey[i] = key
+                if self.offl[pp]:
+                    return None
+                # r:p and f on p's node, then the removal of r:s
+                wp = self.an[pp]
+                peem = self._pm_find(pp, old_pkey)
+                pok[i] = False
+                if add_sec(&wp, &I, peem, strict_rsec, False) >= 0:
+                    continue
+                remove_sec(&wp, &I, peem + sec_mem, self._pm_max_excl(pp, old_pkey))
+                if add_pri(&wp, &I, loc, strict_fo, False) >= 0:
+                    continue
+                remove_pri(&wp, &I, loc)
+                pn[i] = wp
+                pok[i] = True
+            for j in range(ns):
+                spos[j] = self._pos(secondaries[j])
+                if self.offl[spos[j]]:
+                    return None
+            self._ensure_base()
+            nn = <double>self.n_on
+            for m in range(NV):
+                maxabs[m] = 0.0
+            for j in range(self.n):
+                if _row_max(self.vals + j * NV, self.offl[j], maxabs):
+                    return None
+            for i in range(np_):
+                pp = ppos[i]
+                cur_loc = -1
+                for j in range(ns):
+                    approx[i * ns + j] = NAN
+                    sp = spos[j]
+                    if sp == pp or not pok[i]:
+                        continue
+                    peem = self._pm_find(sp, pkey[i])
+                    if peem == 0:
+                        # the common case, shared by all primaries
+                        if sc.fm[sp] == -2:
+                            ws = self.an[sp]
+                            sc.fm[sp] = add_sec(&ws, &I, 0, strict_fo, False)
+                            if sc.fm[sp] < 0:
+                                _a_row(&ws, self.vals + sp * NV, sc.row + sp * NV)
+                                if _row_max(sc.row + sp * NV, False, maxabs):
+                                    return None
+                                sc.cnt[sp] = _a_changed(self.vals + sp * NV,
+                                                        sc.row + sp * NV,
+                                                        sc.idx + sp * NV)
+                        if sc.fm[sp] >= 0:
+                            continue
+                        srow = sc.row + sp * NV
+                        chg = sc.idx + sp * NV
+                        cnt = sc.cnt[sp]
+                    else:
+                        ws = self.an[sp]
+                        if add_sec(&ws, &I, peem, strict_fo, False) >= 0:
+                            continue
+                        _a_row(&ws, self.vals + sp * NV, rs)
+                        if _row_max(rs, False, maxabs):
+                            return None
+                        srow = rs
+                        chg = chg_tmp
+                        cnt = _a_changed(self.vals + sp * NV, rs, chg_tmp)
+                    loc = self._loc_common(pp, sp)
+                    if loc != cur_loc:
+                        # the primary's part depends on the secondary only
+                        # through the location score
+                        cur_loc = loc
+                        wp = pn[i]
+                        fmp = add_pri(&wp, &I, loc, False, False)
+                        if fmp < 0:
+                            _a_row(&wp, self.vals + pp * NV, rp)
+                            if _row_max(rp, False, maxabs):
+                                return None
+                            memcpy(s1, self.b_sum, NV * sizeof(double))
+                            memcpy(v1, self.b_var, NV * sizeof(double))
+                            _a_update(s1, v1, self.vals + pp * NV, rp, nn)
+                            if not _a_out(s1, v1, self.b_val, out1):
+                                return None
+                    if fmp >= 0:
+                        continue
+                    cv = _a_score2(s1, v1, out1, self.vals + sp * NV, srow,
+                                   chg, cnt, nn)
+                    if cv != cv:
+                        return None
+                    approx[i * ns + j] = cv
+                    if not have or cv < lo:
+                        lo = cv
+                        have = True
+            if not have:
+                return False
+            for m in range(NV):
+                if _KIND[m] == K_STDDEV:
+                    bound += _WEIGHTS[m] * sqrt((total + 10) * 1e-14 * maxabs[m] * maxabs[m])
+                elif _KIND[m] == K_SUM or _KIND[m] == K_OFFSUM:
+                    bound += _WEIGHTS[m] * (total + 10) * (total + 10) * 1e-15 * maxabs[m]
+            bound = 2.0 * (bound + 1e-12 * fabs(lo))
+            # the candidates within the uniform bound, in order, each with
+            # its own bound: a standard deviation's error is at most
+            # min(sqrt(e), e / sqrt(v)) for a variance error e (the uniform
+            # bound's, for two updates) and an updated variance v; the
+            # exact lowest is among those whose score less their bound is
+            # not above the lowest score plus its bound
+            for m in range(NV):
+                eps[m] = 2.0 * (total + 10) * 1e-14 * maxabs[m] * maxabs[m]
+            nc1 = 0
+            up = INFINITY
+            for i in range(np_):
+                pp = ppos[i]
+                for j in range(ns):
+                    cv = approx[i * ns + j]
+                    if cv != cv or cv > lo + 2.0 * bound:
+                        continue
+                    sp = spos[j]
+                    ws = self.an[sp]
+                    add_sec(&ws, &I, self._pm_find(sp, pkey[i]), strict_fo, False)
+                    wp = pn[i]
+                    add_pri(&wp, &I, self._loc_common(pp, sp), False, False)
+                    _a_row(&wp, self.vals + pp * NV, rp)
+                    _a_row(&ws, self.vals + sp * NV, rs)
+                    memcpy(s1, self.b_sum, NV * sizeof(double))
+                    memcpy(v1, self.b_var, NV * sizeof(double))
+                    _a_update(s1, v1, self.vals + pp * NV, rp, nn)
+                    _a_update(s1, v1, self.vals + sp * NV, rs, nn)
+                    cb = 0.0
+                    for m in range(NV):
+                        if _KIND[m] == K_STDDEV:
+                            e = sqrt(eps[m])
+                            if v1[m] > 0.0 and eps[m] / sqrt(v1[m]) < e:
+                                e = eps[m] / sqrt(v1[m])
+                            cb += _WEIGHTS[m] * (e + 1e-15 * sqrt(v1[m] + eps[m]))
+                        elif _KIND[m] == K_SUM or _KIND[m] == K_OFFSUM:
+                            cb += _WEIGHTS[m] * 2.0 * (total + 10) * (total + 10) * 1e-15 * maxabs[m]
+                    cb = 2.0 * (cb + 1e-12 * fabs(cv))
+                    c1i[nc1] = i * ns + j
+                    c1b[nc1] = cb
+                    nc1 += 1
+                    if cv + cb < up:
+                        up = cv + cb
+            for t in range(nc1):
+                i = c1i[t] // ns
+                j = c1i[t] % ns
+                cv = approx[c1i[t]]
+                if cv - c1b[t] > up:
+                    continue
+                pp = ppos[i]
+                sp = spos[j]
+                ws = self.an[sp]
+                add_sec(&ws, &I, self._pm_find(sp, pkey[i]), strict_fo, False)
+                wp = pn[i]
+                add_pri(&wp, &I, self._loc_common(pp, sp), False, False)
+                _a_row(&wp, self.vals + pp * NV, rp)
+                _a_row(&ws, self.vals + sp * NV, rs)
+                if pp < sp:
+                    ev[0].rank = self.onrank[pp]
+                    ev[0].row = rp
+                    ev[1].rank = self.onrank[sp]
+                    ev[1].row = rs
+                else:
+                    ev[0].rank = self.onrank[sp]
+                    ev[0].row = rs
+                    ev[1].rank = self.onrank[pp]
+                    ev[1].row = rp
+                ev[0].action = A_REPLACE
+                ev[1].action = A_REPLACE
+                _aggregate(self.on_rows, self.n_on, ev, 2, self.n_on,
+                           self.off_rows, self.n_off, NULL, 0, out, sums, var)
+                out[MAP_METRIC] = self.b_val[MAP_METRIC]
+                cv = _weighted(out)
+                if cv != cv:
+                    return None
+                if best_i < 0 or not best_cv < cv:
+                    best_i = i
+                    best_j = j
+                    best_cv = cv
+            return (primaries[best_i][0], secondaries[best_j])
+        finally:
+            free(pn)
+            free(ppos)
+            free(pkey)
+            free(spos)
+            free(approx)
+            free(pok)
+            free(c1i)
+            free(c1b)
 
     def total_avail_mem(self):
         """Sum over all nodes of ``Node.avail_mem()``."""

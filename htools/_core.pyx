@@ -52,7 +52,7 @@ import array as _pyarray
 
 from htools._node cimport (
     NV, M_PTAGS, NFAIL, FITS, NodeS, InstS, pack_node, pack_instance, add_pri,
-    add_sec, node_values, remove_pri,
+    add_sec, node_values, remove_pri, remove_sec,
 )
 
 # ---------------------------------------------------------------------------

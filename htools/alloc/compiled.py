@@ -167,10 +167,15 @@ def _prepare(opts, nl: Mapping[int, Node], inst: Instance, alloc_nodes):
 
 
 def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
-              n1pred) -> Optional[object]:
+              n1pred, best_only: bool = False) -> Optional[object]:
     """``tryAlloc`` on the compiled core, or None when it does not apply
     (the caller then uses the model's path).  Raises AllocFailure as the
-    model's path does for empty target lists."""
+    model's path does for empty target lists.
+
+    ``best_only``: only the chosen placement is wanted (not the failure
+    and allocation counts, which are then partial): with a capacity
+    predicate, two-node primaries that cannot beat the best found are not
+    checked (see :func:`_filtered`)."""
     if not eligible(inst):
         return None
     kind, targets = alloc_nodes
@@ -181,19 +186,25 @@ def try_alloc(opts, nl: Mapping[int, Node], il, inst: Instance, alloc_nodes,
     if prep is None:
         return None
     st, plan, policy, force = prep
+    heads = best_only and kind == "pair" and n1pred is not None
     try:
-        res = st.evaluate(inst, plan, policy, force, n1pred is not None)
+        res = st.evaluate(inst, plan, policy, force, n1pred is not None, False,
+                          heads)
     except (ValueError, NotImplementedError):
         return None
     if res is None:
         return None
+    if heads:
+        return annotate_solution(_filtered_heads(nl, inst, force, st, targets,
+                                                 policy, res, n1pred))
     if n1pred is None:
         fails, allocs, best = res
         el = None
         if best is not None:
             el = _element(nl, inst, force, kind, best)
         return annotate_solution(Solution(list(fails), allocs, el))
-    return annotate_solution(_filtered(nl, inst, force, kind, res, n1pred))
+    return annotate_solution(_filtered(nl, inst, force, kind, res, n1pred,
+                                       best_only))
 
 
 def _element(nl, inst: Instance, force: bool, kind: str, best):
@@ -209,9 +220,17 @@ def _element(nl, inst: Instance, force: bool, kind: str, best):
 
 
 def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
-              n1pred):
+              n1pred, best_only: bool = False):
     """The capacity-checked solution from the collected candidates, as
-    ``collectionToSolution`` (per primary for pairs) and ``sumAllocs``."""
+    ``collectionToSolution`` (per primary for pairs) and ``sumAllocs``.
+
+    ``best_only`` (pairs): the primaries are checked in the order of their
+    lowest candidate score, and those whose lowest score is above the best
+    placement found so far are skipped - the placement a primary yields
+    scores at least its lowest candidate, and ``sumAllocs`` keeps a
+    placement only if none scores lower (ties: the later primary, so the
+    checked ones are folded in their order).  The counts are then those of
+    the checked primaries only."""
     if kind != "pair":
         fails = [0] * NUM_FAIL_MODES
         scores, prims = [], []
@@ -232,32 +251,100 @@ def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
     allocs = 0
     best = None
     quick = getattr(n1pred, "quick_reject", None)
+    if best_only:
+        heads = []
+        for i, (_p, _pf, scores, _secs, _locs) in enumerate(per_primary):
+            if scores:
+                heads.append((min(scores), i))
+        heads.sort(key=lambda h: h[0])
+        found: Dict[int, object] = {}
+        low = None
+        for head, i in heads:
+            if low is not None and head > low:
+                break
+            p, pf, scores, secs, locs = per_primary[i]
+            el, n, pfails = _primary_best(nl, inst, force, kind, n1pred, quick,
+                                          p, pf, scores, secs, locs)
+            found[i] = el
+            allocs += n
+            for m, c in enumerate(pfails):
+                fails[m] += c
+            if el is not None and (low is None or el.score < low):
+                low = el.score
+        for i in sorted(found):
+            best = best_element(best, found[i])
+        return Solution(fails, allocs, best)
     for p, pf, scores, secs, locs in per_primary:
-        n = len(scores)
-        el = None
-        if n:
-            # the sorted order's head: the lowest score, the newest on ties
-            k = min(range(n - 1, -1, -1), key=scores.__getitem__)
-            if quick is None or not quick((p, secs[k])):
-                el = _element(nl, inst, force, kind, (scores[k], p, secs[k], locs[k]))
-                if not n1pred(el):
-                    el = None
-        if el is not None or not n:
-            for m, c in enumerate(pf):
-                fails[m] += c
-        else:
-            sol = collection_to_solution(
-                list(pf), _ByScore(scores, lambda k, p=p, scores=scores, secs=secs,
-                                   locs=locs: (scores[k], p, secs[k], locs[k])),
-                lambda c: c[0], lambda c: _element(nl, inst, force, kind, c), n1pred,
-                changed_of=lambda c: (c[1], c[2]), presorted=True)
-            for m, c in enumerate(sol.fails):
-                fails[m] += c
-            n = sol.allocs
-            el = sol.solution
+        el, n, pfails = _primary_best(nl, inst, force, kind, n1pred, quick,
+                                      p, pf, scores, secs, locs)
+        for m, c in enumerate(pfails):
+            fails[m] += c
         allocs += n
         best = best_element(best, el)
     return Solution(fails, allocs, best)
+
+
+def _filtered_heads(nl, inst: Instance, force: bool, st: AllocState, targets,
+                    policy, heads, n1pred) -> Solution:
+    """:func:`_filtered` with ``best_only`` (two-node targets) from the
+    first candidate of each primary (``evaluate``'s ``heads``): a primary
+    whose first candidate fails the check is evaluated again, alone, for
+    all its candidates."""
+    quick = getattr(n1pred, "quick_reject", None)
+    order = sorted([(h[3], i) for i, h in enumerate(heads) if h[2]],
+                   key=lambda h: h[0])
+    fails = [0] * NUM_FAIL_MODES
+    allocs = 0
+    found: Dict[int, object] = {}
+    low = None
+    for head, i in order:
+        if low is not None and head > low:
+            break
+        p, pf, n, score, sec, loc = heads[i]
+        el = None
+        if quick is None or not quick((p, sec)):
+            el = _element(nl, inst, force, "pair", (score, p, sec, loc))
+            if not n1pred(el):
+                el = None
+        if el is None:
+            full = st.evaluate(inst, PairPlan(st, ("pair", [targets[i]])),
+                               [policy[i]], force, True)
+            _p, pf, scores, secs, locs = full[0]
+            el, n, pf = _primary_best(nl, inst, force, "pair", n1pred, quick,
+                                      p, pf, scores, secs, locs)
+        found[i] = el
+        allocs += n
+        for m, c in enumerate(pf):
+            fails[m] += c
+        if el is not None and (low is None or el.score < low):
+            low = el.score
+    best = None
+    for i in sorted(found):
+        best = best_element(best, found[i])
+    return Solution(fails, allocs, best)
+
+
+def _primary_best(nl, inst: Instance, force: bool, kind: str, n1pred, quick,
+                  p: int, pf, scores, secs, locs):
+    """One primary's ``collectionToSolution``: (the placement or None, the
+    allocation count, the failure counts)."""
+    n = len(scores)
+    el = None
+    if n:
+        # the sorted order's head: the lowest score, the newest on ties
+        k = min(range(n - 1, -1, -1), key=scores.__getitem__)
+        if quick is None or not quick((p, secs[k])):
+            el = _element(nl, inst, force, kind, (scores[k], p, secs[k], locs[k]))
+            if not n1pred(el):
+                el = None
+    if el is not None or not n:
+        return el, n, pf
+    sol = collection_to_solution(
+        list(pf), _ByScore(scores, lambda k, p=p, scores=scores, secs=secs,
+                           locs=locs: (scores[k], p, secs[k], locs[k])),
+        lambda c: c[0], lambda c: _element(nl, inst, force, kind, c), n1pred,
+        changed_of=lambda c: (c[1], c[2]), presorted=True)
+    return sol.solution, sol.allocs, sol.fails
 
 
 class _ByScore:

@@ -5,6 +5,8 @@ of the target group's nodes wins (ties: the later candidate).
 """
 from __future__ import annotations
 
+from collections import ChainMap
+
 from htools.record import field, record
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
 
 from htools import moves as mv
 from htools._core import ClusterState
+from htools.alloc import compiled as fastalloc
 from htools.alloc.groups import find_best_alloc_group
 from htools.alloc.solution import AllocFailure, Rejection, Trace
 from htools.params import AlgorithmOptions, DEFAULT_OPTIONS
@@ -109,6 +112,10 @@ def _evac_drbd_all(opts: AlgorithmOptions, nl: Mapping[int, Node],
     ``p`` only through its peer-map entry and the primary's only through
     the location score, so both are cached."""
     force = opts.ignore_soft_errors
+    if trace is None:
+        fast = _evac_drbd_compiled(force, nl, inst, gdx, avail)
+        if fast:
+            return _replay(force, nl, il, inst, fast[0], fast[1], fast[2])
     scorer = _GroupScorer(nl, gdx)
     primary = nl[inst.pnode]
     pre_moves: List[mv.IMove] = []
@@ -221,8 +228,13 @@ def _evac_drbd_all(opts: AlgorithmOptions, nl: Mapping[int, Node],
     if best is None:
         raise AllocFailure("Can't find any good nodes for relocation: "
                            + (accu_err or ""))
-    # replay the chosen moves for the exact final state
-    p, s = best
+    return _replay(force, nl, il, inst, pre_moves, best[0], best[1])
+
+
+def _replay(force: bool, nl: Mapping[int, Node], il: Mapping[int, Instance],
+            inst: Instance, pre_moves: List[mv.IMove], p: int, s: int
+            ) -> Tuple[NodeList, InstList, List[Dict]]:
+    """The chosen moves replayed for the exact final state, and their jobs."""
     moves = pre_moves + [mv.IMove(mv.REPLACE_SECONDARY, p), mv.IMove(mv.FAILOVER),
                          mv.IMove(mv.REPLACE_SECONDARY, s)]
     cur: NodeList = dict(nl)
@@ -238,6 +250,89 @@ def _evac_drbd_all(opts: AlgorithmOptions, nl: Mapping[int, Node],
     for m in moves:
         ops.extend(imove_to_job(cur, il2, inst.idx, m))
     return cur, il2, ops
+
+
+#: the last packed group state of :func:`_evac_drbd_compiled`
+_PACKED: List[tuple] = []
+
+
+def _evac_drbd_compiled(force: bool, nl: Mapping[int, Node], inst: Instance,
+                        gdx: int, avail: Sequence[int]
+                        ) -> Optional[Tuple[List[mv.IMove], int, int]]:
+    """The (moves before ``r:p``, p, s) :func:`_evac_drbd_all` picks, from
+    the compiled core (``AllocState.evac_pair_best``), or None where the
+    model's loop decides: no candidate fits (its message names the last
+    failure), the instance's nodes in the scored group (an evacuation
+    within the group), tagged or forthcoming instances, storage pools,
+    values the C types cannot hold, NaN.
+
+    The moves ``r:p`` and ``f`` change p and the instance's old nodes.  The
+    old nodes' part depends on p only through the location score and the
+    old primary's peer-map entry of p, and is checked here once per such
+    pair (with the migration tags, the one check of ``f`` reading both
+    sides); p's part and the pairs are the compiled core's."""
+    keys = [k for k in sorted(nl) if nl[k].group == gdx]
+    members = set(keys)
+    pre_moves: List[mv.IMove] = []
+    state0: Mapping[int, Node] = nl
+    inst0 = inst
+    if nl[inst.pnode].offline:
+        res = _apply(force, nl, inst, mv.IMove(mv.FAILOVER))
+        if isinstance(res, FailMode):
+            return None
+        state0 = ChainMap(res[0], nl)
+        inst0 = res[1]
+        pre_moves.append(mv.IMove(mv.FAILOVER))
+    a, b = inst0.pnode, inst0.snode
+    if (a in members or b in members or a == b or not fastalloc.eligible(inst0)
+            or inst0.pools):
+        return None
+    a_node, b_node = state0[a], state0[b]
+    if a_node.pools or b_node.pools:
+        return None
+    force_fo = a_node.offline or force
+    a_tags = a_node.location_tags
+    a_peers = a_node.peers
+    a_mig = a_node.mig_tags
+    a_rem = a_node.remove_pri(inst0)
+    a_ok: Dict[Tuple[int, int], bool] = {}
+    prims = []
+    for p in avail:
+        if p not in members:
+            return None
+        tgt = state0[p]
+        if tgt.pools:
+            return None
+        if not a_mig <= tgt.rmig_tags:
+            continue            # f: checkMigration
+        loc = len(a_tags & tgt.location_tags) if a_tags else 0
+        key = (loc, pm_find(a_peers, p) if a_peers else 0)
+        ok = a_ok.get(key)
+        if ok is None:
+            # r:p: the old primary takes the instance again (forced), with
+            # the location score of p; f: it becomes its secondary
+            ni = inst0.copy()
+            ni.location_score = loc
+            ni.snode = p
+            a3 = a_rem.add_pri(ni, force=True)
+            ok = not isinstance(a3, FailMode) and not isinstance(
+                a3.remove_pri(ni).add_sec(ni, p, force=force_fo,
+                                          ignore_disks=a_node.offline), FailMode)
+            a_ok[key] = ok
+        if ok:
+            prims.append((p, loc))
+    if not prims:
+        return None
+    from htools.alloc.n1 import _alloc_state
+    try:
+        st = _alloc_state(nl, keys, _PACKED)
+        best = st.evac_pair_best(inst0, prims, list(avail), a,
+                                 not (b_node.offline or force), not force_fo)
+    except (ValueError, NotImplementedError):   # values the C types cannot hold
+        return None
+    if not best:
+        return None
+    return pre_moves, best[0], best[1]
 
 
 _SHARED_TEMPLATES = (DiskTemplate.DISKLESS, DiskTemplate.SHAREDFILE,
@@ -315,6 +410,11 @@ def _record(state, idx: int, result) -> None:
     es.moved.append((idx, nl2[new_inst.pnode].group, new_inst.all_nodes()))
     es.opcodes.append(ops)
     state[0], state[1] = nl2, il2
+    # the next instance's placement reads the compiled state of nl2: derived
+    # from nl's (if it has one) by the few nodes the moves changed
+    if len(nl2) == len(nl):
+        fastalloc.note_derived(nl, nl2, {k: n for k, n in nl2.items()
+                                         if n is not nl.get(k)})
 
 
 def try_node_evac(opts: AlgorithmOptions, groups: Sequence[Group],
@@ -380,7 +480,8 @@ def try_change_group(opts: AlgorithmOptions, groups: Sequence[Group],
         try:
             ncnt = 2 if inst.disk_template == DiskTemplate.DRBD else 1
             grp, _, _ = find_best_alloc_group(opts, groups, state[0], state[1],
-                                              targets, inst, ncnt, trace)
+                                              targets, inst, ncnt, trace,
+                                              group_only=True)
             avail = available_group_nodes(group_ndx, excl, grp.idx)
             if trace is not None:
                 trace.group = grp.name

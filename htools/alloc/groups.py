@@ -64,9 +64,15 @@ _ALLOC_POL_CON = {AllocPolicy.PREFERRED: "AllocPreferred",
 def find_best_alloc_group(opts: AlgorithmOptions, groups: Sequence[Group],
                           nl: Mapping[int, Node], il: Mapping[int, Instance],
                           allowed: Optional[List[int]], inst: Instance,
-                          count: int, trace: Optional[Trace] = None
+                          count: int, trace: Optional[Trace] = None,
+                          group_only: bool = False
                           ) -> Tuple[Group, Solution, List[str]]:
-    """``findBestAllocGroup``."""
+    """``findBestAllocGroup``.
+
+    ``group_only``: only the group is wanted; the groups' placements are
+    then searched for the best one only (their counts partial) and the
+    messages are not built - unless no group has a placement, when the
+    whole search runs again for the failure's message."""
     all_groups = [(groups[gdx], gnl) for gdx, gnl, _ in split_cluster(nl, il)]
     cand = all_groups
     if allowed is not None:
@@ -86,11 +92,17 @@ def find_best_alloc_group(opts: AlgorithmOptions, groups: Sequence[Group],
             trace.group = g.name
         try:
             an = gen_alloc_nodes(opts, groups, gnl, count, False)
-            sols.append((g, try_alloc(opts, nl, il, inst, an, trace, pred), None))
+            sols.append((g, try_alloc(opts, nl, il, inst, an, trace, pred,
+                                      group_only), None))
         except AllocFailure as err:
             sols.append((g, None, err.msg))
-    all_msgs = msgs + [m for g, s, e in sols for m in solution_description(g, s, e)]
     good = sort_mg_results(sols)
+    if group_only:
+        if good:
+            return good[0][0], good[0][1], []
+        return find_best_alloc_group(opts, groups, nl, il, allowed, inst, count,
+                                     trace)
+    all_msgs = msgs + [m for g, s, e in sols for m in solution_description(g, s, e)]
     if not good:
         if not cand:
             raise AllocFailure(

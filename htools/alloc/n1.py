@@ -54,7 +54,7 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     instances to other nodes can undo, the node keys it depends on.
 
     Such a failure is one of a DRBD failover (it reads the node and the
-    secondaries failed over to so far), or of the re-creation of the first
+    nodes failed over between so far), or of the re-creation of the first
     non-movable instance when there is no shared-storage step (it reads
     the escape nodes only through the forced placement checks - memory,
     disk, spindles left, and the unchanged policy -, which a placement
@@ -89,7 +89,8 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
         _find(view, inst.snode)
         res = mv.apply_move(True, view, inst, failover)
         if isinstance(res, FailMode):
-            return False, frozenset(changes).union((node.idx, inst.snode))
+            return False, frozenset(changes).union((node.idx, inst.pnode,
+                                                    inst.snode))
         changes.update(res[0])
         ichanges[idx] = res[1]
     if not shared and not non_move:
@@ -315,8 +316,12 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
     """Step 1 of :func:`evacuate_detail` on the few numbers its forced
     failovers can fail on: the node keys the first failing failover depends
     on, or None when all of them succeed, or :data:`UNDECIDED` for input
-    the full path must see (a missing or shared node, an instance
-    elsewhere, known storage pools).
+    the full path must see (a missing node, an instance with the same
+    primary and secondary, known storage pools).  An instance of the
+    node's primary list whose primary is another node (a change-group
+    candidate: the placed copy keeps the index of the instance, whose
+    entry still names its old nodes) is failed over between the nodes it
+    names, as ``applyMove`` does; those nodes join the dependency set.
 
     A forced ``applyMoveEx Failover`` fails on the migration tags, or when
     the new primary runs out of memory, disk or spindles, or the new
@@ -331,8 +336,10 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
             return UNDECIDED
         pdx, sdx = moved.get(idx, (inst.pnode, inst.snode))
         old_p, old_s = nodes.get(pdx), nodes.get(sdx)
-        if old_p is None or old_s is None or pdx == sdx or pdx != node.idx:
+        if old_p is None or old_s is None or pdx == sdx:
             return UNDECIDED
+        if pdx != node.idx:
+            seen.append(pdx)
         if inst.pools and (old_p.pools is not None or old_s.pools is not None):
             return UNDECIDED        # storage pools: the model's rule decides
         if not old_p.mig_tags <= old_s.rmig_tags:
@@ -384,29 +391,33 @@ def _failover_failure(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
 _PACKED: List[tuple] = []
 
 
-def _alloc_state(nl: Mapping[int, Node], keys: List[int]) -> AllocState:
+def _alloc_state(nl: Mapping[int, Node], keys: List[int],
+                 cache: Optional[List[tuple]] = None) -> AllocState:
     """The compiled allocation state of ``nl`` (nodes in ``keys`` order).
 
     The node maps checked one after the other differ in a few nodes (a
     candidate placement and the failovers of one evacuation), so the state
     is derived from the last one built when few of its nodes changed
     (``derive`` re-reads them and recomputes the statistics, giving the
-    state a fresh build gives)."""
+    state a fresh build gives).  ``cache``: the one-entry list kept
+    (default: this module's)."""
     if len(keys) == len(nl):
         # the allocation loop's own state of this very map (keys sorted)
         hit = fastalloc._STATES.get(id(nl))
         if hit is not None and hit[0] is nl:
             return hit[1]
+    if cache is None:
+        cache = _PACKED
     nodes = [nl[k] for k in keys]
-    if _PACKED and _PACKED[0][0] == keys:
-        _keys, base_nodes, base = _PACKED[0]
+    if cache and cache[0][0] == keys:
+        _keys, base_nodes, base = cache[0]
         changed = [(k, n) for k, n, b in zip(keys, nodes, base_nodes) if n is not b]
         if not changed:
             return base
         if len(changed) <= 8 + len(keys) // 8:
             return base.derive(changed)
     state = AllocState(nodes, keys)
-    _PACKED[:] = [(list(keys), nodes, state)]
+    cache[:] = [(list(keys), nodes, state)]
     return state
 
 
@@ -482,36 +493,49 @@ class N1Checker:
         #: placement that changes none of these keys (see evacuate_detail)
         self._sticky: Dict[int, frozenset] = {}
         self.kind: Dict[int, int] = {}
+        #: per node of the order: (kind, keys it reads, its group, whether
+        #: its evacuation can crash)
+        self._class: Dict[int, tuple] = {}
         self.rdeps: Dict[int, set] = {}
         self.group_dep: Dict[int, List[int]] = {}
         self.all_dep: List[int] = []
-        self.crash_possible = False
+        self._crashers: set = set()
+        #: instance index -> the nodes whose primary list holds it
+        self._holders: Dict[int, set] = {}
         for k in self.order:
             self._classify(k)
+        self.crash_possible = bool(self._crashers)
         self.base_false: Optional[List[int]] = None
 
-    def _classify(self, k: int) -> None:
+    def _classify(self, k: int, index: bool = True) -> None:
         node = self.nl[k]
         kind = _LOCAL
         deps = {k}
+        crash = False
         for idx in node.p_list:
+            if index:
+                self._holders.setdefault(idx, set()).add(k)
             inst = self.il.get(idx)
             if inst is None:
-                self.crash_possible = True
+                crash = True
                 kind = _ALL
                 continue
             dt = inst.disk_template
             if dt == DiskTemplate.DRBD:
                 if inst.snode not in self.nl or inst.pnode not in self.nl:
-                    self.crash_possible = True
+                    crash = True
                 deps.add(inst.snode)
+                deps.add(inst.pnode)    # k, or the old node of a placed copy
             elif dt in globaln1.DISK_TEMPLATE_MOVABLE:
                 if inst.pnode not in self.nl:
-                    self.crash_possible = True
+                    crash = True
                 kind = max(kind, _GROUP)
             else:
                 kind = _ALL
         self.kind[k] = kind
+        self._class[k] = (kind, deps, node.group, crash)
+        if crash:
+            self._crashers.add(k)
         if kind == _ALL:
             self.all_dep.append(k)
             return
@@ -519,6 +543,93 @@ class N1Checker:
             self.group_dep.setdefault(node.group, []).append(k)
         for d in deps:
             self.rdeps.setdefault(d, set()).add(k)
+
+    def derive(self, nl: Mapping[int, Node], il: Mapping[int, Instance],
+               changed: Iterable[int], changed_insts: Iterable[int]
+               ) -> Optional["N1Checker"]:
+        """The checker of ``nl``/``il``, which differ from this checker's
+        state in the nodes ``changed`` and the instances ``changed_insts``
+        only (same node keys, same options), keeping this state's answers
+        for the nodes whose evacuation reads none of them.  The nodes
+        holding a changed instance in their primary list and the changed
+        ones are classified again; their answers and those of the nodes
+        reading a changed node (:meth:`_affected`, in both states) are
+        asked again.  None if a changed node changed its group or offline
+        status (the order of the nodes asked may change)."""
+        changed = set(changed)
+        for k in changed:
+            old, cur = self.nl[k], nl[k]
+            if old.group != cur.group or old.offline != cur.offline:
+                return None
+        new = N1Checker.__new__(N1Checker)
+        new.nl = nl
+        new.il = il
+        new.order = self.order
+        holders = new._holders = dict(self._holders)
+        owned = set()
+        for k in changed:
+            for idx in self.nl[k].p_list:
+                if idx not in owned:
+                    holders[idx] = set(holders.get(idx, ()))
+                    owned.add(idx)
+                holders[idx].discard(k)
+            for idx in nl[k].p_list:
+                if idx not in owned:
+                    holders[idx] = set(holders.get(idx, ()))
+                    owned.add(idx)
+                holders[idx].add(k)
+        redo = set(changed)
+        for idx in changed_insts:
+            redo.update(holders.get(idx, ()))
+        redo &= self._class.keys()
+        new.kind = dict(self.kind)
+        new._class = dict(self._class)
+        # the sets and lists shared with this checker are copied before
+        # they change
+        new.rdeps = rdeps = dict(self.rdeps)
+        new.group_dep = group_dep = dict(self.group_dep)
+        new.all_dep = list(self.all_dep)
+        new._crashers = set(self._crashers)
+        own_d: set = set()
+        own_g: set = set()
+
+        def own(d: int) -> None:
+            if d not in own_d:
+                rdeps[d] = set(rdeps.get(d, ()))
+                own_d.add(d)
+
+        def own_group(g: int) -> None:
+            if g not in own_g:
+                group_dep[g] = list(group_dep.get(g, ()))
+                own_g.add(g)
+        for k in redo:
+            kind, deps, gdx, _crash = self._class[k]
+            new._crashers.discard(k)
+            if kind == _ALL:
+                new.all_dep.remove(k)
+                continue
+            if kind == _GROUP:
+                own_group(gdx)
+                group_dep[gdx].remove(k)
+            for d in deps:
+                own(d)
+                rdeps[d].discard(k)
+        for k in sorted(redo):
+            node = nl[k]
+            own(k)
+            own_group(node.group)
+            for idx in node.p_list:
+                inst = il.get(idx)
+                if inst is not None:
+                    own(inst.snode)
+                    own(inst.pnode)
+            new._classify(k, False)
+        stale = self._affected(changed) | new._affected(changed) | redo
+        new._base = {k: v for k, v in self._base.items() if k not in stale}
+        new._sticky = {k: v for k, v in self._sticky.items() if k not in stale}
+        new.crash_possible = bool(new._crashers)
+        new.base_false = None
+        return new
 
     def base(self, k: int):
         """The unchanged state's answer for node ``k`` (or the crash)."""
@@ -628,6 +739,38 @@ _CHECKERS: "OrderedDict[Tuple, Tuple[object, object, N1Checker]]" = OrderedDict(
 _CHECKERS_MAX = 64
 
 
+#: the last checker built per options: a state derived from its state by a
+#: few moves (change-group, evacuations) derives its checker from it
+_LAST: Dict[Tuple, N1Checker] = {}
+
+
+def _derived_checker(nl: Mapping[int, Node], il: Mapping[int, Instance],
+                     opts_key: Tuple) -> Optional[N1Checker]:
+    """The checker of ``nl``/``il`` derived from the last one built with
+    these options, if their states differ in a few nodes and instances
+    (same keys); else None."""
+    last = _LAST.get(opts_key)
+    if last is None:
+        return None
+    old_nl, old_il = last.nl, last.il
+    if len(old_nl) != len(nl) or len(old_il) != len(il):
+        return None
+    limit = 8 + len(nl) // 16
+    changed = []
+    try:
+        for k, n in nl.items():
+            if n is not old_nl[k]:
+                changed.append(k)
+                if len(changed) > limit:
+                    return None
+        changed_insts = [i for i, x in il.items() if x is not old_il[i]]
+    except KeyError:
+        return None
+    if len(changed_insts) > limit:
+        return None
+    return last.derive(nl, il, changed, changed_insts)
+
+
 def _shared_checker(nl: Mapping[int, Node], il: Mapping[int, Instance],
                     accept_existing: bool, ignore_groups: Tuple) -> N1Checker:
     key = (id(nl), id(il), accept_existing, ignore_groups)
@@ -635,7 +778,10 @@ def _shared_checker(nl: Mapping[int, Node], il: Mapping[int, Instance],
     if hit is not None and hit[0] is nl and hit[1] is il:
         _CHECKERS.move_to_end(key)
         return hit[2]
-    checker = N1Checker(nl, il, accept_existing, ignore_groups)
+    checker = _derived_checker(nl, il, (accept_existing, ignore_groups))
+    if checker is None:
+        checker = N1Checker(nl, il, accept_existing, ignore_groups)
+    _LAST[(accept_existing, ignore_groups)] = checker
     _CHECKERS[key] = (nl, il, checker)
     if len(_CHECKERS) > _CHECKERS_MAX:
         _CHECKERS.popitem(last=False)

@@ -38,11 +38,38 @@ def get_online(nl: Mapping[int, Node]) -> List[Node]:
     return [nl[k] for k in sorted(nl) if not nl[k].offline]
 
 
+#: the last answers of gen_alloc_nodes by what they depend on (the pair
+#: lists are quadratic in the group's size, and the compiled placement
+#: keeps its plan by the list's identity)
+_GEN_CACHE: Dict[tuple, AllocNodes] = {}
+
+
 def gen_alloc_nodes(opts: AlgorithmOptions, groups: Sequence[Group],
                     nl: Mapping[int, Node], count: int,
                     drop_unalloc: bool) -> AllocNodes:
-    """``genAllocNodes``: ("single", [ndx]) or ("pair", [(p, [s])])."""
+    """``genAllocNodes``: ("single", [ndx]) or ("pair", [(p, [s])]).
+
+    The answer depends on the online nodes' keys, groups and names only
+    (and the groups' allocation policies with ``drop_unalloc``): the same
+    answer is given for the same inputs (the lists must not be changed)."""
     nodes = get_online(nl)
+    restrict = opts.restrict_to_nodes
+    key = (count, tuple([(n.idx, n.group, n.name) for n in nodes]),
+           None if restrict is None else tuple(restrict),
+           tuple([g.is_allocable for g in groups]) if drop_unalloc else None)
+    hit = _GEN_CACHE.get(key)
+    if hit is not None:
+        return hit
+    out = _gen_alloc_nodes(opts, groups, nodes, count, drop_unalloc)
+    if len(_GEN_CACHE) >= 8:
+        _GEN_CACHE.clear()
+    _GEN_CACHE[key] = out
+    return out
+
+
+def _gen_alloc_nodes(opts: AlgorithmOptions, groups: Sequence[Group],
+                     nodes: List[Node], count: int,
+                     drop_unalloc: bool) -> AllocNodes:
     if drop_unalloc:
         nodes = [n for n in nodes if groups[n.group].is_allocable]
     if opts.restrict_to_nodes is not None:
@@ -67,16 +94,20 @@ def gen_alloc_nodes(opts: AlgorithmOptions, groups: Sequence[Group],
 def try_alloc(opts: AlgorithmOptions, nl: Mapping[int, Node],
               il: Mapping[int, Instance], inst: Instance,
               alloc_nodes: AllocNodes, trace: Optional[Trace] = None,
-              n1pred: Optional[Callable] = None) -> Solution:
+              n1pred: Optional[Callable] = None,
+              best_only: bool = False) -> Solution:
     """``tryAlloc``: the annotated best placement of ``inst``.
 
     ``n1pred`` overrides the capacity predicate (default: global N+1 on
-    ``nl``/``il`` when ``opts.capacity``)."""
+    ``nl``/``il`` when ``opts.capacity``).  ``best_only``: only the
+    placement is wanted; the counts may then be partial (see
+    :func:`htools.alloc.compiled.try_alloc`)."""
     kind, targets = alloc_nodes
     if n1pred is None:
         n1pred = n1_predicate(opts, nl, il)
     if trace is None and not pure():
-        sol = fastalloc.try_alloc(opts, nl, il, inst, alloc_nodes, n1pred)
+        sol = fastalloc.try_alloc(opts, nl, il, inst, alloc_nodes, n1pred,
+                                  best_only)
         if sol is not None:
             return sol
     if kind == "pair":

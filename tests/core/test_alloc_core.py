@@ -22,7 +22,7 @@ from htools.params import AlgorithmOptions
 from htools.alloc import capacity as cap
 from htools.alloc import compiled as fastalloc
 from htools.loader import merge_data, update_missing
-from htools.types import DiskTemplate
+from htools.types import DiskTemplate, FailMode
 from simulate.generator import generate
 
 TEMPLATES = [DiskTemplate.DRBD, DiskTemplate.PLAIN, DiskTemplate.DISKLESS,
@@ -481,3 +481,360 @@ def _load_text(text: str):
         opts, _ = parse_cmdline("hspace", ["-t", fh.name])
         cdata = extloader.load_external_data(opts)
     return ({n.idx: n for n in cdata.nodes}, {i.idx: i for i in cdata.instances})
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(3, 9),
+       per_node=st.integers(2, 9), excl=st.integers(0, 2),
+       mig=st.booleans(), offline=st.sampled_from([0.0, 0.25]),
+       overcommit=st.booleans(), picks=st.lists(st.integers(0, 10_000),
+                                                 min_size=3, max_size=3))
+def test_failover_step_of_a_placed_copy(seed, nodes, per_node, excl, mig, offline,
+                                        overcommit, picks):
+    """A change-group candidate places a copy of an existing DRBD instance
+    (same index) on a new primary and secondary while the instance map
+    still names the old nodes: the failover step computed on the few
+    numbers gives, node by node, the answer and dependency set of the full
+    path (which fails the instance over between its old nodes)."""
+    from htools.alloc import n1
+    from simulate.generator import generate
+    text = generate(nodes=nodes + excl, instances=nodes * per_node, seed=seed,
+                    templates={"drbd": 6, "plain": 1}, excl_storage_nodes=excl,
+                    migration_tags=mig, offline_frac=offline,
+                    overcommit=overcommit, skew=0.9)
+    nl, il = _load_text(text)
+    drbd = [i for i in sorted(il) if il[i].disk_template == DiskTemplate.DRBD
+            and il[i].snode in nl and il[i].pnode != il[i].snode]
+    keys = sorted(nl)
+    if not drbd or len(keys) < 2:
+        return
+    inst = il[drbd[picks[0] % len(drbd)]]
+    p = keys[picks[1] % len(keys)]
+    s = [k for k in keys if k != p][picks[2] % (len(keys) - 1)]
+    ni = inst.copy()
+    ni.pnode, ni.snode = p, s
+    new_p = nl[p].add_pri(ni, force=True)
+    new_s = nl[s].add_sec(ni, p, force=True)
+    if isinstance(new_p, FailMode) or isinstance(new_s, FailMode):
+        return
+    nl = dict(nl)
+    nl[p], nl[s] = new_p, new_s
+    lean = {}
+    for k in keys:
+        try:
+            lean[k] = n1.evacuate_detail(nl, il, nl[k])
+        except Exception as err:   # noqa: BLE001 - compared below
+            lean[k] = type(err)
+    full_fn = n1._failover_failure
+    try:
+        n1._failover_failure = lambda *a: n1.UNDECIDED
+        for k in keys:
+            try:
+                full = n1.evacuate_detail(nl, il, nl[k])
+            except Exception as err:   # noqa: BLE001
+                full = type(err)
+            assert lean[k] == full, k
+    finally:
+        n1._failover_failure = full_fn
+
+
+def _evac_outcome(doc, fast: bool):
+    """``process_request`` of a request document, with the compiled
+    change-all evacuation and the group-only search on or off."""
+    import json
+    from backends.iallocator import parse_request
+    from htools.alloc import evacuate, requests
+    from htools.params import AlgorithmOptions
+    rq = parse_request(json.dumps(doc))
+    compiled_fn = evacuate._evac_drbd_compiled
+    find_fn = evacuate.find_best_alloc_group
+    try:
+        if not fast:
+            evacuate._evac_drbd_compiled = lambda *a: None
+            evacuate.find_best_alloc_group = \
+                lambda *a, group_only=False: find_fn(*a)
+        try:
+            out = requests.process_request(AlgorithmOptions(), rq.rqtype, rq.cdata)
+        except Exception as err:   # noqa: BLE001 - compared by the caller
+            return type(err)
+    finally:
+        evacuate._evac_drbd_compiled = compiled_fn
+        evacuate.find_best_alloc_group = find_fn
+    return (out.success, out.info, json.dumps(out.result, sort_keys=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 100_000), nodes=st.integers(4, 24),
+       groups=st.integers(2, 3), per_node=st.sampled_from([1, 2, 4]),
+       load=st.sampled_from([0.3, 0.7, 1.0]), tags=st.booleans(),
+       offline=st.sampled_from([0.0, 0.0, 0.2]),
+       rtype=st.sampled_from(["change-group", "change-group", "node-evacuate"]),
+       mix=st.sampled_from(["drbd", "drbd", "mixed"]),
+       policy=st.booleans(), excl=st.booleans(),
+       node_class=st.sampled_from([None, None, 1, 3]))
+def test_change_group_fast_paths_match_model(seed, nodes, groups, per_node, load,
+                                             tags, offline, rtype, mix, policy,
+                                             excl, node_class):
+    """Change-group and node-evacuate answers with the compiled change-all
+    evacuation (``AllocState.evac_pair_best``) and the best-only group
+    search equal those of the model's loops (chosen nodes, failures and
+    their messages, jobs)."""
+    from simulate.requests import make_request
+    templates = {"drbd": 1} if mix == "drbd" else {"drbd": 4, "plain": 1,
+                                                   "sharedfile": 1}
+    doc = make_request(seed, rtype, nodes=nodes, groups=groups,
+                       inst_per_node=per_node, load=load, tags=tags,
+                       offline_frac=offline, templates=templates,
+                       excl_storage=excl, networks=False,
+                       policy_variety=policy, node_class=node_class)
+    fast = _evac_outcome(doc, True)
+    slow = _evac_outcome(doc, False)
+    assert fast == slow
+    event("success" if isinstance(fast, tuple) and fast[0] else "failure")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), nprim=st.integers(1, 6))
+def test_best_only_pair_filter_matches_full(data, nprim):
+    """The best-only capacity-checked pair selection (primaries checked in
+    the order of their lowest score, those above the best found skipped)
+    picks the placement of the full ``sumAllocs`` fold, ties included."""
+    from htools.alloc import compiled
+    from htools.alloc.solution import NUM_FAIL_MODES
+
+    class El:
+        def __init__(self, score, p, s):
+            self.score, self.p, self.s = score, p, s
+
+    per_primary = []
+    for p in range(nprim):
+        n = data.draw(st.integers(0, 4))
+        scores = [float(data.draw(st.integers(0, 3))) for _ in range(n)]
+        secs = [100 + data.draw(st.integers(0, 5)) for _ in range(n)]
+        per_primary.append((p, [0] * NUM_FAIL_MODES, scores, secs, [0] * n))
+    bad = data.draw(st.sets(st.tuples(st.integers(0, nprim), st.integers(100, 105))))
+
+    def pred(el):
+        return (el.p, el.s) not in bad
+
+    element_fn = compiled._element
+    try:
+        compiled._element = lambda nl, inst, force, kind, c: El(c[0], c[1], c[2])
+        full = compiled._filtered({}, None, True, "pair", per_primary, pred)
+        lean = compiled._filtered({}, None, True, "pair", per_primary, pred, True)
+    finally:
+        compiled._element = element_fn
+    pick = (lambda sol: None if sol.solution is None
+            else (sol.solution.score, sol.solution.p, sol.solution.s))
+    assert pick(lean) == pick(full)
+
+
+def _checker_view(c):
+    """A checker's classification and answers, normalised for comparison."""
+    return (c.order, c.kind, {d: v for d, v in c.rdeps.items() if v},
+            {g: sorted(v) for g, v in c.group_dep.items() if v},
+            sorted(c.all_dep), c.crash_possible,
+            {k: c.base(k) if not isinstance(c.base(k), Exception)
+             else type(c.base(k)) for k in c.order},
+            dict(c._sticky), c._ensure_base_false())
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 100_000), nodes=st.integers(8, 20),
+       groups=st.sampled_from([2, 2, 3]), per_node=st.sampled_from([2, 4]),
+       load=st.sampled_from([0.2, 0.3, 0.5]), tags=st.booleans(),
+       offline=st.sampled_from([0.0, 0.0, 0.1]),
+       rtype=st.sampled_from(["change-group", "change-group", "node-evacuate"]),
+       mix=st.sampled_from(["drbd", "mixed"]), same=st.sampled_from([0.0, 0.1]))
+def test_derived_n1_checker_matches_fresh(seed, nodes, groups, per_node, load, tags,
+                                          offline, rtype, mix, same):
+    """The global N+1 checker derived from the previous state's (the state
+    after one more move) classifies and answers as one built afresh, and
+    the requests' answers are those without derivation."""
+    from htools.alloc import n1
+    from simulate.requests import make_request
+    templates = {"drbd": 1} if mix == "drbd" else {"drbd": 4, "plain": 1,
+                                                   "sharedfile": 1, "diskless": 1}
+    doc = make_request(seed, rtype, nodes=nodes, groups=groups,
+                       inst_per_node=per_node, load=load, tags=tags,
+                       offline_frac=offline, templates=templates,
+                       excl_storage=False, networks=False, policy_variety=False,
+                       samenode_frac=same)
+    derive_fn = n1._derived_checker
+    seen = []
+
+    def checked(nl, il, opts_key):
+        got = derive_fn(nl, il, opts_key)
+        if got is not None:
+            fresh = n1.N1Checker(nl, il, *opts_key)
+            assert _checker_view(got) == _checker_view(fresh)
+            seen.append(1)
+        return got
+    n1._LAST.clear()
+    n1._CHECKERS.clear()
+    try:
+        n1._derived_checker = checked
+        with_derive = _evac_outcome(doc, True)
+        n1._derived_checker = lambda *a: None
+        n1._CHECKERS.clear()
+        without = _evac_outcome(doc, True)
+    finally:
+        n1._derived_checker = derive_fn
+    assert with_derive == without
+    event("derived" if seen else "none derived")
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(4, 12),
+       per_node=st.integers(2, 8), groups=st.integers(1, 3),
+       mix=st.sampled_from(["drbd", "mixed"]), overcommit=st.booleans(),
+       offline=st.sampled_from([0.0, 0.2]), accept=st.booleans(),
+       moves=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 3),
+                                st.integers(0, 10_000)), min_size=1, max_size=8))
+def test_derived_n1_checker_after_moves(seed, nodes, per_node, groups, mix,
+                                        overcommit, offline, accept, moves):
+    """After each of a sequence of instance moves the checker derived from
+    the previous state's classifies and answers as one built afresh
+    (clusters loaded enough for nodes to turn unevacuable and back)."""
+    from htools import moves as mv
+    from htools.alloc import n1
+    from simulate.generator import generate
+    templates = {"drbd": 1} if mix == "drbd" else {"drbd": 4, "plain": 2,
+                                                   "sharedfile": 1, "diskless": 1}
+    text = generate(nodes=nodes, instances=nodes * per_node, groups=groups,
+                    seed=seed, templates=templates, overcommit=overcommit,
+                    offline_frac=offline, skew=0.9)
+    nl, il = _load_text(text)
+    keys = sorted(nl)
+    idxs = sorted(il)
+    if not idxs:
+        return
+    checker = n1.N1Checker(nl, il, accept)
+    checker._ensure_base_false()
+    kinds = [mv.FAILOVER, mv.REPLACE_SECONDARY, mv.FAILOVER_TO_ANY,
+             mv.REPLACE_PRIMARY]
+    derived = 0
+    for pick, kind, tgt in moves:
+        inst = il[idxs[pick % len(idxs)]]
+        try:
+            res = mv.apply_move(True, nl, inst, mv.IMove(kinds[kind],
+                                                         keys[tgt % len(keys)]))
+        except Exception:   # noqa: BLE001 - a move the instance cannot make
+            continue
+        if isinstance(res, FailMode):
+            continue
+        nl = dict(nl)
+        nl.update(res[0])
+        il = dict(il)
+        il[inst.idx] = res[1]
+        before = _checker_view(checker)
+        got = checker.derive(nl, il, list(res[0]), [inst.idx])
+        assert _checker_view(checker) == before     # the old one unchanged
+        fresh = n1.N1Checker(nl, il, accept)
+        if got is None:
+            checker = fresh
+            checker._ensure_base_false()
+            continue
+        assert _checker_view(got) == _checker_view(fresh)
+        if got._ensure_base_false():
+            event("unevacuable nodes")
+        derived += 1
+        checker = got
+    event("derived %d" % min(derived, 3))
+
+
+LOADED = [
+    dict(nodes=6, instances=20, groups=1, templates={"drbd": 1}, skew=0.9),
+    dict(nodes=8, instances=24, groups=1, templates={"drbd": 3, "plain": 1},
+         overcommit=True),
+    dict(nodes=12, instances=40, groups=2, templates={"drbd": 1}, skew=0.9),
+    dict(nodes=10, instances=30, groups=1, location_tags=True),
+]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("params", CLUSTERS[:4] + LOADED,
+                         ids=lambda p: "%(nodes)dx%(instances)d" % p)
+def test_best_only_try_alloc_picks_the_same(seed, params):
+    """``try_alloc(best_only=True)`` (each primary's first candidate from
+    the compiled evaluation, primaries above the best found skipped, a
+    primary whose first candidate fails the capacity check evaluated again
+    alone) places a DRBD instance as the full search does, capacity
+    checks on, loaded clusters included."""
+    rng = Random(seed * 104729 + params["nodes"])
+    cdata, nl, il = _load(seed, **params)
+    groups = sorted(cdata.groups, key=lambda g: g.idx)
+    base = AlgorithmOptions()
+    compared = 0
+    for _ in range(10):
+        inst = _spec(rng, DiskTemplate.DRBD)
+        try:
+            an = gen_alloc_nodes(base, groups, nl, 2, True)
+        except AllocFailure:
+            continue
+        opts = base.replace(ignore_soft_errors=rng.random() < 0.3)
+        odd = rng.choice([2, 3])
+        # the global N+1 check, and a check refusing many first candidates
+        for pred in (n1_predicate(opts, nl, il),
+                     lambda el, odd=odd: (el.inst.snode + el.inst.pnode) % odd != 0):
+            try:
+                full = fastalloc.try_alloc(opts, nl, il, inst, an, pred)
+            except AllocFailure:
+                continue
+            lean = fastalloc.try_alloc(opts, nl, il, inst, an, pred, True)
+            assert (full is None) == (lean is None)
+            if full is None:
+                continue
+            pick = (lambda el: None if el is None else
+                    (el.inst.pnode, el.inst.snode, _bits(el.score)))
+            assert pick(lean.solution) == pick(full.solution)
+            compared += 1
+    assert compared > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 100_000), nodes=st.integers(4, 30),
+       per_node=st.sampled_from([1, 2, 4]), load=st.sampled_from([0.1, 0.3, 0.8]),
+       node_class=st.sampled_from([None, 1, 3]), tags=st.booleans())
+def test_evac_pair_best_matches_model_loop(seed, nodes, per_node, load, node_class,
+                                           tags):
+    """``nodeEvacInstance ChangeAll`` of every DRBD instance of one group
+    into the other (alike nodes: many equal and nearly equal scores) picks
+    the same nodes and jobs with the compiled pair scoring as with the
+    model's loop."""
+    import json
+    from backends.iallocator import parse_request
+    from htools.alloc import evacuate
+    from htools.alloc.solution import AllocFailure as Failure
+    from htools.params import DEFAULT_OPTIONS
+    from simulate.requests import make_request
+    doc = make_request(seed, "change-group", nodes=nodes, groups=2,
+                       inst_per_node=per_node, load=load, tags=tags,
+                       offline_frac=0.0, templates={"drbd": 1},
+                       excl_storage=False, networks=False, policy_variety=False,
+                       node_class=node_class)
+    rq = parse_request(json.dumps(doc))
+    nl = {n.idx: n for n in rq.cdata.nodes}
+    il = {i.idx: i for i in rq.cdata.instances}
+    gdxs = sorted({n.group for n in nl.values()})
+    if len(gdxs) < 2:
+        return
+    compiled_fn = evacuate._evac_drbd_compiled
+
+    def run(inst, gdx, avail):
+        try:
+            nl2, il2, ops = evacuate._evac_drbd_all(DEFAULT_OPTIONS, nl, il, inst,
+                                                    gdx, avail)
+        except Failure as err:
+            return err.msg
+        return il2[inst.idx].pnode, il2[inst.idx].snode, json.dumps(ops)
+    for inst in [il[i] for i in sorted(il)][:12]:
+        gdx = [g for g in gdxs if g != nl[inst.pnode].group][0]
+        avail = [k for k in sorted(nl) if nl[k].group == gdx and not nl[k].offline]
+        fast = run(inst, gdx, avail)
+        try:
+            evacuate._evac_drbd_compiled = lambda *a: None
+            slow = run(inst, gdx, avail)
+        finally:
+            evacuate._evac_drbd_compiled = compiled_fn
+        assert fast == slow
