@@ -238,16 +238,18 @@ def test_small_step_loop_declines_what_it_does_not_cover():
 def _plain_result(res):
     if res is None or not isinstance(res, list):
         return res
-    return [(p, list(f), list(sc), list(se), list(lo)) for p, f, sc, se, lo in res]
+    return [r if len(r) == 6 else (r[0], list(r[1]), list(r[2]), list(r[3]), list(r[4]))
+            for r in res]
 
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), nodes=st.integers(3, 16),
        per_node=st.integers(0, 4), groups=st.integers(1, 2),
        threads=st.sampled_from([2, 3, 8]), force=st.booleans(),
-       loc=st.booleans(), collect=st.booleans())
+       loc=st.booleans(), collect=st.booleans(), heads=st.booleans())
 def test_pair_evaluation_same_on_any_number_of_threads(seed, nodes, per_node, groups,
-                                                       threads, force, loc, collect):
+                                                       threads, force, loc, collect,
+                                                       heads):
     """The two-node evaluation on several threads answers exactly as on
     one: failure counts, every collected candidate in order, the chosen
     pair and its score (ties to the last evaluated)."""
@@ -269,9 +271,11 @@ def test_pair_evaluation_same_on_any_number_of_threads(seed, nodes, per_node, gr
     old = _core.alloc_threads()
     try:
         _core.set_alloc_threads(1)
-        want = _plain_result(state.evaluate(inst, plan, policy, frc, collect))
+        want = _plain_result(state.evaluate(inst, plan, policy, frc, collect, False,
+                                            heads))
         _core.set_alloc_threads(threads, 1)
-        got = _plain_result(state.evaluate(inst, plan, policy, frc, collect))
+        got = _plain_result(state.evaluate(inst, plan, policy, frc, collect, False,
+                                           heads))
     finally:
         _core.set_alloc_threads(old)
     event("allocs %s" % ("0" if not want or (not collect and want[1] == 0) else "some"))
