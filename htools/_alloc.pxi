@@ -142,6 +142,43 @@ cdef inline double _a_score2(const double *s1, const double *v1,
     return _weighted(out)
 
 
+cdef inline double _a_delta2(const double *s1, const double *v1,
+                             const double *out1, const double *x,
+                             const double *y, const int *chg, int cnt,
+                             double n, double *dabs) noexcept nogil:
+    """What the second update (x -> y) of the listed metrics adds to the
+    weighted total of ``out1``, each metric's new value computed as
+    :func:`_a_score2` does; ``dabs``: the sum of the listed metrics'
+    weighted magnitudes, old and new.  The total plus this differs from
+    ``_a_score2``'s by rounding only: at most a few ulps of the weighted
+    magnitudes (``1e-12`` of them bounds it)."""
+    cdef double ds, dss, dnnvar, v, s, val, d = 0.0, a = 0.0
+    cdef int t, m
+    for t in range(cnt):
+        m = chg[t]
+        s = s1[m]
+        ds = y[m] - x[m]
+        if _KIND[m] == K_STDDEV:
+            dss = y[m] * y[m] - x[m] * x[m]
+            dnnvar = (n * dss - 2 * s * ds) - ds * ds
+            v = v1[m] + dnnvar / (n * n)
+            val = sqrt(v if 0.0 <= v else 0.0)
+        else:
+            val = s + ds
+        d = d + _WEIGHTS[m] * (val - out1[m])
+        a = a + fabs(_WEIGHTS[m]) * (fabs(val) + fabs(out1[m]))
+    dabs[0] = a
+    return d
+
+
+cdef inline double _weighted_abs(const double *vals) noexcept nogil:
+    cdef double total = 0.0
+    cdef int m
+    for m in range(NV):
+        total = total + fabs(_WEIGHTS[m] * vals[m])
+    return total
+
+
 cdef class _SecCache:
     """Per secondary position: its placement with a zero peer-map entry
     (failure mode, -2 not computed yet), new row and changed metrics."""
@@ -1051,7 +1088,7 @@ cdef class AllocState(ClusterState):
                                long long *b_loc, const long long *kpos, bint heads):
         """The candidate loop of :meth:`evaluate` (see there)."""
         cdef long long h_n = 0, h_loc = 0
-        cdef double h_score = 0.0
+        cdef double h_score = 0.0, tot1 = 0.0, a1 = 0.0, ap, dabs = 0.0
         cdef Py_ssize_t h_sp = -1
         cdef InstS I = Ip[0]
         cdef NodeS wp, ws
@@ -1148,6 +1185,8 @@ cdef class AllocState(ClusterState):
                             memcpy(v1, base_var, NV * sizeof(double))
                             _a_update(s1, v1, self.vals + pp * NV, rp, nn)
                             all_fin = _a_out(s1, v1, self.b_val, out1)
+                            tot1 = _weighted(out1)
+                            a1 = _weighted_abs(out1)
                     if fm >= 0:
                         pfails[fm] += 1
                         continue
@@ -1184,6 +1223,15 @@ cdef class AllocState(ClusterState):
                     if not all_fin:
                         chg = all_idx
                         cnt = n_all
+                    if heads and h_n > 0:
+                        # a candidate certainly above the first one so far
+                        # is counted without its exact score
+                        ap = tot1 + _a_delta2(s1, v1, out1, self.vals + sp * NV,
+                                              row, chg, cnt, nn, &dabs)
+                        if ap > h_score + 1e-12 * (a1 + dabs):
+                            allocs += 1
+                            h_n += 1
+                            continue
                     score = _a_score2(s1, v1, out1, self.vals + sp * NV, row,
                                       chg, cnt, nn)
                     if score != score:
@@ -1389,7 +1437,7 @@ cdef class AllocState(ClusterState):
         cdef int cnt = 0
         cdef _SecCache sc
         cdef double eps[NV]
-        cdef double cb, e, up
+        cdef double cb, e, up, tot1 = 0.0, a1 = 0.0, dabs = 0.0, amax = 0.0
         cdef Py_ssize_t nc1, t
         cdef Py_ssize_t *c1i = NULL
         cdef double *c1b = NULL
@@ -1496,12 +1544,16 @@ cdef class AllocState(ClusterState):
                             _a_update(s1, v1, self.vals + pp * NV, rp, nn)
                             if not _a_out(s1, v1, self.b_val, out1):
                                 return None
+                            tot1 = _weighted(out1)
+                            a1 = _weighted_abs(out1)
                     if fmp >= 0:
                         continue
-                    cv = _a_score2(s1, v1, out1, self.vals + sp * NV, srow,
-                                   chg, cnt, nn)
+                    cv = tot1 + _a_delta2(s1, v1, out1, self.vals + sp * NV, srow,
+                                          chg, cnt, nn, &dabs)
                     if cv != cv:
                         return None
+                    if a1 + dabs > amax:
+                        amax = a1 + dabs
                     approx[i * ns + j] = cv
                     if not have or cv < lo:
                         lo = cv
@@ -1513,7 +1565,9 @@ cdef class AllocState(ClusterState):
                     bound += _WEIGHTS[m] * sqrt((total + 10) * 1e-14 * maxabs[m] * maxabs[m])
                 elif _KIND[m] == K_SUM or _KIND[m] == K_OFFSUM:
                     bound += _WEIGHTS[m] * (total + 10) * (total + 10) * 1e-15 * maxabs[m]
-            bound = 2.0 * (bound + 1e-12 * fabs(lo))
+            # (the scores above are rounded differently from _a_score2's:
+            # 1e-12 of the largest weighted magnitudes)
+            bound = 2.0 * (bound + 1e-12 * fabs(lo) + 1e-12 * amax)
             # the candidates within the uniform bound, in order, each with
             # its own bound: a standard deviation's error is at most
             # min(sqrt(e), e / sqrt(v)) for a variance error e (the uniform
@@ -1550,7 +1604,7 @@ cdef class AllocState(ClusterState):
                             cb += _WEIGHTS[m] * (e + 1e-15 * sqrt(v1[m] + eps[m]))
                         elif _KIND[m] == K_SUM or _KIND[m] == K_OFFSUM:
                             cb += _WEIGHTS[m] * 2.0 * (total + 10) * (total + 10) * 1e-15 * maxabs[m]
-                    cb = 2.0 * (cb + 1e-12 * fabs(cv))
+                    cb = 2.0 * (cb + 1e-12 * fabs(cv) + 1e-12 * amax)
                     c1i[nc1] = i * ns + j
                     c1b[nc1] = cb
                     nc1 += 1

@@ -15,7 +15,6 @@ from htools.alloc.solution import (
 if TYPE_CHECKING:
     from htools.alloc.solution import InstList, NodeList
 from htools.params import AlgorithmOptions
-from htools.cluster_info import split_cluster
 from htools.haskell.show import show_string, show_string_list
 from htools.model import Group, Instance, Node
 from htools.types import AllocPolicy, DiskTemplate
@@ -61,6 +60,16 @@ _ALLOC_POL_CON = {AllocPolicy.PREFERRED: "AllocPreferred",
                   AllocPolicy.UNALLOCABLE: "AllocUnallocable"}
 
 
+def _group_nodes(nl: Mapping[int, Node]) -> List[Tuple[int, dict]]:
+    """The node maps of ``splitCluster`` (its instance maps are not read
+    here): per group, ascending, its nodes by index."""
+    by_group: dict = {}
+    for k in sorted(nl):
+        n = nl[k]
+        by_group.setdefault(n.group, {})[k] = n
+    return sorted(by_group.items())
+
+
 def find_best_alloc_group(opts: AlgorithmOptions, groups: Sequence[Group],
                           nl: Mapping[int, Node], il: Mapping[int, Instance],
                           allowed: Optional[List[int]], inst: Instance,
@@ -73,7 +82,7 @@ def find_best_alloc_group(opts: AlgorithmOptions, groups: Sequence[Group],
     then searched for the best one only (their counts partial) and the
     messages are not built - unless no group has a placement, when the
     whole search runs again for the failure's message."""
-    all_groups = [(groups[gdx], gnl) for gdx, gnl, _ in split_cluster(nl, il)]
+    all_groups = [(groups[gdx], gnl) for gdx, gnl in _group_nodes(nl)]
     cand = all_groups
     if allowed is not None:
         cand = [(g, gnl) for g, gnl in cand if g.idx in allowed]
