@@ -9,7 +9,8 @@ times, next to its pure-Python specification where there is one: the
 score of a candidate move (``metrics.comp_cv`` / ``ClusterState.score_with``
 / ``score_with_fast``), building a cluster state, one hbal step
 (compiled and exhaustive, on one and on two threads), one ``tryAlloc`` on
-the compiled path (without and with the global N+1 capacity check), the
+the compiled path (on one and on two threads, and with the global N+1
+capacity check), the
 global N+1 redundancy check of a plain-heavy cluster.  Every
 benchmark also checks its result against the specification, so a fast
 wrong answer fails.
@@ -94,7 +95,10 @@ def test_balance_step_compiled(benchmark, cluster, threads):
     assert new.plc[-1] == want.plc[-1] and new.score == want.score
 
 
-def test_try_alloc_compiled(benchmark, cluster):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_try_alloc_compiled(benchmark, cluster, threads):
+    from htools import _core
+    from htools.alloc import compiled as fastalloc
     cdata, _ = cluster
     nl = {n.idx: n for n in cdata.nodes}
     il = {i.idx: i for i in cdata.instances}
@@ -102,7 +106,14 @@ def test_try_alloc_compiled(benchmark, cluster):
     inst.disk_template = DiskTemplate.DRBD
     opts = AlgorithmOptions(capacity=False)
     an = gen_alloc_nodes(opts, cdata.groups, nl, 2, False)
-    sol = benchmark(try_alloc, opts, nl, il, inst, an)
+    try_alloc(opts, nl, il, inst, an)          # sets the threads from the environment
+    fastalloc._THREADS_SET = True
+    old = _core.alloc_threads()
+    _core.set_alloc_threads(threads)
+    try:
+        sol = benchmark(try_alloc, opts, nl, il, inst, an)
+    finally:
+        _core.set_alloc_threads(old)
     os.environ["HTOOLS_PURE"] = "1"
     try:
         want = try_alloc(opts, nl, il, inst, an)
