@@ -252,28 +252,13 @@ def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
     best = None
     quick = getattr(n1pred, "quick_reject", None)
     if best_only:
-        heads = []
-        for i, (_p, _pf, scores, _secs, _locs) in enumerate(per_primary):
-            if scores:
-                heads.append((min(scores), i))
-        heads.sort(key=lambda h: h[0])
-        found: Dict[int, object] = {}
-        low = None
-        for head, i in heads:
-            if low is not None and head > low:
-                break
-            p, pf, scores, secs, locs = per_primary[i]
-            el, n, pfails = _primary_best(nl, inst, force, kind, n1pred, quick,
-                                          p, pf, scores, secs, locs)
-            found[i] = el
-            allocs += n
-            for m, c in enumerate(pfails):
-                fails[m] += c
-            if el is not None and (low is None or el.score < low):
-                low = el.score
-        for i in sorted(found):
-            best = best_element(best, found[i])
-        return Solution(fails, allocs, best)
+        heads = [(min(scores), i)
+                 for i, (_p, _pf, scores, _secs, _locs) in enumerate(per_primary)
+                 if scores]
+
+        def check(i: int):
+            return _primary_best(nl, inst, force, kind, n1pred, quick, *per_primary[i])
+        return _best_first(heads, check)
     for p, pf, scores, secs, locs in per_primary:
         el, n, pfails = _primary_best(nl, inst, force, kind, n1pred, quick,
                                       p, pf, scores, secs, locs)
@@ -291,27 +276,38 @@ def _filtered_heads(nl, inst: Instance, force: bool, st: AllocState, targets,
     whose first candidate fails the check is evaluated again, alone, for
     all its candidates."""
     quick = getattr(n1pred, "quick_reject", None)
-    order = sorted([(h[3], i) for i, h in enumerate(heads) if h[2]],
-                   key=lambda h: h[0])
+
+    def check(i: int):
+        p, pf, n, score, sec, loc = heads[i]
+        if quick is None or not quick((p, sec)):
+            el = _element(nl, inst, force, "pair", (score, p, sec, loc))
+            if n1pred(el):
+                return el, n, pf
+        full = st.evaluate(inst, PairPlan(st, ("pair", [targets[i]])),
+                           [policy[i]], force, True)
+        _p, pf, scores, secs, locs = full[0]
+        return _primary_best(nl, inst, force, "pair", n1pred, quick,
+                             p, pf, scores, secs, locs)
+    return _best_first([(h[3], i) for i, h in enumerate(heads) if h[2]], check)
+
+
+def _best_first(heads, check) -> Solution:
+    """``sumAllocs`` over the primaries that can give the best placement:
+    ``heads`` holds (lowest candidate score, primary index) of the
+    primaries with candidates; they are checked (``check(i)``: placement
+    or None, allocations, failure counts) from the lowest head up, until a
+    head is above the best placement found - a primary's placement scores
+    at least its head -; the placements found are folded in primary order
+    (ties: the later primary).  The counts are those of the checked
+    primaries."""
     fails = [0] * NUM_FAIL_MODES
     allocs = 0
     found: Dict[int, object] = {}
     low = None
-    for head, i in order:
+    for head, i in sorted(heads, key=lambda h: h[0]):
         if low is not None and head > low:
             break
-        p, pf, n, score, sec, loc = heads[i]
-        el = None
-        if quick is None or not quick((p, sec)):
-            el = _element(nl, inst, force, "pair", (score, p, sec, loc))
-            if not n1pred(el):
-                el = None
-        if el is None:
-            full = st.evaluate(inst, PairPlan(st, ("pair", [targets[i]])),
-                               [policy[i]], force, True)
-            _p, pf, scores, secs, locs = full[0]
-            el, n, pf = _primary_best(nl, inst, force, "pair", n1pred, quick,
-                                      p, pf, scores, secs, locs)
+        el, n, pf = check(i)
         found[i] = el
         allocs += n
         for m, c in enumerate(pf):

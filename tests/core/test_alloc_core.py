@@ -14,6 +14,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from backends.text import parse_data
+from htools.alloc import n1
 from htools.alloc.n1 import n1_predicate
 from htools.alloc.place import gen_alloc_nodes, try_alloc
 from htools.alloc.primitives import extract_nl
@@ -392,32 +393,15 @@ def test_failover_step_matches_full_path(seed, nodes, per_node, excl, mig, forth
     primary) computed on the few numbers it can fail on gives, node by
     node, the answer and the dependency set of the full path through
     ``moves.apply_move``."""
-    from htools.alloc import n1
     from simulate.generator import generate
     text = generate(nodes=nodes + excl, instances=nodes * per_node, seed=seed,
                     templates={"drbd": 6, "plain": 1}, excl_storage_nodes=excl,
                     migration_tags=mig, forthcoming_frac=forth, offline_frac=offline,
                     overcommit=overcommit, skew=0.9)
     nl, il = _load_text(text)
-    lean = {}
-    for k in sorted(nl):
-        try:
-            lean[k] = n1.evacuate_detail(nl, il, nl[k])
-        except Exception as err:   # noqa: BLE001 - compared below
-            lean[k] = type(err)
-    full_fn = n1._failover_failure
-    try:
-        n1._failover_failure = lambda *a: n1.UNDECIDED
-        for k in sorted(nl):
-            try:
-                full = n1.evacuate_detail(nl, il, nl[k])
-            except Exception as err:   # noqa: BLE001
-                full = type(err)
-            assert lean[k] == full, k
-            event("evacuable" if full is True or (isinstance(full, tuple) and full[0])
-                  else "failed: " + ("deps" if isinstance(full, tuple) and full[1] else "other"))
-    finally:
-        n1._failover_failure = full_fn
+    for full in _lean_matches_full(nl, il, sorted(nl)):
+        event("evacuable" if full is True or (isinstance(full, tuple) and full[0])
+              else "failed: " + ("deps" if isinstance(full, tuple) and full[1] else "other"))
 
 
 @settings(max_examples=150, deadline=None)
@@ -500,7 +484,6 @@ def test_failover_step_of_a_placed_copy(seed, nodes, per_node, excl, mig, offlin
     still names the old nodes: the failover step computed on the few
     numbers gives, node by node, the answer and dependency set of the full
     path (which fails the instance over between its old nodes)."""
-    from htools.alloc import n1
     from simulate.generator import generate
     text = generate(nodes=nodes + excl, instances=nodes * per_node, seed=seed,
                     templates={"drbd": 6, "plain": 1}, excl_storage_nodes=excl,
@@ -523,23 +506,32 @@ def test_failover_step_of_a_placed_copy(seed, nodes, per_node, excl, mig, offlin
         return
     nl = dict(nl)
     nl[p], nl[s] = new_p, new_s
-    lean = {}
-    for k in keys:
-        try:
-            lean[k] = n1.evacuate_detail(nl, il, nl[k])
-        except Exception as err:   # noqa: BLE001 - compared below
-            lean[k] = type(err)
+    _lean_matches_full(nl, il, keys)
+
+
+def _detail(nl, il, k):
+    try:
+        return n1.evacuate_detail(nl, il, nl[k])
+    except Exception as err:   # noqa: BLE001 - compared by type
+        return type(err)
+
+
+def _lean_matches_full(nl, il, keys):
+    """``evacuate_detail`` of every node of ``keys`` with the lean DRBD
+    failover step equals the full path's (the lean step disabled); the
+    full answers, in order."""
+    lean = {k: _detail(nl, il, k) for k in keys}
     full_fn = n1._failover_failure
+    out = []
     try:
         n1._failover_failure = lambda *a: n1.UNDECIDED
         for k in keys:
-            try:
-                full = n1.evacuate_detail(nl, il, nl[k])
-            except Exception as err:   # noqa: BLE001
-                full = type(err)
+            full = _detail(nl, il, k)
             assert lean[k] == full, k
+            out.append(full)
     finally:
         n1._failover_failure = full_fn
+    return out
 
 
 def _evac_outcome(doc, fast: bool):
