@@ -38,6 +38,10 @@ class BalanceState:
         """The improving move with the best gain for its cost
         (``costs[inst_idx, kind]``): gain minus ``lam`` times the cost, or
         with ``ratio`` gain per cost; None if no move improves."""
+    def top_weighted(self, cur: float, costs, lam: float, ratio: bool = ...,
+                     k: int = ...) -> List[BestMove]:
+        """The ``k`` improving moves with the best values (as
+        :meth:`best_weighted`), best first, ties to the first found."""
     def apply(self, inst_idx: int, kind: int, target: int = ...) -> None:
         """Apply a move to the packed state."""
     def evaluate(self, inst_idx: int, kind: int, target: int = ...) -> Optional[float]:

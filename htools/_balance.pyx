@@ -2024,82 +2024,129 @@ cdef class BalanceState:
     def best_weighted(self, double cur, double[:, ::1] costs, double lam,
                       bint ratio=False):
         """The improving move with the best value for its cost (the optimal
-        search's cost-aware steps), or None.
+        search's cost-aware steps), or None: the first of
+        :meth:`top_weighted` with ``k`` 1."""
+        top = self.top_weighted(cur, costs, lam, ratio, 1)
+        return top[0] if top else None
+
+    def top_weighted(self, double cur, double[:, ::1] costs, double lam,
+                     bint ratio=False, int k=1):
+        """The ``k`` improving moves with the best values for their cost,
+        best first (the optimal search's cost-aware steps and its beam).
 
         ``costs[inst_idx, kind]`` is the cost of a move of that kind of the
         instance (positive); a move's value is its gain ``cur - score``
         minus ``lam`` times its cost, or with ``ratio`` its gain divided by
         its cost.  Every move a greedy step tries is considered, but those
-        that leave the instance with a node offline; a first
-        pass bounds each one's score (as :meth:`interval`), a second scores
-        exactly (as :meth:`evaluate`) those whose value can reach the best
-        lower bound, so the choice is the one of scoring all exactly; ties
-        go to the first (by instance, then target).  Returns ``(score,
+        that leave the instance with a node offline; a first pass bounds
+        each one's score (as :meth:`interval`) and keeps the ``k`` best
+        values each move is sure to reach, a second scores exactly (as
+        :meth:`evaluate`) those whose value can reach the ``k``-th of them,
+        so the choice is the one of scoring all exactly; ties go to the
+        first (by instance, then target).  Returns a list of ``(score,
         inst_idx, kind, target)`` like :meth:`best_move`."""
         cdef NodeS w[3]
         cdef int tp[3]
         cdef double y[3 * NV]
         cdef double mapv, poolv, cv, val, c, lo, hi, floor = -INFINITY
-        cdef double best_val = 0.0, best_cv = cur
-        cdef int vi, ki, nk, kind, t, j, nt, idx, pss
+        cdef int vi, ki, nk, kind, t, j, nt, idx, pss, pos, n_sure = 0, n_top = 0
         cdef int kinds[5]
-        cdef int b_vi = -1, b_kind = -1, b_t = -1
         cdef InstS *I
-        if self.n_on == 0 or cur != cur:
-            return None
-        self._stats()
-        for pss in range(2):
-            for vi in range(self.V):
-                if not self._victim(vi):
-                    continue
-                I = &self.iv[vi]
-                idx = I.idx
-                if idx < 0 or idx >= costs.shape[0]:
-                    continue
-                nk = 0
-                if (I.mirror == MIR_INTERNAL and I.snode >= 0
-                        and not self.nd[I.snode].offline and self.o_inst_moves):
-                    kinds[0] = FAILOVER
-                    nk = 1
-                nk += self._moves_of(vi, kinds + nk)
-                for j in range(-1, self.n_on):
-                    t = self.on_pos[j] if j >= 0 else -1
-                    if t >= 0 and (t == I.pnode or t == I.snode):
+        cdef double *sure
+        cdef double *tval
+        cdef double *tcv
+        cdef int *tmv
+        if self.n_on == 0 or cur != cur or k < 1:
+            return []
+        sure = <double *>malloc(k * sizeof(double))
+        tval = <double *>malloc(k * sizeof(double))
+        tcv = <double *>malloc(k * sizeof(double))
+        tmv = <int *>malloc(3 * k * sizeof(int))
+        if sure == NULL or tval == NULL or tcv == NULL or tmv == NULL:
+            free(sure); free(tval); free(tcv); free(tmv)
+            raise MemoryError()
+        try:
+            self._stats()
+            for pss in range(2):
+                for vi in range(self.V):
+                    if not self._victim(vi):
                         continue
-                    for ki in range(nk):
-                        kind = kinds[ki]
-                        if (kind == FAILOVER) != (t < 0):
+                    I = &self.iv[vi]
+                    idx = I.idx
+                    if idx < 0 or idx >= costs.shape[0]:
+                        continue
+                    nk = 0
+                    if (I.mirror == MIR_INTERNAL and I.snode >= 0
+                            and not self.nd[I.snode].offline and self.o_inst_moves):
+                        kinds[0] = FAILOVER
+                        nk = 1
+                    nk += self._moves_of(vi, kinds + nk)
+                    for j in range(-1, self.n_on):
+                        t = self.on_pos[j] if j >= 0 else -1
+                        if t >= 0 and (t == I.pnode or t == I.snode):
                             continue
-                        if _lands_offline(self.nd, I, kind, t):
-                            continue
-                        nt = self._eval(vi, kind, t, w, tp, y, &mapv, &poolv)
-                        if nt == 0:
-                            continue
-                        c = costs[idx, kind]
-                        self._interval(nt, tp, y, mapv, poolv, &lo, &hi)
-                        if not lo < cur:
-                            continue
-                        if pss == 0:
-                            # the value this move is sure to reach
-                            if hi < cur:
-                                val = (cur - hi) / c if ratio else (cur - hi) - lam * c
-                                if val > floor:
-                                    floor = val
-                            continue
-                        val = (cur - lo) / c if ratio else (cur - lo) - lam * c
-                        if val < floor:
-                            continue
-                        cv = self._exact(nt, tp, y, mapv, poolv)
-                        if not cv < cur:
-                            continue
-                        val = (cur - cv) / c if ratio else (cur - cv) - lam * c
-                        if b_vi < 0 or val > best_val:
-                            best_val, best_cv = val, cv
-                            b_vi, b_kind, b_t = vi, kind, t
-        if b_vi < 0:
-            return None
-        tgt = self.node_keys[b_t] if b_t >= 0 else -1
-        return (best_cv, self.iv[b_vi].idx, b_kind, tgt)
+                        for ki in range(nk):
+                            kind = kinds[ki]
+                            if (kind == FAILOVER) != (t < 0):
+                                continue
+                            if _lands_offline(self.nd, I, kind, t):
+                                continue
+                            nt = self._eval(vi, kind, t, w, tp, y, &mapv, &poolv)
+                            if nt == 0:
+                                continue
+                            c = costs[idx, kind]
+                            self._interval(nt, tp, y, mapv, poolv, &lo, &hi)
+                            if not lo < cur:
+                                continue
+                            if pss == 0:
+                                # the k best values moves are sure to reach
+                                # (descending); the floor is the k-th
+                                if hi < cur:
+                                    val = (cur - hi) / c if ratio else (cur - hi) - lam * c
+                                    if n_sure < k or val > sure[n_sure - 1]:
+                                        pos = n_sure if n_sure < k else k - 1
+                                        while pos > 0 and sure[pos - 1] < val:
+                                            sure[pos] = sure[pos - 1]
+                                            pos -= 1
+                                        sure[pos] = val
+                                        if n_sure < k:
+                                            n_sure += 1
+                                        if n_sure == k:
+                                            floor = sure[k - 1]
+                                continue
+                            val = (cur - lo) / c if ratio else (cur - lo) - lam * c
+                            if val < floor:
+                                continue
+                            cv = self._exact(nt, tp, y, mapv, poolv)
+                            if not cv < cur:
+                                continue
+                            val = (cur - cv) / c if ratio else (cur - cv) - lam * c
+                            if n_top == k and not val > tval[k - 1]:
+                                continue
+                            # insert after the equal values (first kept)
+                            pos = n_top if n_top < k else k - 1
+                            while pos > 0 and tval[pos - 1] < val:
+                                tval[pos] = tval[pos - 1]
+                                tcv[pos] = tcv[pos - 1]
+                                tmv[3 * pos] = tmv[3 * pos - 3]
+                                tmv[3 * pos + 1] = tmv[3 * pos - 2]
+                                tmv[3 * pos + 2] = tmv[3 * pos - 1]
+                                pos -= 1
+                            tval[pos] = val
+                            tcv[pos] = cv
+                            tmv[3 * pos] = vi
+                            tmv[3 * pos + 1] = kind
+                            tmv[3 * pos + 2] = t
+                            if n_top < k:
+                                n_top += 1
+            out = []
+            for pos in range(n_top):
+                t = tmv[3 * pos + 2]
+                out.append((tcv[pos], self.iv[tmv[3 * pos]].idx, tmv[3 * pos + 1],
+                            self.node_keys[t] if t >= 0 else -1))
+            return out
+        finally:
+            free(sure); free(tval); free(tcv); free(tmv)
 
     def interval(self, inst_idx, int kind, target=-1):
         """(lo, hi) bounds of the candidate's exact score, or None."""

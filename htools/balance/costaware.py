@@ -11,10 +11,15 @@ the cost, or gain per cost), until the score is at most ``goal``; with
 (:meth:`~htools._balance.BalanceState.best_move`) once that share of the
 way from the initial score to ``goal`` is made (the cost-aware steps first
 take the cheap gains, the greedy ones get out of where they would stall).
+:func:`beam_steps` keeps several sequences at each depth (the lowest
+score plus ``lam`` times their cost) and extends each by its best moves
+(:meth:`~htools._balance.BalanceState.top_weighted`); wide enough, it is a
+breadth-first search for the fewest improving moves.
 :func:`prune` then drops the most expensive moves while the replayed
-sequence stays legal and ends at most at ``goal``, and :func:`cheapen`
-replaces a move by a cheaper one of the same instance where that still
-holds.
+sequence stays legal and ends at most at ``goal``, :func:`condense`
+replaces two moves touching a common node by one cheaper move, and
+:func:`cheapen` replaces a move by a cheaper one of the same instance
+where that still holds.
 
 Every sequence is checked move by move on the compiled state
 (:meth:`~htools._balance.BalanceState.evaluate`: the checks of a greedy
@@ -95,9 +100,125 @@ def cost_steps(algo: AlgorithmOptions, tbl: Table, goal: float, costs,
     return seq
 
 
-def replay(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step]
-           ) -> Optional[float]:
-    """The score at the end of ``seq`` if every move is legal in turn."""
+def beam_steps(algo: AlgorithmOptions, tbl: Table, goal: float, costs,
+               lam: float, width: int, deadline: float, max_steps: int = -1,
+               switch: float = 1.0) -> Optional[List[Step]]:
+    """A sequence from ``tbl`` to a score at most ``goal`` found by a beam
+    search: at each depth, the ``width`` sequences with the lowest score
+    plus ``lam`` times their cost are extended by the ``width`` moves of
+    best value (gain minus ``lam`` times the cost,
+    :meth:`~htools._balance.BalanceState.top_weighted`) each; at the first
+    depth where a sequence reaches ``goal``, the cheapest of those.  With
+    ``lam`` 0 it looks for the fewest moves.  With ``switch`` below 1, once
+    that share of the way from the initial score to ``goal`` is made, the
+    best sequence goes on with the greedy's own steps (beams stall where
+    greedy steps would not).  None if every sequence stalls above ``goal``
+    or time or ``max_steps`` runs out."""
+    home = {i.idx: (i.pnode, i.snode) for i in tbl.insts.values()}
+    # (moves, their cost, where the moved instances are)
+    beam: List[Tuple[Tuple[Step, ...], float, Dict[int, Tuple[int, int]]]] = [
+        ((), 0.0, {})]
+    start = tbl.score
+    until = start - switch * (start - goal)
+    while True:
+        if time.monotonic() > deadline or (0 <= max_steps <= len(beam[0][0])):
+            return None
+        kids = []
+        for seq, spent, where in beam:
+            st = _state(algo, tbl)
+            for idx, move in seq:
+                st.apply(idx, move.kind, move.target)
+            for cv, idx, kind, target in st.top_weighted(st.score(), costs, lam,
+                                                         False, width):
+                c = spent + costs[idx, kind]
+                move = _imove(kind, target)
+                p, s = where.get(idx) or home[idx]
+                kids.append((cv + lam * c, cv, c, seq + ((idx, move),),
+                             _moved(where, idx, lands(p, s, move))))
+        if not kids:
+            return None
+        done = [k for k in kids if k[1] <= goal]
+        if done:
+            return list(min(done, key=lambda k: k[2])[3])
+        kids.sort(key=lambda k: k[0])
+        if switch < 1.0 and min(k[1] for k in kids) <= until:
+            seq = list(min(kids, key=lambda k: k[1])[3])
+            st = _state(algo, tbl)
+            for idx, move in seq:
+                st.apply(idx, move.kind, move.target)
+            cur = st.score()
+            while cur > goal:
+                if time.monotonic() > deadline or (0 <= max_steps <= len(seq)):
+                    return None
+                best = st.best_move(cur)
+                if best is None:
+                    return None
+                cur, idx, kind, target = best
+                st.apply(idx, kind, target)
+                seq.append((idx, _imove(kind, target)))
+            return seq
+        beam = []
+        seen = set()
+        for _, _, c, seq, where in kids:
+            # one sequence per resulting placement
+            key = frozenset(where.items())
+            if key not in seen:
+                seen.add(key)
+                beam.append((seq, c, where))
+                if len(beam) == width:
+                    break
+
+
+def _moved(where: Dict[int, Tuple[int, int]], idx: int,
+           to: Tuple[int, int]) -> Dict[int, Tuple[int, int]]:
+    out = dict(where)
+    out[idx] = to
+    return out
+
+
+def condense(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step],
+             goal: float, costs, deadline: float, tries: int = 16
+             ) -> List[Step]:
+    """``seq`` with pairs of moves replaced by one cheaper move while it
+    still replays legal and ends at most at ``goal``.  The pairs tried are
+    those whose moves touch a common node (moves that undo part of each
+    other), latest first: the sequence without both and then, of the
+    ``tries`` moves scoring lowest there, the cheapest (by ``costs``) that
+    reaches ``goal`` if it costs less than the pair; again after each
+    replacement, while time is left."""
+    seq = list(seq)
+    home = {i.idx: (i.pnode, i.snode) for i in tbl.insts.values()}
+    while len(seq) >= 2:
+        where = dict(home)
+        touch = []
+        for idx, move in seq:
+            p, s = where[idx]
+            where[idx] = lands(p, s, move)
+            touch.append({p, s, *where[idx]} - {-1})
+        pairs = [(a, b) for b in range(len(seq) - 1, 0, -1) for a in range(b - 1, -1, -1)
+                 if touch[a] & touch[b]]
+        for a, b in pairs:
+            if time.monotonic() > deadline:
+                return seq
+            trial = seq[:a] + seq[a + 1:b] + seq[b + 1:]
+            st = _legal_state(algo, tbl, trial)
+            if st is None:
+                continue
+            pair = (costs[seq[a][0], seq[a][1].kind]
+                    + costs[seq[b][0], seq[b][1].kind])
+            fits = [m for m in st.top_weighted(st.score(), costs, 0.0, False, tries)
+                    if m[0] <= goal and costs[m[1], m[2]] < pair]
+            if fits:
+                _, idx, kind, target = min(fits, key=lambda m: costs[m[1], m[2]])
+                seq = trial + [(idx, _imove(kind, target))]
+                break
+        else:
+            return seq
+    return seq
+
+
+def _legal_state(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step]):
+    """The compiled state after ``seq`` if every move is legal in turn."""
     st = _state(algo, tbl)
     place = {i.idx: (i.pnode, i.snode) for i in tbl.insts.values()}
     for idx, move in seq:
@@ -107,9 +228,15 @@ def replay(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step]
         if st.evaluate(idx, move.kind, move.target) is None:
             return None
         st.apply(idx, move.kind, move.target)
-        p, s, _ = st.instance_nodes(idx)
-        place[idx] = (p, s)
-    return st.score()
+        place[idx] = st.instance_nodes(idx)[:2]
+    return st
+
+
+def replay(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step]
+           ) -> Optional[float]:
+    """The score at the end of ``seq`` if every move is legal in turn."""
+    st = _legal_state(algo, tbl, seq)
+    return None if st is None else st.score()
 
 
 def prune(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step],

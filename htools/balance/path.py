@@ -18,10 +18,13 @@ iterator of ``(state before, state after)`` steps like
    (:func:`htools.balance.steps`) while they still lower the score.
 
 Besides the solver's targets, the plans compared are htools' own moves,
-htools' end state reached with one move per instance, and the cost-aware
-sequences of :mod:`htools.balance.costaware` (and htools' moves), pruned
-and cheapened, that reach htools' final score; the cheapest plan (by the
-``--opt-*`` costs) ending at most at htools' final score is the run.
+htools' end state reached with one move per instance, the beam searches
+and cost-aware sequences of :mod:`htools.balance.costaware` (and htools'
+moves), and the solver's plans and htools' end state cut at the first
+step at most at htools' final score, each pruned, condensed (pairs of
+moves replaced by one cheaper move) and cheapened; the cheapest plan (by
+the ``--opt-*`` costs) ending at most at htools' final score is the run
+(:attr:`OptimalRun.plans` lists them all).
 
 ``-l`` (maximum number of steps) and the minimum score apply to the whole
 run.  :meth:`OptimalRun.summary` is the line hbal prints at the end.
@@ -31,14 +34,14 @@ from __future__ import annotations
 import time
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
-    from typing import Iterator, Optional, Tuple
+    from typing import Iterator, List, Optional, Tuple
 
 from htools import moves as mv
 from htools.balance.optimal import (
     OptimalOptions, Target, copied_mib, migrated_mib, sigmas, solve)
 from htools.balance.compiled import greedy_steps
 from htools.balance.costaware import (
-    VARIANTS, cheapen, cost_steps, cost_table, prune, replay)
+    VARIANTS, beam_steps, cheapen, condense, cost_steps, cost_table, prune, replay)
 from htools.balance.search import instance_moves, make_scorer, victims
 from htools.balance.table import Placement, Table, do_next_balance
 from htools.params import AlgorithmOptions
@@ -62,6 +65,16 @@ CHEAPEN_ALL = 2000
 #: start; the solver runs get the rest)
 COST_AWARE_SHARE = 0.5
 
+#: the beam searches tried before the cost-aware variants: ("beam", width,
+#: lam, switch) (see :func:`htools.balance.costaware.beam_steps`; measured
+#: on generated 10/80 and 20/200 clusters: each wins on some, in 0.2-4 s)
+BEAMS = (("beam", 8, 3.0, 1.0), ("beam", 8, 0.0, 1.0), ("beam", 8, 3.0, 0.6),
+         ("beam", 8, 0.0, 0.6), ("beam", 8, 1.0, 0.8))
+
+#: the share of the time limit kept, at the end, for cutting, pruning and
+#: cheapening the solver's plans
+POST_SHARE = 0.1
+
 
 class OptimalRun:
     """The steps of ``hbal --search=optimal`` from ``tbl``."""
@@ -79,6 +92,10 @@ class OptimalRun:
         self.polish = 0         # greedy steps after them
         self.tries = 0          # solver runs
         self.label = ""         # the plan chosen
+        self._cost_rows = None
+        #: the plans compared: (label, moves, cost, MiB copied, MiB
+        #: migrated, final score), in the order they were made
+        self.plans: List[Tuple[str, int, float, int, int, float]] = []
         self._it = self._run()
 
     def __iter__(self) -> "OptimalRun":
@@ -104,15 +121,18 @@ class OptimalRun:
         fin = ref[-1] if ref else tbl
         plans = [("htools' moves", ref, 0)]
         # htools' end state, each instance moved there directly
-        plans.append(("htools' end state direct",)
-                     + self._realise(greedy, tbl, net_moves(self.algo, tbl, fin), fin))
+        direct = (("htools' end state direct",)
+                  + self._realise(greedy, tbl, net_moves(self.algo, tbl, fin), fin))
+        plans.append(direct)
         # cost-aware step sequences reaching htools' score, pruned
         plans.extend(self._cost_aware(greedy, tbl, ref, fin.score, start
                                       + COST_AWARE_SHARE * self.oopts.time_limit))
         hint = {i.idx: (i.pnode, i.snode) for i in fin.insts.values()}
         sigma = sigmas([n for n in fin.nodes.values() if not n.offline])
+        post = deadline - POST_SHARE * self.oopts.time_limit
+        targets = [direct]
         for k, scale in enumerate(COST_SCALES):
-            share = (deadline - time.monotonic()) * SHARES[k]
+            share = (post - time.monotonic()) * SHARES[k]
             if share <= 0:
                 break
             target = solve(self.algo, self.oopts.scaled(scale), tbl, hint=hint,
@@ -121,13 +141,30 @@ class OptimalRun:
             if self.target is None or target.solved:
                 self.target = target
             if target.solved:
-                plans.append(("solver target, cost scale %g" % scale,)
-                             + self._realise(greedy, tbl, target.moves, fin))
+                label = "solver target, cost scale %g" % scale
+                plan = (label,) + self._realise(greedy, tbl, target.moves, fin)
+                plans.append(plan)
+                targets.append(plan)
+        # the solver's plans go deeper than htools' score: their steps up
+        # to the first at most at it, pruned and cheapened
+        for label, plan, _ in targets:
+            cut = next((k for k, t in enumerate(plan) if t.score <= fin.score), None)
+            if cut is None or cut + 1 == len(plan):
+                continue
+            seq = [(t.plc[-1].idx, t.plc[-1].move) for t in plan[:cut + 1]]
+            try:
+                done = self._finish(greedy, tbl, seq, fin.score, deadline)
+            except NotImplementedError:     # not representable compiled
+                done = None
+            if done is not None:
+                plans.append((label + ", cut at htools' score", done, len(done)))
         # the cheapest plan ending at most at htools' score
         good = [(self._plan_cost(tbl, plan), n, plan, applied, label)
                 for n, (label, plan, applied) in enumerate(plans)
                 if (plan[-1] if plan else tbl).score <= fin.score]
         _, _, plan, self.applied, self.label = min(good, key=lambda g: g[:2])
+        self.plans = [(label, len(steps), cost) + self._plan_data(tbl, steps)
+                      for cost, _, steps, _, label in good]
         self.polish = len(plan) - self.applied
         old = tbl
         for new in plan:
@@ -162,19 +199,29 @@ class OptimalRun:
         if pure() or not ref:
             return []
         try:
-            costs = cost_table(tbl, self._move_cost)
+            costs = self._costs
             replay(greedy, tbl, [])
         except NotImplementedError:
             return []
         max_steps = (-1 if self.max_rounds < 0
                      else max(0, self.max_rounds - len(tbl.plc)))
         out = []
-        for variant in (None,) + VARIANTS:
+        for variant in (None,) + BEAMS + VARIANTS:
             if time.monotonic() > deadline:
                 break
             if variant is None:
                 label = "htools' moves"
                 seq = [(t.plc[-1].idx, t.plc[-1].move) for t in ref]
+            elif variant[0] == "beam":
+                _, width, lam, switch = variant
+                label = "beam search (%d wide, %s%s)" % (
+                    width, "gain - %g x cost" % lam if lam else "fewest moves",
+                    ", greedy after %d%%" % round(100 * switch) if switch < 1 else "")
+                now = time.monotonic()
+                seq = beam_steps(greedy, tbl, goal, costs, lam, width,
+                                 now + (deadline - now) / 2, max_steps, switch)
+                if seq is None:
+                    continue
             else:
                 lam, ratio, switch = variant
                 label = "cost-aware steps (%s%s)" % (
@@ -187,22 +234,52 @@ class OptimalRun:
                                  now + (deadline - now) / 2, max_steps)
                 if seq is None:
                     continue
-            seq = prune(greedy, tbl, seq, goal, self._move_cost, deadline)
-            # every cheaper move replayed on small plans, else the few
-            # scoring lowest right after it
-            tries = None if len(seq) * len(tbl.nodes) <= CHEAPEN_ALL else 3
-            seq = cheapen(greedy, tbl, seq, goal, self._move_cost, deadline,
-                          tries)
-            plan = replay_steps(self.algo, tbl, seq)
-            if plan is None or len(plan) != len(seq):
-                continue
-            # -l and the minimum score end the run as they end htools'
-            for k, old in enumerate([tbl] + plan[:-1]):
-                if not self._more(old):
-                    del plan[k:]
-                    break
-            out.append((label + ", pruned", plan, len(plan)))
+            plan = self._finish(greedy, tbl, seq, goal, deadline)
+            if plan is not None:
+                out.append((label + ", pruned", plan, len(plan)))
         return out
+
+    def _finish(self, greedy: AlgorithmOptions, tbl: Table, seq, goal: float,
+                deadline: float):
+        """The steps of ``seq`` pruned and cheapened (see
+        :mod:`htools.balance.costaware`), ending at most at ``goal``; None
+        if they do not replay legally."""
+        seq = prune(greedy, tbl, seq, goal, self._move_cost, deadline)
+        # pairs of moves replaced by one, in at most a quarter of the time left
+        now = time.monotonic()
+        seq = condense(greedy, tbl, seq, goal, self._costs,
+                       now + max(0.0, deadline - now) / 4)
+        # every cheaper move replayed on small plans, else the few
+        # scoring lowest right after it
+        tries = None if len(seq) * len(tbl.nodes) <= CHEAPEN_ALL else 3
+        seq = cheapen(greedy, tbl, seq, goal, self._move_cost, deadline, tries)
+        plan = replay_steps(self.algo, tbl, seq)
+        if plan is None or len(plan) != len(seq):
+            return None
+        # -l and the minimum score end the run as they end htools'
+        for k, old in enumerate([tbl] + plan[:-1]):
+            if not self._more(old):
+                del plan[k:]
+                break
+        return plan
+
+    @property
+    def _costs(self):
+        """``costs[instance, kind]`` of the compiled steps (made once)."""
+        if self._cost_rows is None:
+            self._cost_rows = cost_table(self.tbl, self._move_cost)
+        return self._cost_rows
+
+    def _plan_data(self, tbl: Table, plan) -> Tuple[int, int, float]:
+        """(MiB copied, MiB migrated, final score) of a plan."""
+        old = tbl
+        copied = migrated = 0
+        for new in plan:
+            plc = new.plc[-1]
+            copied += copied_mib(old.insts[plc.idx], plc.move)
+            migrated += migrated_mib(old.insts[plc.idx], plc.move)
+            old = new
+        return copied, migrated, old.score
 
     def _plan_cost(self, tbl: Table, plan) -> float:
         old = tbl

@@ -10,9 +10,13 @@
   score;
 * the cost-aware sequences (:mod:`htools.balance.costaware`): the
   compiled cost-aware step is the best value over every move a greedy
-  step tries, scored one by one; under each option the sequences, pruned
-  and cheapened, replay legal and exact, every move one a greedy step
-  would try from where the instance is, and end at most at htools' score;
+  step tries, scored one by one, and its top-k the k best values; under
+  each option the sequences and the beam searches, pruned and cheapened,
+  replay legal and exact, every move one a greedy step would try from
+  where the instance is, and end at most at htools' score; a beam wider
+  than every level finds the fewest improving moves that a breadth-first
+  enumeration finds (fewer than htools' on those clusters); condensing
+  replaces pairs by one cheaper move and keeps the sequence legal;
 * the hard rules on small clusters, by enumeration of a sample of the
   combinations of candidate moves (one per instance, every 17th, at most
   about 400) and
@@ -161,7 +165,9 @@ def test_best_weighted_is_the_best_value(cluster_dir):
     st = BalanceState(tbl.nodes, tbl.insts, algo)
     cur = st.score()
     for lam, ratio in [(0.0, False), (3.0, False), (0.0, True)]:
-        best = None
+        # every improving move, in the compiled search's order (instance,
+        # then failover before the targets by position, then kind)
+        found = []
         for inst in victims(algo, tbl):
             for move in instance_moves(algo, online, frozenset(online),
                                        tbl.nodes, inst):
@@ -171,10 +177,23 @@ def test_best_weighted_is_the_best_value(cluster_dir):
                     continue
                 c = costs[inst.idx, move.kind]
                 val = (cur - cv) / c if ratio else (cur - cv) - lam * c
-                if best is None or val > best[0]:
-                    best = (val, cv, inst.idx, move.kind, move.target)
-        got = st.best_weighted(cur, costs, lam, ratio)
-        assert got == best[1:]
+                found.append((val, cv, inst.idx, move.kind, move.target))
+        assert len(found) > 10
+        best = None
+        for f in found:
+            if best is None or f[0] > best[0]:
+                best = f
+        assert st.best_weighted(cur, costs, lam, ratio) == best[1:]
+        for k in (1, 2, 7, len(found), len(found) + 5):
+            top = st.top_weighted(cur, costs, lam, ratio, k)
+            assert len(top) == min(k, len(found))
+            vals = [(cur - cv) / costs[i, kd] if ratio
+                    else (cur - cv) - lam * costs[i, kd] for cv, i, kd, _ in top]
+            # the k best values, best first, each a real move's exact score
+            assert vals == sorted((f[0] for f in found), reverse=True)[:len(top)]
+            assert all(t in [f[1:] for f in found] for t in top)
+            assert len(set(top)) == len(top)
+        assert st.top_weighted(cur, costs, lam, ratio, 0) == []
 
 
 @pytest.mark.parametrize("options", [
@@ -189,9 +208,14 @@ def test_cost_aware_sequences(cluster_dir, options):
     goal = _greedy_final(algo, tbl, -1, min_score)
     costs = costaware.cost_table(tbl, _cost)
     never = float("inf")
-    for lam, ratio, switch in costaware.VARIANTS[:4]:
-        seq = costaware.cost_steps(greedy, tbl, goal, costs, lam, ratio,
-                                   switch, never)
+    seqs = [costaware.cost_steps(greedy, tbl, goal, costs, lam, ratio,
+                                 switch, never)
+            for lam, ratio, switch in costaware.VARIANTS[:4]]
+    seqs += [costaware.beam_steps(greedy, tbl, goal, costs, lam, width, never,
+                                  -1, switch)
+             for _, width, lam, switch in path.BEAMS]
+    assert any(seq is not None for seq in seqs)
+    for seq in seqs:
         if seq is None:
             continue
         assert costaware.replay(greedy, tbl, seq) <= goal
@@ -215,6 +239,95 @@ def test_cost_aware_sequences(cluster_dir, options):
             if "--exclude-instances" in options:
                 assert inst.name not in ("inst-001", "inst-002", "inst-003")
             cur = new
+
+
+@pytest.mark.parametrize("name", ["drbd", "tags"])
+def test_condense_replaces_pairs_by_one_cheaper_move(cluster_dir, name):
+    """htools' own moves, pruned, then condensed: fewer moves (on these
+    clusters), each replacement cheaper than the pair it replaces, the
+    sequence legal and ending at most at htools' score."""
+    _, algo, tbl, min_score = hbal_table(["-t", str(_file(cluster_dir, name))])
+    greedy = algo.replace(search="exhaustive", optimal=None)
+    ref = [new for _, new in path.greedy_steps(greedy, tbl, -1, min_score)]
+    goal = ref[-1].score
+    costs = costaware.cost_table(tbl, _cost)
+    never = float("inf")
+    seq = costaware.prune(greedy, tbl, [(t.plc[-1].idx, t.plc[-1].move)
+                                        for t in ref], goal, _cost, never)
+    out = costaware.condense(greedy, tbl, seq, goal, costs, never)
+    assert len(out) < len(seq)
+    assert costaware.replay(greedy, tbl, out) <= goal
+
+    def total(s):
+        return sum(_cost(tbl.insts[i], m) for i, m in s)
+    # every pair replaced by one move costing less than the pair
+    assert total(out) < total(seq)
+    plan = path.replay_steps(algo, tbl, out)
+    assert plan is not None and len(plan) == len(out)
+    assert _replay(algo, tbl, list(zip([tbl] + plan[:-1], plan))).score <= goal
+    # no time: unchanged
+    assert costaware.condense(greedy, tbl, seq, goal, costs, 0.0) == seq
+
+
+def _fewest_improving_moves(algo, tbl, goal, limit):
+    """By breadth-first enumeration of every sequence of improving moves a
+    greedy step tries (each scored exactly): the fewest that reach
+    ``goal``, or None within ``limit`` moves."""
+    from htools.balance.search import victims
+    level = [[]]
+    for depth in range(1, limit + 1):
+        nxt = []
+        seen = set()
+        for seq in level:
+            st = costaware._state(algo, tbl)
+            place = {i.idx: (i.pnode, i.snode) for i in tbl.insts.values()}
+            for idx, move in seq:
+                st.apply(idx, move.kind, move.target)
+                place[idx] = st.instance_nodes(idx)[:2]
+            cur = st.score()
+            for inst in victims(algo, tbl):
+                p, s = place[inst.idx]
+                for move in costaware.allowed_moves(algo, tbl, inst, p, s):
+                    if not costaware.allowed(algo, tbl, inst, p, s, move):
+                        continue
+                    cv = st.evaluate(inst.idx, move.kind, move.target)
+                    if cv is None or not cv < cur:
+                        continue
+                    if cv <= goal:
+                        return depth
+                    after = dict(place)
+                    after[inst.idx] = costaware.lands(p, s, move)
+                    key = frozenset(after.items())
+                    if key not in seen:
+                        seen.add(key)
+                        nxt.append(seq + [(inst.idx, move)])
+        level = nxt
+    return None
+
+
+@pytest.mark.parametrize("seed", [23, 28, 31])
+def test_wide_beam_finds_the_fewest_moves(cluster_dir, seed):
+    """A beam wider than every level is a breadth-first search: its sequence
+    has the fewest improving moves that reach the goal (here the score of
+    htools' fifth step; on these clusters fewer than htools' five)."""
+    data = _file(cluster_dir, "small-%d" % seed,
+                 dict(nodes=4, instances=9, seed=seed,
+                      templates={"drbd": 70, "plain": 30}))
+    _, algo, tbl, min_score = hbal_table(["-t", str(data)])
+    greedy = algo.replace(search="exhaustive", optimal=None)
+    steps = [new for _, new in path.greedy_steps(greedy, tbl, 5, min_score)]
+    assert len(steps) == 5
+    goal = steps[-1].score
+    costs = costaware.cost_table(tbl, _cost)
+    seq = costaware.beam_steps(greedy, tbl, goal, costs, 0.0, 100_000,
+                               float("inf"))
+    assert seq is not None and len(seq) < len(steps)
+    assert costaware.replay(greedy, tbl, seq) <= goal
+    assert len(seq) == _fewest_improving_moves(greedy, tbl, goal, len(steps))
+    # a narrow beam is never shorter than the fewest
+    narrow = costaware.beam_steps(greedy, tbl, goal, costs, 0.0, 2,
+                                  float("inf"))
+    assert narrow is None or len(narrow) >= len(seq)
 
 
 # ---------------------------------------------------------------------------
