@@ -71,9 +71,12 @@ COST_AWARE_SHARE = 0.5
 BEAMS = (("beam", 8, 3.0, 1.0), ("beam", 8, 0.0, 1.0), ("beam", 8, 3.0, 0.6),
          ("beam", 8, 0.0, 0.6), ("beam", 8, 1.0, 0.8))
 
-#: the share of the time limit kept, at the end, for cutting, pruning and
-#: cheapening the solver's plans
-POST_SHARE = 0.1
+#: the share of the time limit kept, at the end, for cutting the solver's
+#: plans and condensing the cheapest
+POST_SHARE = 0.2
+
+#: the cheapest plans condensed at the end
+CONDENSE_BEST = 3
 
 
 class OptimalRun:
@@ -158,10 +161,25 @@ class OptimalRun:
                 done = None
             if done is not None:
                 plans.append((label + ", cut at htools' score", done, len(done)))
+        # the cheapest few condensed (pairs of moves replaced by one
+        # cheaper move), sharing the time left
+        good = self._good(tbl, plans, fin.score)
+        best = sorted(good, key=lambda g: g[:2])[:CONDENSE_BEST]
+        for k, (_, _, steps, _, label) in enumerate(best):
+            now = time.monotonic()
+            if now > deadline or pure():
+                break
+            seq = [(t.plc[-1].idx, t.plc[-1].move) for t in steps]
+            try:
+                done = self._finish(greedy, tbl, seq, fin.score,
+                                    now + (deadline - now) / (len(best) - k),
+                                    condensed=True)
+            except NotImplementedError:     # not representable compiled
+                break
+            if done is not None and len(done) < len(steps):
+                plans.append((label + ", condensed", done, len(done)))
         # the cheapest plan ending at most at htools' score
-        good = [(self._plan_cost(tbl, plan), n, plan, applied, label)
-                for n, (label, plan, applied) in enumerate(plans)
-                if (plan[-1] if plan else tbl).score <= fin.score]
+        good = self._good(tbl, plans, fin.score)
         _, _, plan, self.applied, self.label = min(good, key=lambda g: g[:2])
         self.plans = [(label, len(steps), cost) + self._plan_data(tbl, steps)
                       for cost, _, steps, _, label in good]
@@ -170,6 +188,13 @@ class OptimalRun:
         for new in plan:
             yield old, new
             old = new
+
+    def _good(self, tbl: Table, plans, goal: float):
+        """(cost, position, steps, applied, label) of the plans ending at
+        most at ``goal``."""
+        return [(self._plan_cost(tbl, plan), n, plan, applied, label)
+                for n, (label, plan, applied) in enumerate(plans)
+                if (plan[-1] if plan else tbl).score <= goal]
 
     def _realise(self, greedy: AlgorithmOptions, tbl: Table, moves, fin: Table):
         """The steps of ``moves`` in a legal order, then greedy polish while
@@ -240,15 +265,16 @@ class OptimalRun:
         return out
 
     def _finish(self, greedy: AlgorithmOptions, tbl: Table, seq, goal: float,
-                deadline: float):
-        """The steps of ``seq`` pruned and cheapened (see
-        :mod:`htools.balance.costaware`), ending at most at ``goal``; None
-        if they do not replay legally."""
+                deadline: float, condensed: bool = False):
+        """The steps of ``seq`` pruned, with ``condensed`` condensed, and
+        cheapened (see :mod:`htools.balance.costaware`), ending at most at
+        ``goal``; None if they do not replay legally."""
         seq = prune(greedy, tbl, seq, goal, self._move_cost, deadline)
-        # pairs of moves replaced by one, in at most a quarter of the time left
-        now = time.monotonic()
-        seq = condense(greedy, tbl, seq, goal, self._costs,
-                       now + max(0.0, deadline - now) / 4)
+        if condensed:
+            # pairs of moves replaced by one, in half the time
+            now = time.monotonic()
+            seq = condense(greedy, tbl, seq, goal, self._costs,
+                           now + max(0.0, deadline - now) / 2)
         # every cheaper move replayed on small plans, else the few
         # scoring lowest right after it
         tries = None if len(seq) * len(tbl.nodes) <= CHEAPEN_ALL else 3
