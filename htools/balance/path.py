@@ -65,7 +65,7 @@ CHEAPEN_ALL = 2000
 #: start; the solver runs get the rest)
 COST_AWARE_SHARE = 0.5
 
-#: the beam searches tried before the cost-aware variants: ("beam", width,
+#: the beam searches tried among the cost-aware variants: ("beam", width,
 #: lam, switch) (see :func:`htools.balance.costaware.beam_steps`; measured
 #: on generated 10/80 and 20/200 clusters: each wins on some, in 0.2-4 s)
 BEAMS = (("beam", 8, 3.0, 1.0), ("beam", 8, 0.0, 1.0), ("beam", 8, 3.0, 0.6),
@@ -231,7 +231,11 @@ class OptimalRun:
         max_steps = (-1 if self.max_rounds < 0
                      else max(0, self.max_rounds - len(tbl.plc)))
         out = []
-        for variant in (None,) + BEAMS + VARIANTS:
+        # the variants that reach the score soonest on large groups first,
+        # then the first beam, the other variants and beams in turn
+        order = ((None,) + VARIANTS[:2] + BEAMS[:1] + VARIANTS[2:4] + BEAMS[1:]
+                 + VARIANTS[4:])
+        for variant in order:
             if time.monotonic() > deadline:
                 break
             if variant is None:
@@ -242,9 +246,10 @@ class OptimalRun:
                 label = "beam search (%d wide, %s%s)" % (
                     width, "gain - %g x cost" % lam if lam else "fewest moves",
                     ", greedy after %d%%" % round(100 * switch) if switch < 1 else "")
+                # at most a quarter of the time left
                 now = time.monotonic()
                 seq = beam_steps(greedy, tbl, goal, costs, lam, width,
-                                 now + (deadline - now) / 2, max_steps, switch)
+                                 now + (deadline - now) / 4, max_steps, switch)
                 if seq is None:
                     continue
             else:
