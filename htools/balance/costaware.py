@@ -82,22 +82,40 @@ def cost_steps(algo: AlgorithmOptions, tbl: Table, goal: float, costs,
     """The cost-aware sequence from ``tbl`` to a score at most ``goal``;
     None if it stalls above ``goal`` or time runs out."""
     st = _state(algo, tbl)
-    cur = start = st.score()
+    start = st.score()
     until = start - switch * (start - goal)
-    seq: List[Step] = []
+
+    def pick(cur: float):
+        if cur > until:
+            return st.best_weighted(cur, costs, lam, ratio)
+        return st.best_move(cur)
+    return _steps_to(st, [], goal, pick, deadline, max_steps)
+
+
+def _steps_to(st, seq: List[Step], goal: float, pick, deadline: float,
+              max_steps: int) -> Optional[List[Step]]:
+    """``seq`` extended on ``st`` (the state after it) by the moves
+    ``pick(score)`` chooses until the score is at most ``goal``; None if
+    ``pick`` finds none or time or ``max_steps`` runs out."""
+    cur = st.score()
     while cur > goal:
         if time.monotonic() > deadline or (0 <= max_steps <= len(seq)):
             return None
-        if cur > until:
-            best = st.best_weighted(cur, costs, lam, ratio)
-        else:
-            best = st.best_move(cur)
+        best = pick(cur)
         if best is None:
             return None
         cur, idx, kind, target = best
         st.apply(idx, kind, target)
         seq.append((idx, _imove(kind, target)))
     return seq
+
+
+def _applied(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step]):
+    """The compiled state of ``tbl`` after ``seq`` (moves not checked)."""
+    st = _state(algo, tbl)
+    for idx, move in seq:
+        st.apply(idx, move.kind, move.target)
+    return st
 
 
 def beam_steps(algo: AlgorithmOptions, tbl: Table, goal: float, costs,
@@ -125,9 +143,7 @@ def beam_steps(algo: AlgorithmOptions, tbl: Table, goal: float, costs,
             return None
         kids = []
         for seq, spent, where in beam:
-            st = _state(algo, tbl)
-            for idx, move in seq:
-                st.apply(idx, move.kind, move.target)
+            st = _applied(algo, tbl, seq)
             for cv, idx, kind, target in st.top_weighted(st.score(), costs, lam,
                                                          False, width):
                 c = spent + costs[idx, kind]
@@ -143,20 +159,8 @@ def beam_steps(algo: AlgorithmOptions, tbl: Table, goal: float, costs,
         kids.sort(key=lambda k: k[0])
         if switch < 1.0 and min(k[1] for k in kids) <= until:
             seq = list(min(kids, key=lambda k: k[1])[3])
-            st = _state(algo, tbl)
-            for idx, move in seq:
-                st.apply(idx, move.kind, move.target)
-            cur = st.score()
-            while cur > goal:
-                if time.monotonic() > deadline or (0 <= max_steps <= len(seq)):
-                    return None
-                best = st.best_move(cur)
-                if best is None:
-                    return None
-                cur, idx, kind, target = best
-                st.apply(idx, kind, target)
-                seq.append((idx, _imove(kind, target)))
-            return seq
+            st = _applied(algo, tbl, seq)
+            return _steps_to(st, seq, goal, st.best_move, deadline, max_steps)
         beam = []
         seen = set()
         for _, _, c, seq, where in kids:
@@ -325,9 +329,7 @@ def cheapen(algo: AlgorithmOptions, tbl: Table, seq: Sequence[Step],
         idx, move = seq[k]
         inst = tbl.insts[idx]
         now = cost(inst, move)
-        st = _state(algo, tbl)
-        for i2, m in seq[:k]:
-            st.apply(i2, m.kind, m.target)
+        st = _applied(algo, tbl, seq[:k])
         p, s, _ = st.instance_nodes(idx)
         tiers: Dict[float, List[Tuple[float, mv.IMove]]] = {}
         for alt in allowed_moves(algo, tbl, inst, p, s):
