@@ -21,10 +21,10 @@ Besides the solver's targets, the plans compared are htools' own moves,
 htools' end state reached with one move per instance, the beam searches
 and cost-aware sequences of :mod:`htools.balance.costaware` (and htools'
 moves), and the solver's plans and htools' end state cut at the first
-step at most at htools' final score, each pruned, condensed (pairs of
-moves replaced by one cheaper move) and cheapened; the cheapest plan (by
-the ``--opt-*`` costs) ending at most at htools' final score is the run
-(:attr:`OptimalRun.plans` lists them all).
+step at most at htools' final score, each pruned and cheapened; the three
+cheapest of them also condensed (pairs of moves replaced by one cheaper
+move).  The cheapest plan (by the ``--opt-*`` costs) ending at most at
+htools' final score is the run (:attr:`OptimalRun.plans` lists them all).
 
 ``-l`` (maximum number of steps) and the minimum score apply to the whole
 run.  :meth:`OptimalRun.summary` is the line hbal prints at the end.
