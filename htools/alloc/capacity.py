@@ -289,6 +289,19 @@ def guess_bigstep_size(nl: NodeList, inst: Instance):
     return 20 if guess < 20 else guess
 
 
+def _same_small_step(lim1, placed: int, limit: Optional[int]) -> bool:
+    """Whether the loop of 10 that follows a failed big step would give the
+    big step's own result: the big step stopped on a failure (``placed`` <
+    ``lim1``) after at most as many placements as the loop of 10 may
+    make.  The allocation is deterministic, so that loop places the same
+    instances, stops on the same failed attempt, and its state fails the
+    same redundancy check."""
+    if type(lim1) is not int:
+        return False
+    small = 10 if limit is None else min(10, limit)
+    return placed < lim1 and placed <= small
+
+
 def iterate_alloc(opts: AlgorithmOptions, nl: NodeList, il: InstList,
                   limit: Optional[int], newinst: Instance, allocnodes,
                   ixes: List[Instance], huge: bool = True) -> AllocResult:
@@ -312,7 +325,7 @@ def iterate_alloc(opts: AlgorithmOptions, nl: NodeList, il: InstList,
                 return res
             nl, il, limit, ixes = res.nl, res.il, newlimit, res.ixes
             continue
-        if huge:
+        if huge and not _same_small_step(lim1, len(res.ixes) - len(ixes), limit):
             huge = False
             continue
         return iterate_alloc_small_step(opts, nl, il, limit, newinst,

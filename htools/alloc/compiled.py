@@ -232,11 +232,10 @@ def _filtered(nl, inst: Instance, force: bool, kind: str, per_primary,
     checked ones are folded in their order).  The counts are then those of
     the checked primaries only."""
     if kind != "pair":
-        fails = [0] * NUM_FAIL_MODES
+        fails = ([sum(col) for col in zip(*[e[1] for e in per_primary])]
+                 or [0] * NUM_FAIL_MODES)
         scores, prims = [], []
-        for p, pf, sc, _secs, _locs in per_primary:
-            for m, c in enumerate(pf):
-                fails[m] += c
+        for p, _pf, sc, _secs, _locs in per_primary:
             scores.extend(sc)
             prims.extend([p] * len(sc))
         cands = _ByScore(scores, lambda k: (scores[k], prims[k], -1, 0))

@@ -203,20 +203,41 @@ def evacuate_detail(nodes: Mapping[int, Node], insts: Mapping[int, Instance],
 class _View:
     """What the compiled evacuation needs of one node map, computed once
     per map (``N1Checker`` asks every node of a candidate state in turn):
-    the keys in order, and per group its keys and its nodes' policies."""
+    the keys in order, and per group its keys, its nodes' policies and
+    the escape keys of each of its nodes."""
 
-    __slots__ = ("src", "vals", "keys", "groups", "states")
+    __slots__ = ("src", "vals", "order", "keys", "groups", "states")
 
-    def __init__(self, nl: Mapping[int, Node]) -> None:
+    def __init__(self, nl: Mapping[int, Node], vals: Optional[list] = None,
+                 base: Optional["_View"] = None) -> None:
         self.src = nl
-        self.vals = list(nl.values())
-        self.keys = sorted(nl)
-        self.groups: Dict[int, tuple] = {}
+        self.vals = list(nl.values()) if vals is None else vals
         self.states: Dict[tuple, AllocState] = {}
+        if base is not None:
+            self.order = base.order
+            self.keys = base.keys
+            self.groups = base.groups
+        else:
+            self.order = list(nl)
+            self.keys = sorted(self.order)
+            self.groups: Dict[int, tuple] = {}
+
+    def derived(self, nl: Mapping[int, Node], vals: list) -> "_View":
+        """The view of ``nl``, a map of the same keys in the same order
+        as this view's, whose nodes keep their group, policy and
+        exclusive-storage flag: the groups' answers carry over."""
+        old = self.vals
+        for i in range(len(vals)):
+            a = vals[i]
+            b = old[i]
+            if a is not b and (a.group != b.group or a.ipolicy is not b.ipolicy
+                               or bool(a.excl_storage) != bool(b.excl_storage)):
+                return _View(nl, vals)
+        return _View(nl, vals, self)
 
     def group(self, gdx: int) -> tuple:
         """(keys, {key: (policy, exclusive storage)}, the one pair all
-        share or None) of group ``gdx``."""
+        share or None, {key: its escape keys}) of group ``gdx``."""
         g = self.groups.get(gdx)
         if g is None:
             nl = self.src
@@ -225,7 +246,7 @@ class _View:
             first = next(iter(pols.values()), None)
             uniform = first if all(p[0] is first[0] and p[1] == first[1]
                                    for p in pols.values()) else None
-            g = self.groups[gdx] = (gkeys, pols, uniform)
+            g = self.groups[gdx] = (gkeys, pols, uniform, {})
         return g
 
     def state(self, skeys: List[int]) -> AllocState:
@@ -241,12 +262,17 @@ _VIEW: List[_View] = []
 
 
 def _view_of(nodes: Mapping[int, Node]) -> _View:
+    vals = list(nodes.values())
     if _VIEW:
         v = _VIEW[0]
-        if v.src is nodes and len(v.vals) == len(nodes) and all(
-                map(operator.is_, v.vals, nodes.values())):
-            return v
-    v = _View(nodes)
+        if len(v.vals) == len(vals):
+            if v.src is nodes and all(map(operator.is_, v.vals, vals)):
+                return v
+            if list(nodes) == v.order:
+                v = v.derived(nodes, vals)
+                _VIEW[:] = [v]
+                return v
+    v = _View(nodes, vals)
     _VIEW[:] = [v]
     return v
 
@@ -277,8 +303,10 @@ def _evacuate_compiled(nodes: Mapping[int, Node], changes: NodeList, il,
     else:
         nl = nodes
         view = _view_of(nodes)
-    gkeys, pols, uniform = view.group(node.group)
-    escape = [k for k in gkeys if k != node.idx]
+    gkeys, pols, uniform, escapes = view.group(node.group)
+    escape = escapes.get(node.idx)
+    if escape is None:
+        escape = escapes[node.idx] = [k for k in gkeys if k != node.idx]
     if shared:
         if todo and len(gkeys) != len(view.keys):
             return None     # step 2 scores the group, step 3 the cluster

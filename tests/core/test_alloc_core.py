@@ -404,6 +404,17 @@ def test_failover_step_matches_full_path(seed, nodes, per_node, excl, mig, forth
               else "failed: " + ("deps" if isinstance(full, tuple) and full[1] else "other"))
 
 
+def _evacuations(nl, il):
+    """``evacuate_detail`` of every node of ``nl`` (or the exception's type)."""
+    out = {}
+    for k in sorted(nl):
+        try:
+            out[k] = n1.evacuate_detail(nl, il, nl[k])
+        except Exception as err:   # noqa: BLE001 - compared by the callers
+            out[k] = type(err)
+    return out
+
+
 @settings(max_examples=150, deadline=None)
 @given(seed=st.integers(0, 10_000), nodes=st.integers(3, 10),
        per_node=st.integers(1, 8), groups=st.integers(1, 3),
@@ -431,20 +442,11 @@ def test_compiled_evacuation_matches_specification(seed, nodes, per_node, groups
                     forthcoming_frac=forth, offline_frac=offline,
                     overcommit=overcommit, ipolicy=ipol, skew=0.9)
     nl, il = _load_text(text)
-
-    def answers():
-        out = {}
-        for k in sorted(nl):
-            try:
-                out[k] = n1.evacuate_detail(nl, il, nl[k])
-            except Exception as err:   # noqa: BLE001 - compared below
-                out[k] = type(err)
-        return out
-    fast = answers()
+    fast = _evacuations(nl, il)
     compiled_fn = n1._evacuate_compiled
     try:
         n1._evacuate_compiled = lambda *a: None
-        slow = answers()
+        slow = _evacuations(nl, il)
     finally:
         n1._evacuate_compiled = compiled_fn
     assert fast == slow
@@ -834,3 +836,61 @@ def test_evac_pair_best_matches_model_loop(seed, nodes, per_node, load, node_cla
         finally:
             evacuate._evac_drbd_compiled = compiled_fn
         assert fast == slow
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(3, 9),
+       per_node=st.integers(1, 6), groups=st.integers(1, 2),
+       change=st.sampled_from(["place", "policy", "group", "excl"]),
+       mix=st.sampled_from(["plain", "mixed"]))
+def test_evacuation_on_successive_maps_matches_model(seed, nodes, per_node, groups,
+                                                     change, mix):
+    """The compiled evacuation keeps what it reads of a node map (keys,
+    per group its keys, policies and escape keys) and carries it over to
+    the next map with the same keys; a map whose nodes changed their
+    group, policy or exclusive-storage flag is read afresh.  On a sequence
+    of maps each answer is the model path's."""
+    from htools import record
+    from htools.types import ALL_DISK_TEMPLATES
+    templates = {"plain": {"plain": 4, "file": 1},
+                 "mixed": {"plain": 2, "sharedfile": 2, "diskless": 1, "drbd": 2}}[mix]
+    text = generate(nodes=nodes, instances=nodes * per_node, groups=groups,
+                    seed=seed, templates=templates, skew=0.9)
+    nl, il = _load_text(text)
+    rng = Random(seed)
+    maps = [nl]
+    for _ in range(3):
+        cur = dict(maps[-1])
+        k = rng.choice(sorted(cur))
+        node = cur[k].copy()
+        if change == "policy":
+            node.ipolicy = record.replace(
+                node.ipolicy, disk_templates=tuple(
+                    d for d in ALL_DISK_TEMPLATES if d != DiskTemplate.PLAIN))
+        elif change == "group":
+            node.group = rng.choice(sorted({n.group for n in cur.values()}))
+        elif change == "excl":
+            node.excl_storage = not node.excl_storage
+        cur[k] = node
+        maps.append(cur)
+    fast = [_evacuations(m, il) for m in maps]
+    compiled_fn = n1._evacuate_compiled
+    try:
+        n1._evacuate_compiled = lambda *a: None
+        slow = [_evacuations(m, il) for m in maps]
+    finally:
+        n1._evacuate_compiled = compiled_fn
+    assert fast == slow
+
+
+def test_failed_big_step_reused_for_the_step_of_ten():
+    """A big step that stopped on a failure after at most ten placements
+    is the result the loop of ten would give: the step of ten is not run
+    again (and when it stopped on its limit, or placed more, it is)."""
+    assert cap._same_small_step(50, 3, None)
+    assert cap._same_small_step(50, 10, None)
+    assert not cap._same_small_step(50, 11, None)
+    assert not cap._same_small_step(3, 3, None)       # stopped on its limit
+    assert cap._same_small_step(20, 4, 4)
+    assert not cap._same_small_step(20, 5, 4)
+    assert not cap._same_small_step(cap._DivideByZero(), 0, None)
