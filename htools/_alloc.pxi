@@ -340,6 +340,15 @@ cdef class AllocState(ClusterState):
     cdef int *ltl
     cdef dict _lt_ids
     cdef list _keys_list       # position -> key (None: keys are positions)
+    # an evacuation in place (``evacuate``) undoes its placements: the
+    # nodes before it, the rows of the nodes it touched (in ``u_pos``
+    # order) and which ones those are
+    cdef NodeS *u_an
+    cdef double *u_rows
+    cdef Py_ssize_t *u_pos
+    cdef unsigned char *u_seen
+    cdef Py_ssize_t u_n
+    cdef bint u_on
 
     def __cinit__(self, *args, **kwargs):
         self.an = NULL
@@ -348,9 +357,19 @@ cdef class AllocState(ClusterState):
         self.pl = NULL
         self.lt = NULL
         self.ltl = NULL
+        self.u_an = NULL
+        self.u_rows = NULL
+        self.u_pos = NULL
+        self.u_seen = NULL
+        self.u_n = 0
+        self.u_on = False
 
     def __dealloc__(self):
         cdef Py_ssize_t i
+        free(self.u_an)
+        free(self.u_rows)
+        free(self.u_pos)
+        free(self.u_seen)
         if self.pk != NULL:
             for i in range(self.n):
                 free(self.pk[i])
@@ -377,9 +396,14 @@ cdef class AllocState(ClusterState):
         for i in range(self.n):
             self._load_node(i, nodes[i])
 
-    cdef int _alloc_arrays(self) except -1:
+    cdef int _alloc_arrays(self, bint zero_nodes=True) except -1:
+        """The per-node arrays, zeroed (the nodes' structs only if
+        ``zero_nodes``: a copy overwrites them)."""
         cdef Py_ssize_t sz = self.n if self.n > 0 else 1
-        self.an = <NodeS *>calloc(sz, sizeof(NodeS))
+        if zero_nodes:
+            self.an = <NodeS *>calloc(sz, sizeof(NodeS))
+        else:
+            self.an = <NodeS *>malloc(sz * sizeof(NodeS))
         self.pk = <long long **>calloc(sz, sizeof(long long *))
         self.pv = <long long **>calloc(sz, sizeof(long long *))
         self.pl = <Py_ssize_t *>calloc(sz, sizeof(Py_ssize_t))
@@ -502,7 +526,7 @@ cdef class AllocState(ClusterState):
         new._keymap = self._keymap
         new._keys_list = self._keys_list
         new.dirty = True
-        new._alloc_arrays()
+        new._alloc_arrays(False)
         new._lt_ids = dict(self._lt_ids)
         memcpy(new.an, self.an, sz * sizeof(NodeS))
         for i in range(n):
@@ -533,6 +557,12 @@ cdef class AllocState(ClusterState):
         """Node ``p``'s metric row from its placement inputs (after an
         in-place placement of a tag-less instance; ``set_node``'s rows)."""
         cdef double row[NV]
+        if self.u_on and not self.u_seen[p]:
+            self.u_seen[p] = 1
+            memcpy(self.u_rows + self.u_n * NV, self.vals + p * NV,
+                   NV * sizeof(double))
+            self.u_pos[self.u_n] = p
+            self.u_n += 1
         _a_row(self.an + p, self.vals + p * NV, row)
         memcpy(self.vals + p * NV, row, NV * sizeof(double))
         if self.offl[p]:
@@ -693,6 +723,48 @@ cdef class AllocState(ClusterState):
         self._reload_row(p)
         return True
 
+    cdef int _undo_begin(self) except -1:
+        """Start an evacuation in place: keep the nodes and log the rows
+        ``_reload_row`` replaces."""
+        cdef Py_ssize_t sz = self.n if self.n > 0 else 1
+        if self.u_an == NULL:
+            self.u_an = <NodeS *>malloc(sz * sizeof(NodeS))
+            self.u_rows = <double *>malloc(sz * NV * sizeof(double))
+            self.u_pos = <Py_ssize_t *>malloc(sz * sizeof(Py_ssize_t))
+            self.u_seen = <unsigned char *>calloc(sz, 1)
+            if (self.u_an == NULL or self.u_rows == NULL or self.u_pos == NULL
+                    or self.u_seen == NULL):
+                free(self.u_an)
+                free(self.u_rows)
+                free(self.u_pos)
+                free(self.u_seen)
+                self.u_an = NULL
+                self.u_rows = NULL
+                self.u_pos = NULL
+                self.u_seen = NULL
+                raise MemoryError()
+        memcpy(self.u_an, self.an, sz * sizeof(NodeS))
+        self.u_n = 0
+        self.u_on = True
+        return 0
+
+    cdef void _undo_end(self) noexcept:
+        """Put back the nodes and rows as ``_undo_begin`` found them."""
+        cdef Py_ssize_t k, p, sz = self.n if self.n > 0 else 1
+        cdef double *row
+        for k in range(self.u_n):
+            p = self.u_pos[k]
+            row = self.u_rows + k * NV
+            memcpy(self.vals + p * NV, row, NV * sizeof(double))
+            if self.offl[p]:
+                memcpy(self.off_rows + self.offrank[p] * NV, row, NV * sizeof(double))
+            else:
+                memcpy(self.on_rows + self.onrank[p] * NV, row, NV * sizeof(double))
+            self.u_seen[p] = 0
+        memcpy(self.an, self.u_an, sz * sizeof(NodeS))
+        self.u_n = 0
+        self.u_on = False
+
     def evacuate(self, shared, shared_targets, recreate, recreate_targets,
                  recreate_policies):
         """Steps 2 and 3 of htools' ``canEvacuateNode`` on a copy of this
@@ -709,8 +781,17 @@ cdef class AllocState(ClusterState):
 
         Returns 0 if all went, 1 if a movable one found no node, ``2 + i``
         if re-creation ``i`` found none, or None if a score is NaN (the
-        model's path decides then)."""
-        cdef AllocState w = self.derive(())
+        model's path decides then).
+
+        The state is changed in place and put back at the end (the nodes,
+        their rows and the cached statistics); a nested call works on a
+        copy."""
+        cdef AllocState w
+        cdef bint inplace = not self.u_on
+        cdef bint was_dirty = self.dirty
+        cdef double keep_val[NV]
+        cdef double keep_sum[NV]
+        cdef double keep_var[NV]
         cdef InstS I
         cdef Py_ssize_t p, i, nt = max(len(shared_targets), len(recreate_targets), 1)
         cdef Py_ssize_t *tpos = <Py_ssize_t *>malloc(nt * sizeof(Py_ssize_t))
@@ -723,6 +804,21 @@ cdef class AllocState(ClusterState):
             free(rows)
             free(approx)
             raise MemoryError()
+        if inplace:
+            memcpy(keep_val, self.b_val, NV * sizeof(double))
+            memcpy(keep_sum, self.b_sum, NV * sizeof(double))
+            memcpy(keep_var, self.b_var, NV * sizeof(double))
+            try:
+                self._undo_begin()
+            except MemoryError:
+                free(tpos)
+                free(tpol)
+                free(rows)
+                free(approx)
+                raise
+            w = self
+        else:
+            w = self.derive(())
         try:
             if shared:
                 keys = list(shared_targets)
@@ -764,6 +860,12 @@ cdef class AllocState(ClusterState):
             free(tpol)
             free(rows)
             free(approx)
+            if inplace:
+                self._undo_end()
+                memcpy(self.b_val, keep_val, NV * sizeof(double))
+                memcpy(self.b_sum, keep_sum, NV * sizeof(double))
+                memcpy(self.b_var, keep_var, NV * sizeof(double))
+                self.dirty = was_dirty
 
     # -- evaluation ----------------------------------------------------------
     cdef int _inst(self, object inst, InstS *I) except -1:

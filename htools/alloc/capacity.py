@@ -325,11 +325,42 @@ def iterate_alloc(opts: AlgorithmOptions, nl: NodeList, il: InstList,
                 return res
             nl, il, limit, ixes = res.nl, res.il, newlimit, res.ixes
             continue
-        if huge and not _same_small_step(lim1, len(res.ixes) - len(ixes), limit):
+        placed = len(res.ixes) - len(ixes)
+        if huge and (pure() or not _same_small_step(lim1, placed, limit)):
             huge = False
             continue
+        if (placed == 1 and type(lim1) is int and lim1 > 1 and not pure()
+                and newinst.disk_template != DiskTemplate.DRBD):
+            known = _lone_candidate_fails(opts, nl, il, newinst, allocnodes,
+                                          ixes, res.ixes[0].pnode)
+            if known is not None:
+                return known
         return iterate_alloc_small_step(opts, nl, il, limit, newinst,
                                         allocnodes, ixes)
+
+
+def _lone_candidate_fails(opts: AlgorithmOptions, nl: NodeList, il: InstList,
+                          newinst: Instance, allocnodes, ixes: List[Instance],
+                          pnode: int) -> Optional[AllocResult]:
+    """The capacity-checked small step after a step without checks that
+    placed one instance (on ``pnode``) and stopped on a failure, and whose
+    state failed the redundancy check - if ``pnode`` is the only node the
+    instance fits on.  That step's first placement has then that one
+    candidate, whose state is the one that failed, so ``allocGlobalN1``
+    drops it: no instance is placed, and the failure counts are those of
+    the placement without checks plus one ``FailN1``.  None when another
+    node fits (the small step must run).  Not for DRBD instances, whose
+    small step has no capacity checks."""
+    newi2 = newinst.copy()
+    newi2.name = newi2.alias = "new-%d" % len(ixes)
+    newi2.idx = len(il)
+    sol = _try_alloc(opts.replace(capacity=False), nl, il, newi2, allocnodes)
+    el = sol.solution
+    if sol.allocs != 1 or el is None or el.inst.pnode != pnode:
+        return None
+    fails = list(sol.fails)
+    fails[FailMode.FailN1] += 1
+    return AllocResult(Solution(fails, 0, None).fail_stats(), nl, il, list(ixes))
 
 
 def _stable_sort_by_count(errs: List[Tuple[FailMode, int]]):

@@ -894,3 +894,101 @@ def test_failed_big_step_reused_for_the_step_of_ten():
     assert cap._same_small_step(20, 4, 4)
     assert not cap._same_small_step(20, 5, 4)
     assert not cap._same_small_step(cap._DivideByZero(), 0, None)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(2, 7),
+       per_node=st.integers(0, 4),
+       dt=st.sampled_from([DiskTemplate.PLAIN, DiskTemplate.DISKLESS,
+                           DiskTemplate.FILE, DiskTemplate.SHAREDFILE]),
+       limit=st.one_of(st.none(), st.integers(1, 30)),
+       mix=st.sampled_from(["plain", "mixed"]))
+def test_capacity_checked_tiered_allocation_matches_specification(
+        seed, nodes, per_node, dt, limit, mix):
+    """hspace's tiered allocation with capacity checks gives the
+    specification's placements and failure counts, including where a step
+    without checks placed one instance on the only node it fits and its
+    state failed the redundancy check (the checked step is then known to
+    place nothing), and where the step of ten would repeat the big step."""
+    rng = Random(seed)
+    templates = {"plain": {"plain": 3, "file": 1},
+                 "mixed": {"plain": 2, "sharedfile": 1, "diskless": 1, "drbd": 2}}[mix]
+    cdata, nl, il = _load(seed, nodes=nodes, instances=nodes * per_node,
+                          templates=templates)
+    grps = sorted(cdata.groups, key=lambda g: g.idx)
+    opts = AlgorithmOptions()
+    try:
+        an = gen_alloc_nodes(opts, grps, nl, 1, True)
+    except AllocFailure:
+        return
+    inst = cap.inst_from_spec(rng.choice([4096, 16384, 65536]),
+                              rng.choice([102400, 409600, 1048576]),
+                              rng.choice([2, 4, 8]), 1, dt, 1)
+    lone = cap._lone_candidate_fails
+    fired = []
+
+    def spy(*args):
+        res = lone(*args)
+        fired.append(res is not None)
+        return res
+    cap._lone_candidate_fails = spy
+    try:
+        got = cap.run_deep(lambda: cap.tiered_alloc(opts, nl, il, limit, inst, an, []))
+    finally:
+        cap._lone_candidate_fails = lone
+    os.environ["HTOOLS_PURE"] = "1"
+    try:
+        want = cap.run_deep(lambda: cap.tiered_alloc(opts, nl, il, limit, inst, an, []))
+    finally:
+        del os.environ["HTOOLS_PURE"]
+    event("lone candidate known" if any(fired) else "not used")
+    assert _loop_summary(got) == _loop_summary(want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), nodes=st.integers(3, 9),
+       per_node=st.integers(1, 6),
+       mix=st.sampled_from(["plain", "shared", "mixed"]))
+def test_evacuation_in_place_leaves_the_state_as_it_was(seed, nodes, per_node, mix):
+    """The compiled evacuation works on the state itself and puts it back:
+    after evacuating each node in turn, the state's statistics and its
+    answers to an allocation are those of a fresh state of the same
+    nodes, and each evacuation answers as on a fresh state."""
+    from htools.alloc import globaln1
+    templates = {"plain": {"plain": 4, "file": 1},
+                 "shared": {"sharedfile": 3, "diskless": 2},
+                 "mixed": {"plain": 2, "sharedfile": 2, "diskless": 1}}[mix]
+    text = generate(nodes=nodes, instances=nodes * per_node, seed=seed,
+                    templates=templates, skew=0.9)
+    nl, il = _load_text(text)
+    keys = sorted(nl)
+
+    def fresh():
+        return fastalloc.AllocState([nl[k] for k in keys], keys)
+    used = fresh()
+    before = [_bits(v) for v in used.metrics()]
+    for k in keys:
+        insts = [il[i] for i in nl[k].p_list]
+        if not all(fastalloc.eligible(i) for i in insts):
+            continue
+        shared = [i for i in insts if i.disk_template in globaln1.DISK_TEMPLATE_MOVABLE]
+        todo = sorted((i for i in insts if i.disk_template not in
+                       globaln1.DISK_TEMPLATE_MOVABLE), key=lambda i: -i.mem)
+        escape = [e for e in keys if e != k]
+        pols = [[fastalloc.policy_code(i, nl[e].ipolicy, bool(nl[e].excl_storage))
+                 for e in escape] for i in todo]
+        got = used.evacuate(shared, escape, todo, escape, pols)
+        assert got == fresh().evacuate(shared, escape, todo, escape, pols)
+        event("evacuated" if got == 0 else "failed" if got is not None else "declined")
+        assert [_bits(v) for v in used.metrics()] == before
+        # the statistics recomputed from the nodes' rows
+        assert [_bits(v) for v in used.derive(()).metrics()] == before
+    assert [_bits(v) for v in fresh().metrics()] == before
+    inst = cap.inst_from_spec(1024, 10240, 1, 1, DiskTemplate.PLAIN, 1)
+    other = fresh()
+    pol = [-1] * len(keys)
+    got = used.evaluate(inst, fastalloc.PairPlan(used, ("single", keys)), pol,
+                        True, True, True)
+    want = other.evaluate(inst, fastalloc.PairPlan(other, ("single", keys)), pol,
+                          True, True, True)
+    assert repr(got) == repr(want)
