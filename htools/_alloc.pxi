@@ -1396,9 +1396,10 @@ cdef class AllocState(ClusterState):
         none fits or ``limit`` placements are made (None: no limit).
 
         Every copy of ``inst`` the loop places packs like ``inst`` (they
-        differ in name and index only).  Returns ``(keys, fails)``: the
-        chosen primary of each placement in order, and the failure counts
-        of the last evaluation; or None if a score is NaN (the model's
+        differ in name and index only).  Returns ``(keys, fails, state)``:
+        the chosen primary of each placement in order, the failure counts
+        of the last evaluation and the state after the placements (the
+        copy they were made on); or None if a score is NaN (the model's
         loop decides then)."""
         cdef AllocState w
         cdef InstS I
@@ -1440,7 +1441,7 @@ cdef class AllocState(ClusterState):
                 if r == 0:
                     fails = [cfails[m] for m in range(NFAIL)]
                     if b < 0:
-                        return chosen, fails
+                        return chosen, fails, w
                     key = plan.p_idx[b]
                 else:
                     res = w.evaluate(inst, plan, policy, force)
@@ -1448,10 +1449,10 @@ cdef class AllocState(ClusterState):
                         return None
                     fails, _allocs, best = res
                     if best is None:
-                        return chosen, fails
+                        return chosen, fails, w
                     key = best[1]
                 if limit is not None and limit == 0:
-                    return chosen, fails
+                    return chosen, fails, w
                 p = w._pos(key)
                 fm = add_pri(w.an + p, &I, I.loc_score, not force, False)
                 if fm >= 0:         # it fitted a moment ago

@@ -12,9 +12,11 @@ what the code relies on, as :mod:`enum` does it:
   iteration, ``len``,
   ``Cls[name]`` and ``__members__``;
 * members are singletons: copying, deep-copying and pickling keep identity;
-* ``Enum`` members compare by identity and hash as their name, ``str`` is
-  ``Cls.NAME``; ``IntEnum`` members are ints (compare, hash, format and
-  ``str`` as the int, as in Python 3.11);
+* ``Enum`` members compare and hash by identity (the object hash, which
+  the interpreter computes without a call: members key the sets and
+  dicts of the allocation loops), ``str`` is ``Cls.NAME``; ``IntEnum``
+  members are ints (compare, hash, format and ``str`` as the int, as in
+  Python 3.11);
 * ``repr`` is ``<Cls.NAME: value!r>``.
 
 Not supported: aliases, ``auto()``, flags, functional API, subclassing an
@@ -109,9 +111,6 @@ class Enum(metaclass=EnumType):
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
-
-    def __hash__(self) -> int:
-        return hash(self.name)
 
     def __reduce_ex__(self, proto):
         return type(self), (self.value,)

@@ -374,7 +374,8 @@ def iterate_single(opts, nl: Mapping[int, Node], il, limit, newinst: Instance,
     The compiled state places the copies one after the other and returns
     the chosen nodes; the model's nodes and instances are then built by
     the same ``addPri`` calls the model's loop makes, without its
-    intermediate states and solutions."""
+    intermediate states and solutions.  The compiled state after the
+    placements becomes the new node map's."""
     kind, targets = alloc_nodes
     if (kind == "pair" or not targets or not eligible(newinst)
             or (limit is not None and type(limit) is not int)):
@@ -389,7 +390,7 @@ def iterate_single(opts, nl: Mapping[int, Node], il, limit, newinst: Instance,
         return None
     if res is None:
         return None
-    chosen, fails = res
+    chosen, fails, final = res
     stats = Solution(fails, 0, None).fail_stats()
     if not chosen:
         return stats, nl, il, list(ixes)
@@ -409,5 +410,6 @@ def iterate_single(opts, nl: Mapping[int, Node], il, limit, newinst: Instance,
         xi = _new_inst(newi2, p, NO_SECONDARY)
         new_il[newidx] = xi
         new_ixes.insert(0, xi)
-    note_derived(nl, new_nl, changes)
+    # the state the placements were made on is the new map's
+    _remember(_STATES, id(new_nl), (new_nl, final), _MAX_STATES)
     return stats, new_nl, new_il, new_ixes

