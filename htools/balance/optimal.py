@@ -76,18 +76,28 @@ MAX_CANDIDATES = 25_000
 @record
 class OptimalOptions:
     """The knobs of the optimal search (hbal ``--opt-*``)."""
-    time_limit: float = 60.0    # seconds of wall clock for the whole search
+    time_limit: float = 60.0    # seconds of wall clock for the whole run
     move_cost: float = 0.01     # score units per move
     disk_cost: float = 0.002    # score units per GiB copied
     mem_cost: float = 0.0005    # score units per GiB migrated
     disk_budget: Optional[float] = None   # GiB copied at most
     workers: int = 2
+    #: ``time.monotonic()`` when the run began (hbal: before reading the
+    #: cluster); None: when the search begins
+    started: Optional[float] = None
 
     def scaled(self, k: float) -> "OptimalOptions":
         """The same with the three costs times ``k``."""
         return OptimalOptions(self.time_limit, self.move_cost * k,
                               self.disk_cost * k, self.mem_cost * k,
-                              self.disk_budget, self.workers)
+                              self.disk_budget, self.workers, self.started)
+
+    def deadline(self) -> float:
+        """When the search must end: the time limit after the run began,
+        less what printing the plan needs (a second, at most 2 % of the
+        limit)."""
+        start = time.monotonic() if self.started is None else self.started
+        return start + self.time_limit - min(1.0, 0.02 * self.time_limit)
 
 
 def copied_mib(inst: Instance, move: mv.IMove) -> int:

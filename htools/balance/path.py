@@ -114,8 +114,8 @@ class OptimalRun:
 
     def _run(self) -> Iterator[Tuple[Table, Table]]:
         tbl = self.tbl
-        start = time.monotonic()
-        deadline = start + self.oopts.time_limit
+        deadline = self.oopts.deadline()
+        start = deadline - self.oopts.time_limit
         if not self._more(tbl):
             return
         greedy = self.algo.replace(search="exhaustive", optimal=None)

@@ -33,6 +33,7 @@ Identical to htools 3.0.2's hbal, plus one option not listed in ``--help``
 from __future__ import annotations
 
 import sys
+import time
 TYPE_CHECKING = False   # typing stays out of start-up
 if TYPE_CHECKING:
     from typing import Dict, List
@@ -97,6 +98,8 @@ def run(opts, args) -> int:
         from cluster.execute import connector, wait_for_earlier_runs
         wait_for_earlier_runs(connector(opts), "hbal", opts.pending_jobs, verbose,
                               strict=opts.luxi is None)
+    # --opt-time-limit counts from here: reading the cluster included
+    started = time.monotonic()
     cdata = extloader.load_external_data(opts)
     if verbose > 1:
         out.write("Loaded cluster tags: " + ",".join(cdata.tags) + "\n")
@@ -183,6 +186,8 @@ def run(opts, args) -> int:
     imlen = max(len(i.alias) for i in ginsts) if ginsts else 0
     nmlen = max(len(n.alias) for n in gnodes) if gnodes else 0
     algo = balance.AlgorithmOptions.from_cli(opts)
+    if algo.optimal is not None:
+        algo = algo.replace(optimal=dict(algo.optimal, started=started))
     node_map: Dict[int, object] = {n.idx: n for n in gnodes}
     tbl = balance.Table(node_map, dict(by_idx), ini_cv, [])
     cmd_strs: List[balance.MoveJob] = []

@@ -403,6 +403,29 @@ def test_hard_rules_by_enumeration(cluster_dir, kind, seed):
     _replay(algo, tbl, steps_)
 
 
+def test_time_limit_counts_from_the_start_of_the_run(cluster_dir):
+    """``--opt-time-limit`` bounds the whole run from when it began (hbal:
+    before reading the cluster), less a margin for printing; a run whose
+    time is already spent still ends with a legal plan reaching htools'
+    score (htools' moves or its end state), without solver runs."""
+    import time
+    oo = optimal.OptimalOptions(time_limit=60.0, started=100.0)
+    assert oo.deadline() == 159.0
+    assert optimal.OptimalOptions(time_limit=10.0, started=100.0).deadline() == 109.8
+    assert oo.scaled(2.0).started == 100.0
+    opts, algo, tbl, min_score = hbal_table(
+        ["-t", str(_file(cluster_dir, "drbd")), "--search=optimal",
+         "--opt-time-limit", "5"])
+    spent = optimal.OptimalOptions(time_limit=5.0, started=time.monotonic() - 10)
+    run = path.OptimalRun(algo, tbl, opts.max_length, min_score, spent)
+    out = list(run)
+    assert run.tries == 0
+    assert run.label in ("htools' moves", "htools' end state direct")
+    _replay(algo, tbl, out)
+    fin = out[-1][1] if out else tbl
+    assert fin.score <= _greedy_final(algo, tbl, opts.max_length, min_score)
+
+
 def test_disk_budget_is_kept(cluster_dir):
     path_ = _file(cluster_dir, "drbd")
     _, algo, tbl, _ = hbal_table(["-t", str(path_), "--search=optimal"])
