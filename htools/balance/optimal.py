@@ -251,7 +251,6 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
     nodes = tbl.nodes
     cands = candidates(opts, tbl)
     online = [i for i in sorted(nodes) if not nodes[i].offline]
-    n_on = max(1, len(online))
     strict = not opts.ignore_soft_errors
     base = _base_nodes(nodes, cands)
     m = cp_model.CpModel()
@@ -359,7 +358,6 @@ def solve(opts: AlgorithmOptions, oopts: OptimalOptions, tbl: Table,
             return sum(c for v, c in zip(vs, cs) if id(v) in first)
         return sum(round(k * c) for v, c in zip(vs, cs) if id(v) in first)
 
-    big = 1 << 40
     dev_values: Dict[str, List] = {}   # metric -> per-node scaled values
     free_vars: Dict[int, object] = {}
     for ndx in online:
