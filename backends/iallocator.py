@@ -369,10 +369,23 @@ def _parse_group(uuid: str, obj: JSObject) -> Group:
 
 def _find_by_name(items, name: str):
     """htools' ``Container.findByName`` (exactly one element by any name)."""
-    found = [it for it in items if name in it.all_names()]
-    if len(found) != 1:
-        raise _Bad("Wrong number of elems found with name " + name)
-    return found[0]
+    return _finder(items)(name)
+
+
+def _finder(items):
+    """``findByName`` over ``items`` for many names: the elements are
+    indexed by their names once (a request names hundreds of instances)."""
+    index: Dict[str, List] = {}
+    for it in items:
+        for n in set(it.all_names()):
+            index.setdefault(n, []).append(it)
+
+    def find(name: str):
+        found = index.get(name, ())
+        if len(found) != 1:
+            raise _Bad("Wrong number of elems found with name " + name)
+        return found[0]
+    return find
 
 
 class _InstNames:
@@ -493,15 +506,15 @@ def _parse(text: str, static_n_mem: int, pool_file: Optional[str] = None) -> Req
         rqtype = Relocate(ridx, req_nodes, ex_idx)
     elif optype == "change-group":
         rl_names = extr_req("instances", _r_strings)
-        named = [_InstNames(i) for i in insts]
-        rl_insts = [_find_by_name(named, n).inst.idx for n in rl_names]
+        find = _finder([_InstNames(i) for i in insts])
+        rl_insts = [find(n).inst.idx for n in rl_names]
         gr_uuids = extr_req("target_groups", _r_strings)
         gr_idx = [_find_by_name(groups, g).idx for g in gr_uuids]
         rqtype = ChangeGroup(rl_insts, gr_idx)
     elif optype == "node-evacuate":
         rl_names = extr_req("instances", _r_strings)
-        named = [_InstNames(i) for i in insts]
-        rl_insts = [_find_by_name(named, n).inst.idx for n in rl_names]
+        find = _finder([_InstNames(i) for i in insts])
+        rl_insts = [find(n).inst.idx for n in rl_names]
         mode = extr_req("evac_mode", r_evac_mode)
         rqtype = NodeEvacuate(rl_insts, mode)
     elif optype == "multi-allocate":

@@ -398,6 +398,14 @@ PARSE_ERRORS = [
                                          "instances": [I1],
                                          "target_groups": ["nope"]}),
      "Wrong number of elems found with name nope"),
+    (lambda d: d.__setitem__("request", {"type": "change-group",
+                                         "instances": [I1, "ghost"],
+                                         "target_groups": []}),
+     "Wrong number of elems found with name ghost"),
+    (lambda d: d.__setitem__("request", {"type": "node-evacuate",
+                                         "instances": ["ghost", I1],
+                                         "evac_mode": "all"}),
+     "Wrong number of elems found with name ghost"),
     (lambda d: d.__setitem__("request", {"type": "multi-allocate",
                                          "instances": {}}),
      "invalid request dict: key 'instances': Unable to read list"),
@@ -637,3 +645,26 @@ def test_quick_instance_reader_reads_well_formed_objects():
     assert quick is not None
     assert repr(quick) == repr(ia._checked_base_instance("i1", obj))
     assert quick.disks[0].spindles == 2 and quick.nics[0].link == "br0"
+
+
+def test_find_by_name_index_matches_the_scan():
+    """The name index answers as htools' ``findByName`` scan: exactly one
+    element having the name among its names (an element whose alias is
+    its name counts once; a name two elements share is an error)."""
+    from backends import iallocator as ia
+
+    class It:
+        def __init__(self, *names):
+            self.names = names
+
+        def all_names(self):
+            return self.names
+    a, b, c = It("a", "a"), It("b", "x"), It("c", "x")
+    find = ia._finder([a, b, c])
+    assert find("a") is a and find("b") is b and find("c") is c
+    for bad in ("x", "zz"):
+        with pytest.raises(ia._Bad) as err:
+            find(bad)
+        assert str(err.value) == "Wrong number of elems found with name " + bad
+        with pytest.raises(ia._Bad):
+            ia._find_by_name([a, b, c], bad)
